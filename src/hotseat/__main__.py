@@ -1,0 +1,3 @@
+from hotseat.cli import main
+
+main()

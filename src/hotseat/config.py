@@ -1,0 +1,81 @@
+"""Settings: one pydantic-settings class, read from ``HOTSEAT_*`` variables and ``.env``.
+
+Every field is documented in docs/configuration.md; keep the two in step
+(tests/test_config.py checks that every field is mentioned there).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendKind = Literal["local", "openai", "scripted"]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hotseat"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults run the embedded model on SQLite."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTSEAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Model backend
+    backend: BackendKind = "local"
+    model: str = Field(default="", description="Model name; empty = the backend's default.")
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: SecretStr = SecretStr("")
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_read_timeout: float = Field(default=60.0, gt=0)
+    upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    local_model_path: Path | None = None
+    local_context_size: int = Field(default=4096, ge=512)
+    local_threads: int | None = Field(default=None, ge=1)
+    local_queue_limit: int = Field(default=16, ge=0)
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    packs_dir: str = Field(default="", description="Operator pack directories, ':'-separated.")
+
+    # Streaming
+    orphan_grace_seconds: float = Field(default=30.0, ge=0)
+    log_retention_seconds: float = Field(default=300.0, ge=0)
+    sse_ping_seconds: float = Field(default=15.0, gt=0)
+    ws_ping_seconds: float = Field(default=20.0, gt=0)
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    # Input limits
+    max_answer_chars: int = Field(default=8000, ge=1)
+    max_job_description_chars: int = Field(default=8000, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hotseat.db'}"
+
+    def pack_dirs(self) -> list[Path]:
+        """Operator pack directories, in override order."""
+        return [Path(part).expanduser() for part in self.packs_dir.split(":") if part.strip()]

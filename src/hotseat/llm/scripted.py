@@ -1,0 +1,73 @@
+"""A scripted backend: real code behind the real interface, for tests and demos.
+
+Replies are queued with ``enqueue`` and streamed token by token with an
+optional pause between tokens, so the layers above (runner, transports, page)
+can be tested deterministically without a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from hotseat.errors import HotseatError
+from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamItem, Usage
+
+_TOKEN = re.compile(r"\s*\S+|\s+$")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into word-sized tokens that join back to exactly ``text``."""
+    return _TOKEN.findall(text)
+
+
+@dataclass(slots=True)
+class ScriptedReply:
+    text: str = "Thank you. Could you tell me more about that?"
+    token_delay: float = 0.0
+    # Raised after ``fail_after`` tokens, when set: a stream that breaks mid-way.
+    error: HotseatError | None = None
+    fail_after: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass(slots=True)
+class ScriptedBackend:
+    """Streams queued replies; when the queue is empty, streams ``default``."""
+
+    name: str = "scripted"
+    model: str = "scripted"
+    default: ScriptedReply = field(default_factory=ScriptedReply)
+    replies: deque[ScriptedReply] = field(default_factory=deque)
+    calls: list[tuple[list[ChatMessage], GenerationParams]] = field(default_factory=list)
+    closed_streams: int = 0
+
+    def enqueue(self, *replies: ScriptedReply | str) -> None:
+        for reply in replies:
+            self.replies.append(ScriptedReply(text=reply) if isinstance(reply, str) else reply)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncIterator[StreamItem]:
+        self.calls.append((list(messages), params))
+        reply = self.replies.popleft() if self.replies else self.default
+        tokens = split_tokens(reply.text)[: params.max_tokens]
+        try:
+            for index, token in enumerate(tokens):
+                if reply.error is not None and index == reply.fail_after:
+                    raise reply.error
+                if reply.token_delay:
+                    await asyncio.sleep(reply.token_delay)
+                yield token
+            if reply.error is not None and reply.fail_after >= len(tokens):
+                raise reply.error
+            prompt_tokens = sum(len(m.content.split()) for m in messages)
+            yield StreamEnd(reply.finish_reason, Usage(prompt_tokens, len(tokens)))
+        finally:
+            self.closed_streams += 1
+
+    async def aclose(self) -> None:
+        return None

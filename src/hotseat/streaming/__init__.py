@@ -1,0 +1,1 @@
+"""Turns, their numbered event logs, and the runner that fills them."""

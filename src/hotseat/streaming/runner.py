@@ -1,0 +1,250 @@
+"""The turn runner: reads a backend's stream and writes the turn's log.
+
+One asyncio task per running turn. It appends ``delta``/``queued`` events as
+the backend produces them, then hands the outcome to ``on_end`` (which persists
+it) and only then appends the terminal event, so a client that sees ``done``
+can read the final transcript at once.
+
+Who cancels whom:
+
+- ``cancel(turn_id)`` (a WS frame, an HTTP call, or the orphan timer) cancels
+  the turn's task; the CancelledError surfaces inside the backend's stream,
+  whose ``finally`` closes the upstream request; the turn ends ``done`` with
+  ``finish_reason: "cancelled"`` and keeps its partial text.
+- ``shutdown()`` cancels what is still running after the deadline; those turns
+  end with an ``interrupted`` error.
+- Transports never cancel a turn by going away: they ``watch`` the session,
+  and a running turn nobody watches is cancelled after ``orphan_grace_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
+from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, Usage
+from hotseat.streaming.bus import SessionBus, TurnStarted
+from hotseat.streaming.log import StreamLog
+
+logger = logging.getLogger(__name__)
+
+TurnStatus = Literal["streaming", "complete", "cancelled", "failed", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    session_id: str
+    turn_id: str
+    kind: str
+    messages: Sequence[ChatMessage]
+    params: GenerationParams
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    """How a turn ended: everything that is persisted with the transcript."""
+
+    turn_id: str
+    text: str
+    status: TurnStatus
+    finish_reason: str | None
+    usage: Usage | None
+    error: HotseatError | None
+    # (seq, end offset in text) for every delta: lets a finished turn be replayed from any seq.
+    delta_index: list[tuple[int, int]]
+    # The seq the terminal event gets (one past every delta and queued event).
+    terminal_seq: int
+
+
+OnEnd = Callable[[TurnOutcome], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Running:
+    request: TurnRequest
+    on_end: OnEnd
+    task: asyncio.Task[None] | None = None
+    stop_reason: Literal["cancelled", "interrupted"] | None = None
+    orphan_timer: asyncio.TimerHandle | None = None
+    # Set once the stream is over: from then on the outcome is being saved and must not be cancelled.
+    ending: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        backend: Backend,
+        log: StreamLog,
+        bus: SessionBus,
+        *,
+        orphan_grace_seconds: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.log = log
+        self.bus = bus
+        self._grace = orphan_grace_seconds
+        self._running: dict[str, _Running] = {}
+        self._by_session: dict[str, str] = {}
+        self._watchers: dict[str, int] = {}
+
+    # -- starting and stopping turns ------------------------------------------
+
+    async def start(self, request: TurnRequest, on_end: OnEnd) -> None:
+        """Open the turn's log, announce it, and start generating in the background."""
+        running = _Running(request, on_end)
+        await self.log.create(request.turn_id)
+        self._running[request.turn_id] = running
+        self._by_session[request.session_id] = request.turn_id
+        running.task = asyncio.create_task(self._run(running), name=f"turn:{request.turn_id}")
+        if not self._watchers.get(request.session_id):
+            self._arm_orphan_timer(running)
+        await self.bus.publish(TurnStarted(request.session_id, request.turn_id, request.kind))
+
+    def running_turn(self, session_id: str) -> str | None:
+        """The id of the session's turn being generated here, if any."""
+        return self._by_session.get(session_id)
+
+    def is_running(self, turn_id: str) -> bool:
+        return turn_id in self._running
+
+    def running_count(self) -> int:
+        return len(self._running)
+
+    async def cancel(self, turn_id: str) -> bool:
+        """Stop generating; the turn ends ``done``/``cancelled``. False if not running here."""
+        return await self._stop(turn_id, "cancelled")
+
+    async def wait(self, turn_id: str) -> None:
+        """Wait until the turn has ended (persisted and terminal event logged)."""
+        running = self._running.get(turn_id)
+        if running is not None:
+            await running.ended.wait()
+
+    async def shutdown(self, deadline_seconds: float) -> None:
+        """Let running turns finish until the deadline, then interrupt the rest."""
+        if not self._running:
+            return
+        pending = [r.ended.wait() for r in self._running.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), deadline_seconds)
+        except TimeoutError:
+            await asyncio.gather(*(self._stop(tid, "interrupted") for tid in list(self._running)))
+
+    async def _stop(self, turn_id: str, reason: Literal["cancelled", "interrupted"]) -> bool:
+        running = self._running.get(turn_id)
+        if running is None or running.task is None:
+            return False
+        if running.stop_reason is None and not running.ending:
+            running.stop_reason = reason
+            running.task.cancel()
+        await running.ended.wait()
+        return True
+
+    # -- who is watching ----------------------------------------------------------
+
+    @contextmanager
+    def watching(self, session_id: str) -> Iterator[None]:
+        """Mark a client as following the session while the block runs."""
+        self._watchers[session_id] = self._watchers.get(session_id, 0) + 1
+        turn_id = self._by_session.get(session_id)
+        if turn_id is not None:
+            self._disarm_orphan_timer(self._running[turn_id])
+        try:
+            yield
+        finally:
+            left = self._watchers[session_id] - 1
+            if left:
+                self._watchers[session_id] = left
+            else:
+                del self._watchers[session_id]
+                turn_id = self._by_session.get(session_id)
+                if turn_id is not None:
+                    self._arm_orphan_timer(self._running[turn_id])
+
+    def _arm_orphan_timer(self, running: _Running) -> None:
+        self._disarm_orphan_timer(running)
+        turn_id = running.request.turn_id
+        running.orphan_timer = asyncio.get_running_loop().call_later(
+            self._grace, lambda: asyncio.create_task(self.cancel(turn_id))
+        )
+
+    @staticmethod
+    def _disarm_orphan_timer(running: _Running) -> None:
+        if running.orphan_timer is not None:
+            running.orphan_timer.cancel()
+            running.orphan_timer = None
+
+    # -- the turn task --------------------------------------------------------------
+
+    async def _run(self, running: _Running) -> None:
+        request = running.request
+        turn_id = request.turn_id
+        parts: list[str] = []
+        length = 0
+        delta_index: list[tuple[int, int]] = []
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        error: HotseatError | None = None
+        status: TurnStatus = "complete"
+        last_seq = 0
+        append = self.log.append
+        try:
+            async for item in self.backend.stream(request.messages, request.params):
+                if type(item) is str:
+                    if item:
+                        last_seq = (await append(turn_id, "delta", {"text": item})).seq
+                        parts.append(item)
+                        length += len(item)
+                        delta_index.append((last_seq, length))
+                elif isinstance(item, Queued):
+                    last_seq = (await append(turn_id, "queued", {"position": item.position})).seq
+                elif isinstance(item, StreamEnd):
+                    finish_reason, usage = item.finish_reason, item.usage
+        except asyncio.CancelledError:
+            if running.stop_reason is None:
+                raise
+            if running.stop_reason == "cancelled":
+                status, finish_reason = "cancelled", "cancelled"
+            else:
+                status = "interrupted"
+                error = Interrupted(INTERRUPTED_MESSAGE)
+        except HotseatError as exc:
+            status, error = "failed", exc
+        except Exception:
+            logger.exception("turn %s failed", turn_id)
+            status, error = "failed", Internal("The model backend failed unexpectedly; retry the turn.")
+        if status == "complete" and finish_reason is None:
+            finish_reason = "stop"
+        outcome = TurnOutcome(
+            turn_id, "".join(parts), status, finish_reason, usage, error, delta_index, last_seq + 1
+        )
+        await self._end(running, outcome)
+
+    async def _end(self, running: _Running, outcome: TurnOutcome) -> None:
+        request = running.request
+        running.ending = True
+        self._disarm_orphan_timer(running)
+        try:
+            await running.on_end(outcome)
+        except Exception:
+            logger.exception("persisting turn %s failed", request.turn_id)
+            if outcome.error is None:
+                outcome.status = "failed"
+                outcome.error = Internal("The reply could not be saved; retry the turn.")
+        if outcome.error is not None:
+            await self.log.append(request.turn_id, "error", outcome.error.to_dict())
+        else:
+            payload: dict[str, object] = {"finish_reason": outcome.finish_reason}
+            if outcome.usage is not None:
+                payload["usage"] = outcome.usage.to_dict()
+            await self.log.append(request.turn_id, "done", payload)
+        del self._running[request.turn_id]
+        if self._by_session.get(request.session_id) == request.turn_id:
+            del self._by_session[request.session_id]
+        running.ended.set()
