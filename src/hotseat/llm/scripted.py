@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class ScriptedReply:
     error: HotseatError | None = None
     fail_after: int = 0
     finish_reason: str = "stop"
+    # When given, nothing streams until it is set: lets a test act while a turn is surely running.
+    hold: threading.Event | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +59,9 @@ class ScriptedBackend:
         reply = self.replies.popleft() if self.replies else self.default
         tokens = split_tokens(reply.text)[: params.max_tokens]
         try:
+            # A threading.Event, set from the test's thread: polled, since it cannot be awaited.
+            while reply.hold is not None and not reply.hold.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
             for index, token in enumerate(tokens):
                 if reply.error is not None and index == reply.fail_after:
                     raise reply.error

@@ -48,7 +48,9 @@ def _terminal(turn: FinishedTurn, seq: int) -> Event:
         # Its log is gone while the database still says streaming: the process running it died.
         return Event(turn.id, seq, "error", Interrupted(INTERRUPTED_MESSAGE).to_dict())
     if turn.error_code is not None:
-        return Event(turn.id, seq, "error", error_for_code(turn.error_code, turn.error_message or "").to_dict())
+        return Event(
+            turn.id, seq, "error", error_for_code(turn.error_code, turn.error_message or "").to_dict()
+        )
     payload: dict[str, Any] = {"finish_reason": turn.finish_reason}
     if turn.prompt_tokens is not None and turn.completion_tokens is not None:
         payload["usage"] = {"prompt_tokens": turn.prompt_tokens, "completion_tokens": turn.completion_tokens}

@@ -1,0 +1,1 @@
+"""The edges: HTTP routes, the WebSocket endpoint and SSE streams."""

@@ -1,0 +1,101 @@
+"""HTTP routes under ``/api`` (docs/protocol.md lists them all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from hotseat.api.deps import ServicesDep
+from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, TurnStarted
+from hotseat.errors import BadRequest, Conflict
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> dict[str, Any]:
+    """Cheap liveness: which backend and model are live. Touches no database."""
+    backend = services.backend
+    return {
+        "status": "ok",
+        "backend": backend.name,
+        "model": backend.model,
+        "running_turns": services.runner.running_count(),
+    }
+
+
+@router.get("/packs")
+async def list_packs(services: ServicesDep) -> list[dict[str, Any]]:
+    return [pack.summary() for pack in services.packs.all()]
+
+
+@router.get("/packs/{pack_id}")
+async def get_pack(pack_id: str, services: ServicesDep) -> dict[str, Any]:
+    return services.packs.get(pack_id).public_dict()
+
+
+@router.post("/sessions", status_code=201)
+async def create_session(body: CreateSession, services: ServicesDep) -> SessionCreated:
+    if body.job_description and len(body.job_description) > services.settings.max_job_description_chars:
+        raise BadRequest(
+            f"The job description is longer than {services.settings.max_job_description_chars} "
+            "characters; shorten it."
+        )
+    started = await services.interview.create_session(
+        body.pack, cv_id=body.cv_id, job_description=body.job_description, language=body.language
+    )
+    session = await services.interview.get_session(started.session_id)
+    return SessionCreated(
+        id=session.id,
+        pack=session.pack_id,
+        language=session.language,
+        status=session.status,
+        turn_id=started.turn_id,
+    )
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(session_id: str, services: ServicesDep) -> SessionOut:
+    session, turns = await services.interview.transcript(session_id)
+    return SessionOut.of(session, turns)
+
+
+@router.post("/sessions/{session_id}/answers", status_code=202)
+async def post_answer(session_id: str, body: Answer, services: ServicesDep) -> TurnStarted:
+    check_answer(body.text, services.settings.max_answer_chars)
+    started = await services.interview.answer(session_id, body.text)
+    return TurnStarted(turn_id=started.turn_id)
+
+
+@router.post("/sessions/{session_id}/turns/{turn_id}/cancel", status_code=202)
+async def cancel_turn(session_id: str, turn_id: str, services: ServicesDep) -> dict[str, Any]:
+    cancelled = await services.interview.cancel(session_id, turn_id)
+    return {"turn_id": turn_id, "cancelled": cancelled is not None}
+
+
+@router.post("/sessions/{session_id}/finish", status_code=202)
+async def finish(session_id: str, services: ServicesDep) -> TurnStarted:
+    started = await services.interview.finish(session_id)
+    return TurnStarted(turn_id=started.turn_id)
+
+
+@router.get("/sessions/{session_id}/report")
+async def report(session_id: str, services: ServicesDep) -> dict[str, Any]:
+    session, turns = await services.interview.transcript(session_id)
+    written = [t for t in turns if t.kind == "report"]
+    if not written:
+        raise Conflict("This interview has no report yet; finish it first (POST .../finish).")
+    latest = written[-1]
+    return {
+        "session_id": session.id,
+        "pack": session.pack_id,
+        "status": latest.status,
+        "summary": latest.text,
+        "turn_id": latest.id,
+    }
+
+
+def check_answer(text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise BadRequest(f"The answer is longer than {limit} characters; shorten it or split it.")

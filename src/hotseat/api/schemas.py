@@ -1,0 +1,131 @@
+"""Request and response bodies of the HTTP API and the WebSocket client frames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from hotseat.store.models import SessionRow, TurnRow
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CreateSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pack: Id
+    cv_id: Id | None = None
+    job_description: str | None = Field(default=None, max_length=20000)
+    language: str | None = Field(
+        default=None, min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+    )
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+
+
+class TurnStarted(BaseModel):
+    turn_id: str
+
+
+class SessionCreated(BaseModel):
+    id: str
+    pack: str
+    language: str
+    status: str
+    turn_id: str
+
+
+class TurnOut(BaseModel):
+    id: str
+    role: str
+    kind: str
+    question_index: int | None
+    text: str
+    status: str
+    finish_reason: str | None
+    usage: dict[str, int] | None
+    error: dict[str, str] | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: TurnRow) -> TurnOut:
+        usage = None
+        if row.prompt_tokens is not None and row.completion_tokens is not None:
+            usage = {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens}
+        error = {"code": row.error_code, "message": row.error_message or ""} if row.error_code else None
+        return cls(
+            id=row.id,
+            role=row.role,
+            kind=row.kind,
+            question_index=row.question_index,
+            text=row.text,
+            status=row.status,
+            finish_reason=row.finish_reason,
+            usage=usage,
+            error=error,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+        )
+
+
+class SessionOut(BaseModel):
+    id: str
+    pack: str
+    language: str
+    status: str
+    cv_id: str | None
+    job_description: str | None
+    created_at: datetime
+    turns: list[TurnOut]
+
+    @classmethod
+    def of(cls, session: SessionRow, turns: list[TurnRow]) -> SessionOut:
+        return cls(
+            id=session.id,
+            pack=session.pack_id,
+            language=session.language,
+            status=session.status,
+            cv_id=session.cv_id,
+            job_description=session.job_description,
+            created_at=session.created_at,
+            turns=[TurnOut.of(turn) for turn in turns],
+        )
+
+
+# -- WebSocket client frames -------------------------------------------------------
+
+
+class _Frame(BaseModel):
+    # Unknown fields are ignored so that newer clients keep working with this server.
+    model_config = ConfigDict(extra="ignore")
+
+
+class AnswerFrame(_Frame):
+    type: Literal["answer"]
+    text: str = Field(min_length=1)
+
+
+class CancelFrame(_Frame):
+    type: Literal["cancel"]
+    turn_id: Id | None = None
+
+
+class ResumeFrame(_Frame):
+    type: Literal["resume"]
+    turn_id: Id
+    after: int = Field(default=0, ge=0)
+
+
+class FinishFrame(_Frame):
+    type: Literal["finish"]
+
+
+ClientFrame = Annotated[AnswerFrame | CancelFrame | ResumeFrame | FinishFrame, Field(discriminator="type")]
+client_frame: TypeAdapter[Any] = TypeAdapter(ClientFrame)

@@ -1,0 +1,68 @@
+"""``GET /api/sessions/{sid}/turns/{tid}/events``: a turn's log as Server-Sent Events.
+
+One SSE message per log event (``id: <seq>``, ``event: delta|queued|done|error``,
+``data: <the same JSON as the WebSocket frame>``), merged deltas for a client
+that fell behind, keep-alive comments while idle, and the end of the response
+after the terminal event. ``Last-Event-ID`` or ``?after=`` resumes from a seq.
+sse-starlette races the body against the client's disconnect and the server's
+shutdown; the turn itself is never cancelled by a reader leaving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse
+
+from hotseat.api.deps import ServicesDep
+from hotseat.api.errors import ws_error_frame
+from hotseat.errors import BadRequest, HotseatError, NotFound
+from hotseat.streaming.events import merge_deltas
+
+router = APIRouter(prefix="/api")
+
+
+def _resume_point(after: int | None, last_event_id: str | None) -> int:
+    if after is not None:
+        return after
+    if last_event_id is None or not last_event_id.strip():
+        return 0
+    try:
+        value = int(last_event_id)
+    except ValueError:
+        raise BadRequest("Last-Event-ID must be the seq number of the last event received.") from None
+    if value < 0:
+        raise BadRequest("Last-Event-ID must not be negative.")
+    return value
+
+
+@router.get("/sessions/{session_id}/turns/{turn_id}/events")
+async def turn_events(
+    session_id: str,
+    turn_id: str,
+    services: ServicesDep,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    start = _resume_point(after, last_event_id)
+    # Answer a bad id with a 404 now, not with an event inside a 200 stream.
+    if await services.store.get_turn(session_id, turn_id) is None:
+        raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
+
+    async def body() -> AsyncIterator[bytes]:
+        with services.runner.watching(session_id):
+            try:
+                async for batch in services.interview.turn_events(session_id, turn_id, start):
+                    for event in merge_deltas(batch) if len(batch) > 1 else batch:
+                        yield event.sse
+            except HotseatError as exc:
+                yield f"event: error\ndata: {ws_error_frame(exc, turn_id)}\n\n".encode()
+
+    return EventSourceResponse(
+        body(),
+        ping=services.settings.sse_ping_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        send_timeout=30,
+    )

@@ -1,0 +1,77 @@
+"""``create_app(settings)``: the FastAPI application and its lifespan wiring."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from hotseat import __version__
+from hotseat.api import errors, http, sse, ws
+from hotseat.api.deps import Services
+from hotseat.config import Settings
+from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
+from hotseat.interview.service import InterviewService
+from hotseat.llm.base import Backend, GenerationParams
+from hotseat.llm.factory import make_backend
+from hotseat.store.db import create_engine, migrate
+from hotseat.store.repo import Store
+from hotseat.streaming.bus import MemorySessionBus
+from hotseat.streaming.log import MemoryStreamLog
+from hotseat.streaming.runner import TurnRunner
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).parent / "web"
+
+
+async def build_services(settings: Settings, backend: Backend | None = None) -> Services:
+    """Open the database (migrated), load packs, and wire the runner to the backend."""
+    packs = PackRegistry.load([BUILTIN_PACKS_DIR, *settings.pack_dirs()])
+    engine = create_engine(settings.resolved_database_url())
+    await migrate(engine)
+    store = Store(engine)
+    interrupted = await store.interrupt_streaming_turns()
+    if interrupted:
+        logger.warning("marked %d turn(s) left streaming by a previous run as interrupted", interrupted)
+    backend = backend or make_backend(settings)
+    log = MemoryStreamLog(settings.log_retention_seconds)
+    runner = TurnRunner(backend, log, MemorySessionBus(), orphan_grace_seconds=settings.orphan_grace_seconds)
+    params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)
+    interview = InterviewService(store, packs, runner, log, params)
+    return Services(settings, engine, store, packs, backend, runner, interview)
+
+
+def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
+    """The app. ``backend`` overrides the one the settings name (tests pass a scripted one)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings, backend)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.runner.shutdown(settings.shutdown_grace_seconds)
+            await services.runner.log.aclose()
+            await services.backend.aclose()
+            await services.engine.dispose()
+
+    app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
+    errors.install(app)
+    app.include_router(http.router)
+    app.include_router(sse.router)
+    app.include_router(ws.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    return app

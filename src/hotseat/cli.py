@@ -1,0 +1,94 @@
+"""The ``hotseat`` command: ``serve`` and ``packs``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.markup import escape
+
+from hotseat.config import Settings
+
+app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
+packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
+app.add_typer(packs_app, name="packs")
+console = Console()
+
+
+def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
+    """Server options that come from the settings (shared by ``serve`` and tests)."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": settings.ws_ping_seconds,
+        "ws_ping_timeout": settings.ws_ping_seconds,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+    }
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default HOTSEAT_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default HOTSEAT_PORT).")] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the interview server."""
+    settings = Settings()
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    console.print(f"hotseat on http://{settings.host}:{settings.port}  (backend: {settings.backend})")
+    if reload:
+        # Reload runs the app in a subprocess that reads settings from the environment again.
+        uvicorn.run(
+            "hotseat.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            reload=True,
+            **uvicorn_config_kwargs(settings),
+        )
+        return
+    from hotseat.app import create_app
+
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings)
+    )
+
+
+@packs_app.command("list")
+def packs_list() -> None:
+    """List the packs the server would load."""
+    from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
+
+    settings = Settings()
+    registry = PackRegistry.load([BUILTIN_PACKS_DIR, *settings.pack_dirs()])
+    for pack in registry.all():
+        console.print(
+            f"[bold]{pack.id}[/bold]  {pack.title}  ({pack.language}, {len(pack.questions)} questions)"
+        )
+
+
+@packs_app.command("validate")
+def packs_validate(paths: Annotated[list[Path], typer.Argument(help="Pack files or directories.")]) -> None:
+    """Check pack files; exits 1 if any is invalid."""
+    from hotseat.interview.packs import validate_paths
+
+    failed = False
+    for path, result in validate_paths(paths):
+        if isinstance(result, Exception):
+            failed = True
+            console.print(f"[red]invalid[/red] {escape(str(result))}")
+        else:
+            console.print(f"[green]ok[/green] {path}: {result.id} ({len(result.questions)} questions)")
+    if failed:
+        sys.exit(1)
+
+
+def main() -> None:
+    app()

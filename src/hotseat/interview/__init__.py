@@ -1,0 +1,1 @@
+"""The interview: packs of questions, the flow of turns, and the prompts the model sees."""

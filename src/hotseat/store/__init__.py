@@ -1,0 +1,1 @@
+"""Sessions, turns and CVs in SQL (SQLite by default, PostgreSQL when scaled out)."""

@@ -1,0 +1,131 @@
+"""Queries: the only module that speaks SQL. Each method is one short transaction."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
+from hotseat.store.db import sessionmaker
+from hotseat.store.models import CvRow, SessionRow, TurnRow, utcnow
+from hotseat.streaming.runner import TurnOutcome
+
+BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish or stop it first."
+
+
+def new_id() -> str:
+    """An unguessable id: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine)
+
+    async def add_session(self, session: SessionRow, first_turn: TurnRow) -> None:
+        async with self._session.begin() as db:
+            db.add(session)
+            await db.flush()
+            first_turn.position = 0
+            db.add(first_turn)
+
+    async def get_session(self, session_id: str) -> SessionRow | None:
+        async with self._session() as db:
+            return await db.get(SessionRow, session_id)
+
+    async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
+        async with self._session() as db:
+            rows = await db.scalars(
+                select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.position)
+            )
+            return rows.all()
+
+    async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:
+        async with self._session() as db:
+            row = await db.get(TurnRow, turn_id)
+            return row if row is not None and row.session_id == session_id else None
+
+    async def add_turns(self, session_id: str, turns: Sequence[TurnRow], flow: dict[str, Any]) -> None:
+        """Append turns to a session and save its flow state, all or nothing.
+
+        Raises ``Conflict`` if the session already has a turn generating.
+        """
+        try:
+            async with self._session.begin() as db:
+                last = await db.scalar(
+                    select(func.max(TurnRow.position)).where(TurnRow.session_id == session_id)
+                )
+                position = -1 if last is None else last
+                for turn in turns:
+                    position += 1
+                    turn.position = position
+                    db.add(turn)
+                await db.execute(
+                    update(SessionRow)
+                    .where(SessionRow.id == session_id)
+                    .values(flow=flow, updated_at=utcnow())
+                )
+        except IntegrityError as exc:
+            raise Conflict(BUSY_MESSAGE) from exc
+
+    async def has_streaming_turn(self, session_id: str) -> bool:
+        async with self._session() as db:
+            found = await db.scalar(
+                select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
+            )
+            return found is not None
+
+    async def finish_turn(self, outcome: TurnOutcome) -> None:
+        values: dict[str, Any] = {
+            "text": outcome.text,
+            "status": outcome.status,
+            "finish_reason": outcome.finish_reason,
+            "delta_index": [list(pair) for pair in outcome.delta_index],
+            "last_seq": outcome.terminal_seq,
+            "finished_at": utcnow(),
+        }
+        if outcome.usage is not None:
+            values["prompt_tokens"] = outcome.usage.prompt_tokens
+            values["completion_tokens"] = outcome.usage.completion_tokens
+        if outcome.error is not None:
+            values["error_code"] = outcome.error.code
+            values["error_message"] = outcome.error.message
+        async with self._session.begin() as db:
+            await db.execute(update(TurnRow).where(TurnRow.id == outcome.turn_id).values(**values))
+
+    async def interrupt_streaming_turns(self) -> int:
+        """Mark turns left 'streaming' by a process that died as interrupted; returns how many."""
+        async with self._session.begin() as db:
+            result = await db.execute(
+                update(TurnRow)
+                .where(TurnRow.status == "streaming")
+                .values(
+                    status="interrupted",
+                    error_code="interrupted",
+                    error_message=INTERRUPTED_MESSAGE,
+                    finished_at=utcnow(),
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def set_session_status(self, session_id: str, status: str) -> None:
+        async with self._session.begin() as db:
+            await db.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id)
+                .values(status=status, updated_at=utcnow())
+            )
+
+    async def add_cv(self, cv: CvRow) -> None:
+        async with self._session.begin() as db:
+            db.add(cv)
+
+    async def get_cv(self, cv_id: str) -> CvRow | None:
+        async with self._session() as db:
+            return await db.get(CvRow, cv_id)

@@ -1,0 +1,1 @@
+"""Test and benchmark helpers: a scriptable mock of an OpenAI-compatible upstream."""

@@ -1,0 +1,59 @@
+"""Small clients for the wire protocol, shared by the API tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection
+
+
+def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    message = ws.recv(timeout=timeout)
+    assert isinstance(message, str)
+    frame: dict[str, Any] = json.loads(message)
+    return frame
+
+
+def recv_turn(
+    ws: ClientConnection, timeout: float = 10, after: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Frames until a turn's terminal one: (delta, queued and error frames, terminal frame).
+
+    Like any client, it drops frames whose seq it has already seen for that turn
+    (a resume may overlap what the connection was already sending).
+    """
+    frames: list[dict[str, Any]] = []
+    last_seq: dict[str, int] = {}
+    while True:
+        frame = recv_json(ws, timeout)
+        if frame["type"] == "turn":
+            continue
+        if "seq" in frame:
+            if frame["seq"] <= last_seq.get(frame["turn_id"], after):
+                continue
+            last_seq[frame["turn_id"]] = frame["seq"]
+        if frame["type"] in ("done", "error") and "seq" in frame:
+            return frames, frame
+        frames.append(frame)
+
+
+def text_of(frames: list[dict[str, Any]]) -> str:
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    """Parse an SSE body into events: {"id", "event", "data"} (comments skipped)."""
+    events = []
+    for block in response.text.split("\n\n"):
+        fields: dict[str, Any] = {}
+        for line in block.splitlines():
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            fields[name] = value
+        if "data" in fields:
+            fields["data"] = json.loads(fields["data"])
+            events.append(fields)
+    return events

@@ -1,0 +1,267 @@
+"""The WebSocket endpoint against a real server: streaming, resume, cancel, bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from helpers import recv_json, recv_turn, text_of
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.testing.server import ServerThread
+
+LONG = " ".join(f"word{i}" for i in range(300))
+
+
+def start_session(server: ServerThread) -> tuple[str, str]:
+    response = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], body["turn_id"]
+
+
+def follow(ws: ClientConnection, turn_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Ask for a finished turn from its start and read it to its end."""
+    ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": 0}))
+    return recv_turn(ws)
+
+
+def wait_until_quiet(server: ServerThread, session_id: str) -> None:
+    """Wait until no turn of the session is streaming (bounded)."""
+    deadline = time.monotonic() + 10
+    while any(t["status"] == "streaming" for t in transcript(server, session_id)):
+        assert time.monotonic() < deadline, "the turn did not finish"
+        time.sleep(0.02)
+
+
+def transcript(server: ServerThread, session_id: str) -> list[dict[str, object]]:
+    turns: list[dict[str, object]] = httpx.get(f"{server.base_url}/api/sessions/{session_id}").json()["turns"]
+    return turns
+
+
+def test_opening_streams_delta_by_delta_then_done(server: ServerThread, backend: ScriptedBackend) -> None:
+    """On connect the opening turn streams: a turn frame, deltas with seq 1..n, then done with usage."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply("Welcome! Tell me about a project you led.", token_delay=0.02, hold=hold))
+    session_id, turn_id = start_session(server)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        hold.set()
+        first = recv_json(ws)
+        assert first == {"type": "turn", "turn_id": turn_id, "kind": "opening"}
+        frames, done = recv_turn(ws)
+    assert text_of(frames) == "Welcome! Tell me about a project you led."
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+    assert done["type"] == "done" and done["finish_reason"] == "stop"
+    assert done["seq"] == seqs[-1] + 1
+    assert done["usage"]["completion_tokens"] == 8
+    assert transcript(server, session_id)[0]["text"] == "Welcome! Tell me about a project you led."
+
+
+def test_answer_starts_the_next_turn(server: ServerThread, backend: ScriptedBackend) -> None:
+    """An answer frame stores the answer and streams the interviewer's next question."""
+    backend.enqueue("Hello. First question?", "Thanks. Second question?")
+    session_id, turn_id = start_session(server)
+    wait_until_quiet(server, session_id)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        follow(ws, turn_id)
+        ws.send(json.dumps({"type": "answer", "text": "I built a payments system."}))
+        announced = recv_json(ws)
+        assert announced["type"] == "turn" and announced["kind"] == "question"
+        frames, _ = recv_turn(ws)
+    assert text_of(frames) == "Thanks. Second question?"
+    turns = transcript(server, session_id)
+    assert [(t["role"], t["text"]) for t in turns] == [
+        ("interviewer", "Hello. First question?"),
+        ("candidate", "I built a payments system."),
+        ("interviewer", "Thanks. Second question?"),
+    ]
+
+
+@pytest.mark.parametrize("cut_after", [0, 1, 7, 40])
+def test_disconnect_and_resume_gives_exactly_the_rest(
+    server: ServerThread, backend: ScriptedBackend, cut_after: int
+) -> None:
+    """A client that drops after any number of deltas and resumes gets the rest: no gap, no duplicate."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(LONG, token_delay=0.005, hold=hold))
+    session_id, turn_id = start_session(server)
+    received: list[dict[str, object]] = []
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        assert recv_json(ws)["type"] == "turn"
+        hold.set()
+        while len(received) < cut_after:
+            received.append(recv_json(ws))
+    last_seq = received[-1]["seq"] if received else 0
+    assert isinstance(last_seq, int)
+    with connect(f"{server.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={last_seq}") as ws:
+        assert recv_json(ws)["type"] == "turn"
+        first = recv_json(ws)
+        assert first["seq"] == last_seq + 1, "the stream resumed at the wrong place"
+        rest, _ = recv_turn(ws, after=first["seq"])
+    text = text_of(received) + text_of([first, *rest])
+    assert text == LONG
+    assert transcript(server, session_id)[0]["text"] == LONG
+
+
+@pytest.mark.parametrize("cut_after", [0, 5])
+def test_resume_frame_after_reconnect(server: ServerThread, backend: ScriptedBackend, cut_after: int) -> None:
+    """A resume frame on a new connection continues the turn after the given seq."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(LONG, token_delay=0.005, hold=hold))
+    session_id, turn_id = start_session(server)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        assert recv_json(ws)["type"] == "turn"
+        hold.set()
+        received = [recv_json(ws) for _ in range(cut_after)]
+    last_seq = int(received[-1]["seq"]) if received else 0
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": last_seq}))
+        rest, _ = recv_turn(ws, after=last_seq)
+    assert text_of(received) + text_of(rest) == LONG
+    assert transcript(server, session_id)[0]["text"] == LONG
+
+
+def test_resume_of_a_finished_turn_replays_from_the_database(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """Resuming a turn whose log was dropped replays the rest from the database, same seqs."""
+    backend.enqueue("One two three four five.")
+    session_id, turn_id = start_session(server)
+    wait_until_quiet(server, session_id)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        frames, done = follow(ws, turn_id)
+    drop_log(server, turn_id)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": 2}))
+        replayed, replay_done = recv_turn(ws)
+    # Seqs 1 and 2 were "One" and " two"; the rest follows as one merged delta with the last seq.
+    assert text_of(frames) == "One two three four five."
+    assert text_of(replayed) == " three four five."
+    assert replayed[-1]["seq"] == frames[-1]["seq"] == 5
+    assert replay_done == done
+
+
+def drop_log(server: ServerThread, turn_id: str) -> None:
+    """Forget a turn's log in the server, as the retention timer would."""
+    assert server.loop is not None
+    log = server.app.state.services.runner.log
+    asyncio.run_coroutine_threadsafe(log.drop(turn_id), server.loop).result(5)
+
+
+def test_cancel_frame_stops_the_reply_and_keeps_partial_text(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """A cancel frame ends the turn with done/cancelled; the transcript keeps exactly the text sent."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(LONG, token_delay=0.01, hold=hold))
+    session_id, turn_id = start_session(server)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        assert recv_json(ws)["type"] == "turn"
+        hold.set()
+        frames = [recv_json(ws) for _ in range(3)]
+        ws.send(json.dumps({"type": "cancel", "turn_id": turn_id}))
+        more, done = recv_turn(ws)
+    assert done["type"] == "done" and done["finish_reason"] == "cancelled"
+    (turn,) = transcript(server, session_id)
+    assert turn["status"] == "cancelled"
+    assert turn["text"] == text_of(frames + more)
+    assert 0 < len(str(turn["text"])) < len(LONG)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"type": "dance"}', "type"),
+        ('{"type": "answer"}', "text"),
+        ('{"type": "resume", "turn_id": "x", "after": -1}', "after"),
+        ("[1, 2]", "Bad frame"),
+        ('{"type": "answer", "text": ""}', "text"),
+    ],
+)
+def test_bad_frames_get_bad_request_and_the_socket_stays_usable(
+    server: ServerThread, payload: str, fragment: str
+) -> None:
+    """Malformed frames are answered with bad_request; the next good frame still works."""
+    session_id, turn_id = start_session(server)
+    wait_until_quiet(server, session_id)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        follow(ws, turn_id)
+        ws.send(payload)
+        error = recv_json(ws)
+        assert error["type"] == "error" and error["code"] == "bad_request"
+        assert fragment in error["message"]
+        ws.send(b"\x00binary")
+        assert recv_json(ws)["code"] == "bad_request"
+        ws.send(json.dumps({"type": "answer", "text": "Still here."}))
+        assert recv_json(ws)["type"] == "turn"
+
+
+def test_answer_while_the_interviewer_speaks_is_a_conflict(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """Answering during a reply gets a `conflict` error frame and does not disturb the reply."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(" ".join(["word"] * 60), token_delay=0.01, hold=hold))
+    session_id, _ = start_session(server)
+    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        assert recv_json(ws)["type"] == "turn"
+        ws.send(json.dumps({"type": "answer", "text": "too early"}))
+        assert recv_json(ws)["code"] == "conflict"
+        hold.set()
+        frames, done = recv_turn(ws)
+    assert done["finish_reason"] == "stop"
+    assert text_of(frames) == " ".join(["word"] * 60)
+
+
+def test_unknown_session_is_refused_with_1008(server: ServerThread) -> None:
+    """Connecting to a session that does not exist gets not_found and a policy close."""
+    with connect(f"{server.ws_url}/ws?session=nope") as ws:
+        assert recv_json(ws)["code"] == "not_found"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_oversized_frame_closes_with_1009(server: ServerThread) -> None:
+    """A frame over the configured size limit closes the connection with 1009."""
+    session_id, turn_id = start_session(server)
+    wait_until_quiet(server, session_id)
+    with connect(f"{server.ws_url}/ws?session={session_id}", max_size=None) as ws:
+        follow(ws, turn_id)
+        ws.send(json.dumps({"type": "answer", "text": "x" * 200_000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            drain(ws)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def drain(ws: ClientConnection) -> None:
+    """Read until the server closes the connection."""
+    while True:
+        ws.recv(timeout=5)
+
+
+def test_second_tab_watches_the_same_turn(server: ServerThread, backend: ScriptedBackend) -> None:
+    """Two connections to one session both receive the whole reply."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(" ".join(f"w{i}" for i in range(30)), token_delay=0.01, hold=hold))
+    session_id, _ = start_session(server)
+    with (
+        connect(f"{server.ws_url}/ws?session={session_id}") as one,
+        connect(f"{server.ws_url}/ws?session={session_id}") as two,
+    ):
+        assert recv_json(one)["type"] == recv_json(two)["type"] == "turn"
+        hold.set()
+        texts = []
+        for ws in (one, two):
+            frames, _ = recv_turn(ws)
+            texts.append(text_of(frames))
+    assert texts[0] == texts[1] == " ".join(f"w{i}" for i in range(30))

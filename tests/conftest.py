@@ -1,0 +1,41 @@
+"""Shared fixtures: settings on a temporary data dir, a scripted backend, real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotseat.app import create_app
+from hotseat.cli import uvicorn_config_kwargs
+from hotseat.config import Settings
+from hotseat.llm.scripted import ScriptedBackend
+from hotseat.testing.server import ServerThread
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path,
+        backend="scripted",
+        orphan_grace_seconds=30,
+        sse_ping_seconds=1,
+        shutdown_grace_seconds=2,
+    )
+
+
+@pytest.fixture
+def backend() -> ScriptedBackend:
+    return ScriptedBackend()
+
+
+@pytest.fixture
+def server(settings: Settings, backend: ScriptedBackend) -> Iterator[ServerThread]:
+    """A real uvicorn server on port 0 running hotseat with the scripted backend."""
+    app = create_app(settings, backend=backend)
+    config = uvicorn_config_kwargs(settings)
+    config["log_level"] = "warning"
+    with ServerThread(app, **config) as running:
+        yield running
