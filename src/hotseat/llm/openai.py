@@ -70,6 +70,7 @@ class OpenAIBackend:
                 "type": "json_schema",
                 "json_schema": {"name": params.schema_name, "schema": params.json_schema, "strict": True},
             }
+        streaming = False
         try:
             try:
                 stream = await self._client.chat.completions.create(**request)
@@ -84,6 +85,7 @@ class OpenAIBackend:
             finish_reason = "stop"
             usage: Usage | None = None
             async with stream:
+                streaming = True
                 async for chunk in stream:
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
@@ -98,15 +100,17 @@ class OpenAIBackend:
         except HotseatError:
             raise
         except Exception as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, streaming) from exc
 
-    def _translate(self, exc: Exception) -> HotseatError:
+    def _translate(self, exc: Exception, streaming: bool) -> HotseatError:
         """Map SDK and transport failures to the documented upstream error codes."""
         if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
             return UpstreamTimeout(
                 f"The model server did not answer within {self._read_timeout:g} s; retry, or raise "
                 "HOTSEAT_UPSTREAM_READ_TIMEOUT."
             )
+        if streaming and isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+            return UpstreamError("The connection to the model server broke mid-reply; retry the turn.")
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamUnavailable(
                 f"Cannot reach the model server at {self.base_url}; check that it is running and "
@@ -124,7 +128,7 @@ class OpenAIBackend:
         if isinstance(exc, openai.APIStatusError):
             return UpstreamError(f"The model server failed (HTTP {exc.status_code}); retry the turn.")
         if isinstance(exc, httpx2.TransportError):
-            return UpstreamError("The connection to the model server broke mid-reply; retry the turn.")
+            return UpstreamUnavailable(f"Cannot talk to the model server at {self.base_url}.")
         if isinstance(exc, openai.APIError | ValueError):
             return UpstreamError("The model server sent a malformed reply; retry the turn.")
         logger.exception("unexpected upstream failure")

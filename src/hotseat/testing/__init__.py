@@ -1,1 +1,1 @@
-"""Test and benchmark helpers: a scriptable mock of an OpenAI-compatible upstream."""
+"""Test and benchmark helpers: in-process server threads and a scriptable OpenAI-compatible upstream."""

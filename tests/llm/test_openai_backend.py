@@ -1,0 +1,197 @@
+"""The `openai` backend (AsyncOpenAI, stream=True) against a real OpenAI-format server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
+from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
+from hotseat.llm.openai import OpenAIBackend
+from hotseat.testing.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
+
+MESSAGES = [ChatMessage("system", "You are an interviewer."), ChatMessage("user", "Hi there")]
+
+
+def backend_for(upstream: MockOpenAI, **overrides: float) -> OpenAIBackend:
+    options: dict[str, float] = {"read_timeout": 5.0, "max_retries": 0, **overrides}
+    return OpenAIBackend(
+        base_url=upstream.base_url,
+        api_key="test-key",
+        model="mock-model",
+        connect_timeout=2.0,
+        read_timeout=options["read_timeout"],
+        max_retries=int(options["max_retries"]),
+    )
+
+
+async def collect(
+    backend: OpenAIBackend, params: GenerationParams | None = None
+) -> tuple[list[str], StreamEnd]:
+    texts: list[str] = []
+    end: StreamEnd | None = None
+    async for item in backend.stream(MESSAGES, params or GenerationParams(max_tokens=64)):
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, StreamEnd):
+            end = item
+    assert end is not None
+    return texts, end
+
+
+async def read_into(backend: OpenAIBackend, received: list[str]) -> None:
+    """Append the stream's text items to ``received`` until it ends or raises."""
+    async for item in backend.stream(MESSAGES, GenerationParams()):
+        if isinstance(item, str):
+            received.append(item)
+
+
+async def test_streams_deltas_and_usage(upstream: MockOpenAI) -> None:
+    """Text arrives token by token, then StreamEnd with the finish reason and usage."""
+    upstream.enqueue(Reply(text="Tell me about a hard bug you fixed."))
+    backend = backend_for(upstream)
+    texts, end = await collect(backend)
+    await backend.aclose()
+    assert texts == ["Tell", " me", " about", " a", " hard", " bug", " you", " fixed."]
+    assert end.finish_reason == "stop"
+    assert end.usage is not None and end.usage.completion_tokens == 8
+    (request,) = upstream.requests
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert request.body["model"] == "mock-model"
+    assert request.headers["authorization"] == "Bearer test-key"
+
+
+async def test_cancelling_the_consumer_closes_the_upstream_request(upstream: MockOpenAI) -> None:
+    """Cancelling the task that reads the stream closes the HTTP request: the server sees it go."""
+    upstream.enqueue(Reply(token_count=10_000, delay=0.01))
+    backend = backend_for(upstream)
+    received: list[str] = []
+    three_in = asyncio.Event()
+
+    async def consume() -> None:
+        async for item in backend.stream(MESSAGES, GenerationParams(max_tokens=20_000)):
+            if isinstance(item, str):
+                received.append(item)
+                if len(received) == 3:
+                    three_in.set()
+
+    task = asyncio.create_task(consume())
+    await three_in.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    outcome = await upstream.wait_for_outcome_async(0)
+    await backend.aclose()
+    assert outcome == "client_closed"
+    assert upstream.requests[0].tokens_sent < 10_000
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error", "fragment"),
+    [
+        (Fault(429, retry_after=7), UpstreamRateLimited, "rate-limiting"),
+        (Fault(500), UpstreamError, "HTTP 500"),
+        (Fault(503), UpstreamError, "HTTP 503"),
+        (Fault(401), UpstreamError, "API key"),
+        (Fault(404), UpstreamError, "model"),
+    ],
+)
+async def test_http_failures_map_to_documented_codes(
+    upstream: MockOpenAI, behaviour: Fault, error: type[Exception], fragment: str
+) -> None:
+    """Upstream HTTP errors become upstream_* errors with a message a person can act on."""
+    upstream.enqueue(behaviour)
+    backend = backend_for(upstream)
+    with pytest.raises(error) as raised:
+        await collect(backend)
+    await backend.aclose()
+    assert fragment in str(raised.value)
+    if isinstance(raised.value, UpstreamRateLimited):
+        assert raised.value.retry_after == 7
+
+
+async def test_retries_before_the_first_token(upstream: MockOpenAI) -> None:
+    """A 500 before any text is retried (SDK back-off) and the reply then streams normally."""
+    upstream.enqueue(Fault(500), Reply(text="Recovered fine."))
+    backend = backend_for(upstream, max_retries=2)
+    texts, _ = await collect(backend)
+    await backend.aclose()
+    assert "".join(texts) == "Recovered fine."
+    assert len(upstream.requests) == 2
+
+
+async def test_cut_mid_stream_is_upstream_error_after_partial_text(upstream: MockOpenAI) -> None:
+    """A connection cut mid-reply raises upstream_error after the text that did arrive."""
+    upstream.enqueue(Cut(after_tokens=3))
+    backend = backend_for(upstream)
+    received: list[str] = []
+    with pytest.raises(UpstreamError) as raised:
+        await read_into(backend, received)
+    await backend.aclose()
+    assert len(received) == 3
+    assert raised.value.code == "upstream_error"
+
+
+async def test_hang_before_first_token_times_out(upstream: MockOpenAI) -> None:
+    """A server that goes silent gives upstream_timeout after the read timeout."""
+    upstream.enqueue(Hang(after_tokens=0))
+    backend = backend_for(upstream, read_timeout=0.3)
+    with pytest.raises(UpstreamTimeout):
+        await collect(backend)
+    await backend.aclose()
+
+
+async def test_hang_mid_stream_times_out_with_partial_text(upstream: MockOpenAI) -> None:
+    """A server that stalls mid-reply gives upstream_timeout after the text so far."""
+    upstream.enqueue(Hang(after_tokens=2))
+    backend = backend_for(upstream, read_timeout=0.3)
+    received: list[str] = []
+    with pytest.raises(UpstreamTimeout):
+        await read_into(backend, received)
+    await backend.aclose()
+    assert len(received) == 2
+
+
+async def test_malformed_chunk_is_upstream_error(upstream: MockOpenAI) -> None:
+    """A chunk that is not JSON gives upstream_error, not a crash."""
+    upstream.enqueue(Malformed(after_tokens=2))
+    backend = backend_for(upstream)
+    with pytest.raises(UpstreamError) as raised:
+        await collect(backend)
+    await backend.aclose()
+    assert "malformed" in str(raised.value)
+
+
+async def test_connection_refused_is_upstream_unavailable() -> None:
+    """Nothing listening at the base URL gives upstream_unavailable naming the URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = OpenAIBackend(base_url=f"http://127.0.0.1:{port}/v1", api_key="", model="m", max_retries=0)
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await collect(backend)
+    await backend.aclose()
+    assert f"127.0.0.1:{port}" in str(raised.value)
+
+
+async def test_json_schema_is_requested_and_falls_back_when_refused(upstream: MockOpenAI) -> None:
+    """Structured output asks for response_format json_schema; a 400 about it falls back to plain."""
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    params = GenerationParams(max_tokens=32, json_schema=schema, schema_name="assessment")
+    upstream.enqueue(Reply(text='{"score": 4}'))
+    backend = backend_for(upstream)
+    texts, _ = await collect(backend, params)
+    assert "".join(texts) == '{"score": 4}'
+    sent = upstream.requests[0].body["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"] == schema
+    upstream.enqueue(
+        Fault(400, message="response_format json_schema is not supported"), Reply(text='{"score": 2}')
+    )
+    texts, _ = await collect(backend, params)
+    await backend.aclose()
+    assert "".join(texts) == '{"score": 2}'
+    assert "response_format" not in upstream.requests[2].body

@@ -1,0 +1,82 @@
+"""Transcripts survive restarts; a turn cut off by a dead process is marked interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from sqlalchemy import select
+
+from hotseat.app import build_services, create_app
+from hotseat.config import Settings
+from hotseat.llm.scripted import ScriptedBackend
+from hotseat.store.models import SessionRow, TurnRow
+from hotseat.store.repo import new_id
+from hotseat.testing.server import ServerThread
+
+
+def test_transcript_survives_a_restart(settings: Settings) -> None:
+    """Stop the server, start it again on the same data dir: the transcript is all there."""
+    backend = ScriptedBackend()
+    backend.enqueue("Opening question?", "Next question?")
+    with ServerThread(create_app(settings, backend=backend)) as server:
+        session = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+        url = f"{server.base_url}/api/sessions/{session['id']}"
+        httpx.get(f"{url}/turns/{session['turn_id']}/events", timeout=10)
+        httpx.post(f"{url}/answers", json={"text": "An answer worth keeping."})
+        deadline = time.monotonic() + 10
+        while httpx.get(url).json()["turns"][-1]["status"] == "streaming":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        before = httpx.get(url).json()
+    with ServerThread(create_app(settings, backend=ScriptedBackend())) as server:
+        after = httpx.get(f"{server.base_url}/api/sessions/{session['id']}").json()
+        replay = httpx.get(
+            f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events"
+        )
+    assert after == before
+    assert [t["text"] for t in after["turns"]] == [
+        "Opening question?",
+        "An answer worth keeping.",
+        "Next question?",
+    ]
+    assert "Opening question?" in replay.text
+
+
+def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings: Settings) -> None:
+    """A turn still 'streaming' in the database when the server starts is marked interrupted."""
+
+    async def scenario() -> tuple[TurnRow, list[str]]:
+        services = await build_services(settings, ScriptedBackend())
+        session_id, turn_id = new_id(), new_id()
+        await services.store.add_session(
+            SessionRow(id=session_id, pack_id="backend-engineer", language="en", status="active", flow={}),
+            TurnRow(
+                id=turn_id,
+                session_id=session_id,
+                role="interviewer",
+                kind="opening",
+                text="Half a sen",
+                status="streaming",
+                delta_index=[[1, 4], [2, 10]],
+            ),
+        )
+        await services.engine.dispose()
+        services = await build_services(settings, ScriptedBackend())
+        turn = await services.store.get_turn(session_id, turn_id)
+        assert turn is not None
+        events = [
+            e.type async for batch in services.interview.turn_events(session_id, turn_id) for e in batch
+        ]
+        async with services.engine.connect() as connection:
+            count = len((await connection.execute(select(TurnRow.id))).all())
+        assert count == 1
+        await services.engine.dispose()
+        return turn, events
+
+    turn, events = asyncio.run(scenario())
+    assert turn.status == "interrupted"
+    assert turn.error_code == "interrupted"
+    assert turn.text == "Half a sen"
+    assert events == ["delta", "error"]
