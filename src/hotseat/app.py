@@ -39,6 +39,7 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     interrupted = await store.interrupt_streaming_turns()
     if interrupted:
         logger.warning("marked %d turn(s) left streaming by a previous run as interrupted", interrupted)
+    await store.abandon_pending_assessments()
     backend = backend or make_backend(settings)
     log = MemoryStreamLog(settings.log_retention_seconds)
     runner = TurnRunner(backend, log, MemorySessionBus(), orphan_grace_seconds=settings.orphan_grace_seconds)
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             yield
         finally:
             await services.runner.shutdown(settings.shutdown_grace_seconds)
+            await services.interview.shutdown()
             await services.runner.log.aclose()
             await services.backend.aclose()
             await services.engine.dispose()

@@ -69,7 +69,7 @@ def test_session_lifecycle(client: httpx.Client, backend: ScriptedBackend) -> No
     assert finished.status_code == 202
     wait_quiet(client, session["id"])
     report = client.get(f"/api/sessions/{session['id']}/report").json()
-    assert report["summary"] == "Report text."
+    assert report["summary"]["text"] == "Report text."
     again = client.post(f"/api/sessions/{session['id']}/finish")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Query, Response
 
 from hotseat.api.deps import ServicesDep
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, TurnStarted
-from hotseat.errors import BadRequest, Conflict
+from hotseat.errors import BadRequest
+from hotseat.interview.report import report_markdown
 
 router = APIRouter(prefix="/api")
 
@@ -80,20 +82,30 @@ async def finish(session_id: str, services: ServicesDep) -> TurnStarted:
     return TurnStarted(turn_id=started.turn_id)
 
 
+@router.post("/sessions/{session_id}/skip", status_code=202)
+async def skip(session_id: str, services: ServicesDep) -> TurnStarted:
+    started = await services.interview.skip(session_id)
+    return TurnStarted(turn_id=started.turn_id)
+
+
 @router.get("/sessions/{session_id}/report")
 async def report(session_id: str, services: ServicesDep) -> dict[str, Any]:
-    session, turns = await services.interview.transcript(session_id)
-    written = [t for t in turns if t.kind == "report"]
-    if not written:
-        raise Conflict("This interview has no report yet; finish it first (POST .../finish).")
-    latest = written[-1]
-    return {
-        "session_id": session.id,
-        "pack": session.pack_id,
-        "status": latest.status,
-        "summary": latest.text,
-        "turn_id": latest.id,
-    }
+    return await services.interview.report(session_id)
+
+
+@router.get("/sessions/{session_id}/export")
+async def export(
+    session_id: str, services: ServicesDep, format: Annotated[Literal["md", "json"], Query()] = "md"
+) -> Response:
+    """The report as a file to download."""
+    body = await services.interview.report(session_id)
+    filename = f"hotseat-report-{session_id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "json":
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_INDENT_2), media_type="application/json", headers=headers
+        )
+    return Response(report_markdown(body), media_type="text/markdown; charset=utf-8", headers=headers)
 
 
 def check_answer(text: str, limit: int) -> None:

@@ -127,5 +127,11 @@ class FinishFrame(_Frame):
     type: Literal["finish"]
 
 
-ClientFrame = Annotated[AnswerFrame | CancelFrame | ResumeFrame | FinishFrame, Field(discriminator="type")]
+class SkipFrame(_Frame):
+    type: Literal["skip"]
+
+
+ClientFrame = Annotated[
+    AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame, Field(discriminator="type")
+]
 client_frame: TypeAdapter[Any] = TypeAdapter(ClientFrame)

@@ -134,6 +134,8 @@ class FollowupPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_per_question: Annotated[int, Strict(), Field(ge=0, le=MAX_FOLLOWUPS)] = 1
+    # An answer with fewer words than this is thin: the interviewer follows up on it.
+    min_words: Annotated[int, Strict(), Field(ge=0, le=1000)] = 25
 
 
 class Pack(BaseModel):

@@ -1,28 +1,35 @@
 """The interview service: what the API calls. It joins the flow, the prompts,
-the store and the turn runner; it knows nothing of HTTP or WebSocket."""
+the store, the turn runner and the assessor; it knows nothing of HTTP or WebSocket."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from hotseat.errors import BadRequest, NotFound
 from hotseat.interview import flow
+from hotseat.interview.assessment import Answer, assess
 from hotseat.interview.flow import FlowState, TurnPlan
-from hotseat.interview.packs import PackRegistry
+from hotseat.interview.packs import Pack, PackRegistry
 from hotseat.interview.prompts import PastTurn, build_messages
+from hotseat.interview.report import build_report
 from hotseat.llm.base import GenerationParams
-from hotseat.store.models import SessionRow, TurnRow
+from hotseat.store.models import AssessmentRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
 from hotseat.streaming.events import Event
 from hotseat.streaming.log import LogMissing, StreamLog
 from hotseat.streaming.replay import replay_finished_turn
-from hotseat.streaming.runner import TurnOutcome, TurnRequest, TurnRunner
+from hotseat.streaming.runner import TurnRequest, TurnRunner
+
+logger = logging.getLogger(__name__)
 
 # How long a reader waits for the log of a turn the database says is streaming
 # (covers the moment between saving a new turn and opening its log).
 _LOG_APPEAR_SECONDS = 1.0
+SKIPPED_TEXT = "(skipped)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,7 @@ class InterviewService:
         self.runner = runner
         self.log = log
         self.params = params
+        self._assessing: set[asyncio.Task[None]] = set()
 
     # -- sessions -------------------------------------------------------------
 
@@ -87,20 +95,21 @@ class InterviewService:
             raise BadRequest("The answer is empty; type an answer before sending it.")
         session = await self.get_session(session_id)
         pack = self.packs.get(session.pack_id)
-        state, plan = flow.after_answer(FlowState.from_dict(session.flow), len(pack.questions))
-        answer = TurnRow(
-            id=new_id(),
-            session_id=session_id,
-            role="candidate",
-            kind="answer",
-            question_index=FlowState.from_dict(session.flow).question,
-            text=text,
-            status="complete",
+        current = FlowState.from_dict(session.flow)
+        state, plan = flow.answer(current, text, pack.followups, len(pack.questions))
+        reply = _candidate_turn(session_id, "answer", current.question, text)
+        started = await self._advance(session, reply, state, plan)
+        self._assess_in_background(session, pack, current.question)
+        return started
+
+    async def skip(self, session_id: str) -> StartedTurn:
+        session = await self.get_session(session_id)
+        pack = self.packs.get(session.pack_id)
+        current = FlowState.from_dict(session.flow)
+        state, plan = flow.skip(current, len(pack.questions))
+        return await self._advance(
+            session, _candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT), state, plan
         )
-        turn = _interviewer_turn(session_id, plan)
-        await self.store.add_turns(session_id, [answer, turn], state.to_dict())
-        await self._start_turn(session, turn, plan)
-        return StartedTurn(session_id, turn.id, plan.kind)
 
     async def finish(self, session_id: str) -> StartedTurn:
         session = await self.get_session(session_id)
@@ -122,7 +131,7 @@ class InterviewService:
             raise NotFound(f"No turn {turn_id!r} in this session.")
         return turn_id if await self.runner.cancel(turn_id) else None
 
-    # -- reading a turn's events -------------------------------------------------
+    # -- reading ----------------------------------------------------------------------
 
     async def turn_events(self, session_id: str, turn_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of the turn's events after ``after``, live; from the database once the log is gone."""
@@ -146,28 +155,96 @@ class InterviewService:
                 return
             await asyncio.sleep(0.05)
 
+    async def report(self, session_id: str) -> dict[str, Any]:
+        session, turns = await self.transcript(session_id)
+        assessments = await self.store.list_assessments(session_id)
+        return build_report(
+            session_id=session.id,
+            session_status=session.status,
+            language=session.language,
+            created_at=session.created_at.isoformat(),
+            pack=self.packs.get(session.pack_id),
+            turns=turns,
+            assessments=assessments,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop assessments still running; they are recorded as not assessed on the next start."""
+        for task in list(self._assessing):
+            task.cancel()
+        await asyncio.gather(*self._assessing, return_exceptions=True)
+
     # -- internals ----------------------------------------------------------------------
+
+    async def _advance(
+        self, session: SessionRow, reply: TurnRow, state: FlowState, plan: TurnPlan
+    ) -> StartedTurn:
+        turn = _interviewer_turn(session.id, plan)
+        await self.store.add_turns(session.id, [reply, turn], state.to_dict())
+        await self._start_turn(session, turn, plan)
+        return StartedTurn(session.id, turn.id, plan.kind)
 
     async def _start_turn(self, session: SessionRow, turn: TurnRow, plan: TurnPlan) -> None:
         pack = self.packs.get(session.pack_id)
         history = [
-            PastTurn(row.role, row.text)
+            PastTurn(row.role, row.kind, row.text)
             for row in await self.store.list_turns(session.id)
             if row.id != turn.id and row.kind != "report"
         ]
-        cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
         messages = build_messages(
             pack,
             plan,
             history,
-            cv_text=cv.text if cv is not None else None,
+            language=session.language,
+            cv_text=await self._cv_text(session),
             job_description=session.job_description,
         )
         request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params)
-        await self.runner.start(request, self._persist)
+        await self.runner.start(request, self.store.finish_turn)
 
-    async def _persist(self, outcome: TurnOutcome) -> None:
-        await self.store.finish_turn(outcome)
+    async def _cv_text(self, session: SessionRow) -> str | None:
+        cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
+        return cv.text if cv is not None else None
+
+    def _assess_in_background(self, session: SessionRow, pack: Pack, question_index: int) -> None:
+        # Started after the next turn, so a shared local model serves the candidate first.
+        task = asyncio.create_task(self._assess(session, pack, question_index))
+        self._assessing.add(task)
+        task.add_done_callback(self._assessing.discard)
+
+    async def _assess(self, session: SessionRow, pack: Pack, question_index: int) -> None:
+        turns = await self.store.list_turns(session.id)
+        answers = [
+            Answer(t.id, t.text)
+            for t in turns
+            if t.role == "candidate" and t.kind == "answer" and t.question_index == question_index
+        ]
+        row = AssessmentRow(
+            id=new_id(),
+            session_id=session.id,
+            question_index=question_index,
+            answer_turn_id=answers[-1].turn_id,
+            status="pending",
+        )
+        await self.store.add_assessment(row)
+        try:
+            result = await assess(
+                self.runner.backend,
+                self.params,
+                pack,
+                question_index,
+                answers,
+                language=session.language,
+                cv_text=await self._cv_text(session),
+                job_description=session.job_description,
+            )
+        except Exception:
+            logger.exception("assessing session %s question %d failed", session.id, question_index)
+            await self.store.finish_assessment(
+                row.id, "not_assessed", None, "the assessment failed unexpectedly"
+            )
+            return
+        await self.store.finish_assessment(row.id, result.status, result.result, result.reason)
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:
@@ -179,4 +256,16 @@ def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:
         question_index=plan.question_index,
         text="",
         status="streaming",
+    )
+
+
+def _candidate_turn(session_id: str, kind: str, question_index: int, text: str) -> TurnRow:
+    return TurnRow(
+        id=new_id(),
+        session_id=session_id,
+        role="candidate",
+        kind=kind,
+        question_index=question_index,
+        text=text,
+        status="complete",
     )

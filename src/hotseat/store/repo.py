@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
-from hotseat.store.models import CvRow, SessionRow, TurnRow, utcnow
+from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow, utcnow
 from hotseat.streaming.runner import TurnOutcome
 
 BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish or stop it first."
@@ -129,3 +129,40 @@ class Store:
     async def get_cv(self, cv_id: str) -> CvRow | None:
         async with self._session() as db:
             return await db.get(CvRow, cv_id)
+
+    async def add_assessment(self, assessment: AssessmentRow) -> None:
+        async with self._session.begin() as db:
+            db.add(assessment)
+
+    async def finish_assessment(
+        self, assessment_id: str, status: str, result: dict[str, Any] | None, reason: str | None
+    ) -> None:
+        async with self._session.begin() as db:
+            await db.execute(
+                update(AssessmentRow)
+                .where(AssessmentRow.id == assessment_id)
+                .values(status=status, result=result, reason=reason, finished_at=utcnow())
+            )
+
+    async def list_assessments(self, session_id: str) -> Sequence[AssessmentRow]:
+        async with self._session() as db:
+            rows = await db.scalars(
+                select(AssessmentRow)
+                .where(AssessmentRow.session_id == session_id)
+                .order_by(AssessmentRow.created_at)
+            )
+            return rows.all()
+
+    async def abandon_pending_assessments(self) -> int:
+        """Assessments a dead process left pending are recorded as not assessed."""
+        async with self._session.begin() as db:
+            result = await db.execute(
+                update(AssessmentRow)
+                .where(AssessmentRow.status == "pending")
+                .values(
+                    status="not_assessed",
+                    reason="the server stopped before this answer was assessed",
+                    finished_at=utcnow(),
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)

@@ -39,6 +39,11 @@ class ServerThread:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        # Let tasks the server left behind (stream watchers) finish cancelling before the loop goes.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.close()
 
     def start(self, timeout: float = 30.0) -> ServerThread:
