@@ -41,6 +41,7 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
         logger.warning("marked %d turn(s) left streaming by a previous run as interrupted", interrupted)
     await store.abandon_pending_assessments()
     backend = backend or make_backend(settings)
+    await backend.start()
     log = MemoryStreamLog(settings.log_retention_seconds)
     runner = TurnRunner(backend, log, MemorySessionBus(), orphan_grace_seconds=settings.orphan_grace_seconds)
     params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)

