@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from hotseat import __version__
-from hotseat.api import errors, http, sse, ws
+from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.deps import Services
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(http.router)
+    app.include_router(cvs.router)
     app.include_router(sse.router)
     app.include_router(ws.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

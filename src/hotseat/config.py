@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hotseat.interview.cv import CvLimits
+
 BackendKind = Literal["local", "openai", "scripted"]
 
 
@@ -64,6 +66,10 @@ class Settings(BaseSettings):
     # Input limits
     max_answer_chars: int = Field(default=8000, ge=1)
     max_job_description_chars: int = Field(default=8000, ge=0)
+    cv_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    cv_max_pages: int = Field(default=30, ge=1)
+    cv_max_chars: int = Field(default=50_000, ge=1000)
+    cv_parse_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -75,6 +81,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'hotseat.db'}"
+
+    def cv_limits(self) -> CvLimits:
+        return CvLimits(
+            max_bytes=self.cv_max_bytes,
+            max_pages=self.cv_max_pages,
+            max_chars=self.cv_max_chars,
+            parse_timeout=self.cv_parse_timeout_seconds,
+        )
 
     def pack_dirs(self) -> list[Path]:
         """Operator pack directories, in override order."""

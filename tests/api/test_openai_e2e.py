@@ -90,6 +90,21 @@ def test_upstream_cut_ends_the_turn_with_an_error_and_keeps_text(
     assert turns[-1]["text"] == text_of(frames) == " tok1 tok2 tok3 tok4"
     assert turns[-1]["error"]["code"] == "upstream_error"
 
+    # The candidate retries: the same question is written again, and this time it completes.
+    upstream.enqueue(Reply(text="Let me ask that again."))
+    with connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
+        ws.send(json.dumps({"type": "retry"}))
+        announced = recv_json(ws)
+        frames, done = recv_turn(ws)
+    assert announced["kind"] == turns[-1]["kind"]
+    assert done["type"] == "done"
+    assert text_of(frames) == "Let me ask that again."
+    retried = httpx.get(f"{base}/api/sessions/{session['id']}").json()["turns"]
+    assert [t["status"] for t in retried[-2:]] == ["failed", "complete"]
+    assert retried[-1]["question_index"] == turns[-1]["question_index"]
+    nothing_to_retry = httpx.post(f"{base}/api/sessions/{session['id']}/retry")
+    assert nothing_to_retry.status_code == 409
+
 
 def test_upstream_down_gives_upstream_unavailable(settings: Settings) -> None:
     """With nothing at the base URL, the opening turn fails with upstream_unavailable, not a crash."""

@@ -88,6 +88,13 @@ async def skip(session_id: str, services: ServicesDep) -> TurnStarted:
     return TurnStarted(turn_id=started.turn_id)
 
 
+@router.post("/sessions/{session_id}/retry", status_code=202)
+async def retry(session_id: str, services: ServicesDep) -> TurnStarted:
+    """Write the interviewer's last reply again after it failed or was stopped."""
+    started = await services.interview.retry(session_id)
+    return TurnStarted(turn_id=started.turn_id)
+
+
 @router.get("/sessions/{session_id}/report")
 async def report(session_id: str, services: ServicesDep) -> dict[str, Any]:
     return await services.interview.report(session_id)

@@ -131,7 +131,12 @@ class SkipFrame(_Frame):
     type: Literal["skip"]
 
 
+class RetryFrame(_Frame):
+    type: Literal["retry"]
+
+
 ClientFrame = Annotated[
-    AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame, Field(discriminator="type")
+    AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame,
+    Field(discriminator="type"),
 ]
 client_frame: TypeAdapter[Any] = TypeAdapter(ClientFrame)

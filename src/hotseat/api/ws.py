@@ -2,7 +2,7 @@
 
 Tasks of one connection::
 
-    receive loop (this handler) ── frames ──▶ interview service (answer, skip, cancel, finish)
+    receive loop (this handler) ── frames ──▶ interview service (answer, skip, retry, cancel, finish)
         │                                        │ starts turns
         │ resume                                 ▼
         ├──────────────▶ turn streamer tasks ◀── bus announcements (turn started)
@@ -28,7 +28,15 @@ from starlette.websockets import WebSocketState
 from hotseat.api.deps import Services, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
-from hotseat.api.schemas import AnswerFrame, CancelFrame, FinishFrame, ResumeFrame, SkipFrame, client_frame
+from hotseat.api.schemas import (
+    AnswerFrame,
+    CancelFrame,
+    FinishFrame,
+    ResumeFrame,
+    RetryFrame,
+    SkipFrame,
+    client_frame,
+)
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.streaming.bus import TurnStarted, subscription
 from hotseat.streaming.events import merge_deltas
@@ -109,7 +117,9 @@ class _Connection:
             except HotseatError as exc:
                 await self._send_error(exc)
 
-    async def _handle(self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame) -> None:
+    async def _handle(
+        self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame
+    ) -> None:
         interview = self.services.interview
         if isinstance(frame, AnswerFrame):
             check_answer(frame.text, self.services.settings.max_answer_chars)
@@ -122,6 +132,8 @@ class _Connection:
             self._stream(frame.turn_id, frame.after, announce=None)
         elif isinstance(frame, SkipFrame):
             await interview.skip(self.session_id)
+        elif isinstance(frame, RetryFrame):
+            await interview.retry(self.session_id)
         else:
             await interview.finish(self.session_id)
 

@@ -7,12 +7,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from hotseat.errors import BadRequest, NotFound
+from hotseat.errors import BadRequest, Conflict, NotFound
 from hotseat.interview import flow
 from hotseat.interview.assessment import Answer, assess
-from hotseat.interview.flow import FlowState, TurnPlan
+from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
 from hotseat.interview.packs import Pack, PackRegistry
 from hotseat.interview.prompts import PastTurn, build_messages
 from hotseat.interview.report import build_report
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # (covers the moment between saving a new turn and opening its log).
 _LOG_APPEAR_SECONDS = 1.0
 SKIPPED_TEXT = "(skipped)"
+RETRYABLE_STATUSES = frozenset({"failed", "interrupted", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,24 @@ class InterviewService:
         turn = _interviewer_turn(session_id, plan)
         await self.store.add_turns(session_id, [turn], state.to_dict())
         await self.store.set_session_status(session_id, "finished")
+        await self._start_turn(session, turn, plan)
+        return StartedTurn(session_id, turn.id, plan.kind)
+
+    async def retry(self, session_id: str) -> StartedTurn:
+        """Write the last interviewer turn again, if it failed, was interrupted or was stopped.
+
+        The flow does not move: the new turn has the same kind and question. The
+        failed turn stays in the transcript, as it happened.
+        """
+        session, turns = await self.transcript(session_id)
+        last = next((t for t in reversed(turns) if t.role == "interviewer"), None)
+        if last is None or last.status not in RETRYABLE_STATUSES:
+            raise Conflict(
+                "There is nothing to retry: the interviewer's last reply is complete or still running."
+            )
+        plan = TurnPlan(cast(TurnKind, last.kind), last.question_index)
+        turn = _interviewer_turn(session_id, plan)
+        await self.store.add_turns(session_id, [turn], session.flow)
         await self._start_turn(session, turn, plan)
         return StartedTurn(session_id, turn.id, plan.kind)
 

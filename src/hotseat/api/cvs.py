@@ -1,0 +1,72 @@
+"""``POST /api/cvs``: upload a CV (PDF, DOCX, TXT, Markdown) and keep its clean text."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
+from pydantic import BaseModel
+
+from hotseat.api.deps import ServicesDep
+from hotseat.errors import NotFound, TooLarge
+from hotseat.interview.cv import extract_cv_async
+from hotseat.store.models import CvRow
+from hotseat.store.repo import new_id
+
+router = APIRouter(prefix="/api")
+
+# Multipart framing around the file; a body larger than the limit plus this is refused unread.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+class CvOut(BaseModel):
+    id: str
+    filename: str
+    chars: int
+    pages: int | None
+    truncated: bool = False
+
+
+def _safe_filename(name: str | None) -> str:
+    base = (name or "cv").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    return cleaned[:255] or "cv"
+
+
+@router.post("/cvs", status_code=201)
+async def upload_cv(request: Request, file: Annotated[UploadFile, File()], services: ServicesDep) -> CvOut:
+    limits = services.settings.cv_limits()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + _MULTIPART_OVERHEAD:
+        raise TooLarge(_too_large(limits.max_bytes))
+    data = await file.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise TooLarge(_too_large(limits.max_bytes))
+    filename = _safe_filename(file.filename)
+    extracted = await extract_cv_async(data, filename, file.content_type, limits)
+    row = CvRow(
+        id=new_id(),
+        filename=filename,
+        content_type=extracted.kind,
+        text=extracted.text,
+        chars=extracted.chars,
+        pages=extracted.pages,
+    )
+    await services.store.add_cv(row)
+    return CvOut(
+        id=row.id, filename=filename, chars=row.chars, pages=row.pages, truncated=extracted.truncated
+    )
+
+
+@router.get("/cvs/{cv_id}")
+async def get_cv(cv_id: str, services: ServicesDep) -> CvOut:
+    row = await services.store.get_cv(cv_id)
+    if row is None:
+        raise NotFound(f"No CV {cv_id!r}; upload it again.")
+    return CvOut(id=row.id, filename=row.filename, chars=row.chars, pages=row.pages)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"The file is larger than {limit / 1024 / 1024:.0f} MB; upload a smaller CV (a PDF or DOCX export)."
+    )
