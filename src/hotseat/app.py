@@ -45,7 +45,8 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     log = MemoryStreamLog(settings.log_retention_seconds)
     runner = TurnRunner(backend, log, MemorySessionBus(), orphan_grace_seconds=settings.orphan_grace_seconds)
     params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)
-    interview = InterviewService(store, packs, runner, log, params)
+    assessment_params = GenerationParams(max_tokens=settings.assessment_max_tokens, temperature=0.2)
+    interview = InterviewService(store, packs, runner, log, params, assessment_params)
     return Services(settings, engine, store, packs, backend, runner, interview)
 
 

@@ -1,7 +1,7 @@
 """Settings: one pydantic-settings class, read from ``HOTSEAT_*`` variables and ``.env``.
 
 Every field is documented in docs/configuration.md; keep the two in step
-(tests/test_config.py checks that every field is mentioned there).
+(tests/test_docs.py checks that every field is mentioned there).
 """
 
 from __future__ import annotations
@@ -37,13 +37,15 @@ class Settings(BaseSettings):
 
     # Model backend
     backend: BackendKind = "local"
-    model: str = Field(default="", description="Model name; empty = the backend's default.")
+    # The model name sent to an OpenAI-compatible server (the local backend uses local_model_path).
+    model: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: SecretStr = SecretStr("")
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_read_timeout: float = Field(default=60.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
     max_tokens: int = Field(default=512, ge=1, le=32768)
+    assessment_max_tokens: int = Field(default=1024, ge=64, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     local_model_path: Path | None = None
     local_context_size: int = Field(default=4096, ge=512)
@@ -75,6 +77,17 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("local_model_path", "local_threads", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `HOTSEAT_LOCAL_THREADS=` in a .env means "not set", not "invalid" or the path ".".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_dir", "local_model_path")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file in the data directory."""

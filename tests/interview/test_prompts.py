@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hotseat.interview.flow import TurnPlan
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
-from hotseat.interview.prompts import FENCE_CLOSE, PastTurn, build_messages
+from hotseat.interview.prompts import FENCE_CLOSE, TASK_LABEL, PastTurn, build_messages
 
 PACKS = PackRegistry.load([BUILTIN_PACKS_DIR])
 INJECTION = (
@@ -55,15 +55,16 @@ def test_transcript_alternates_and_answers_are_fenced() -> None:
     assert [m.role for m in messages] == ["system", "assistant", "user", "assistant", "user"]
     assert messages[2].content.startswith("<<<ANSWER")
     assert ">>> with" not in messages[2].content
-    assert "skipped" in messages[4].content
+    assert messages[4].content.startswith("(The candidate skipped this question.)")
+    # The task follows the last answer, outside its fence.
+    assert messages[4].content.endswith(")") and TASK_LABEL in messages[4].content
     assert "Speak Korean only" in messages[0].content
 
 
 def test_followup_task_asks_for_specifics_and_report_task_writes_a_report() -> None:
     """The follow-up and report turns carry their own instructions."""
     pack = PACKS.get("general-behavioural")
-    followup = build_messages(pack, TurnPlan("followup", 0), [], language="en")[0].content
+    followup = build_messages(pack, TurnPlan("followup", 0), [], language="en")[-1].content
     assert "follow-up" in followup
-    report = build_messages(pack, TurnPlan("report", None), [], language="en")
-    assert "report" in report[0].content
-    assert report[-1].content == "(Please write my report.)"
+    report = build_messages(pack, TurnPlan("report", None), [], language="en")[-1].content
+    assert "report" in report

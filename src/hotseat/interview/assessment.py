@@ -53,9 +53,9 @@ def assessment_schema(point_count: int) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "score": {"type": "integer", "minimum": 1, "maximum": 5},
-            "justification": {"type": "string"},
-            "evidence": {"type": "string"},
-            "cv_line": {"type": "string"},
+            "justification": {"type": "string", "maxLength": 200},
+            "evidence": {"type": "string", "maxLength": 200},
+            "cv_line": {"type": "string", "maxLength": 120},
         },
         "required": ["score", "justification", "evidence", "cv_line"],
         "additionalProperties": False,
@@ -64,7 +64,7 @@ def assessment_schema(point_count: int) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "points": {"type": "array", "items": point, "minItems": point_count, "maxItems": point_count},
-            "suggestion": {"type": "string"},
+            "suggestion": {"type": "string", "maxLength": 300},
         },
         "required": ["points", "suggestion"],
         "additionalProperties": False,
@@ -162,8 +162,8 @@ async def assess(
     )
     schema = assessment_schema(len(pack.questions[question_index].assessment))
     structured = GenerationParams(
-        max_tokens=max(params.max_tokens, 600),
-        temperature=min(params.temperature, 0.3),
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
         json_schema=schema,
         schema_name="assessment",
     )

@@ -42,13 +42,20 @@ class StartedTurn:
 
 class InterviewService:
     def __init__(
-        self, store: Store, packs: PackRegistry, runner: TurnRunner, log: StreamLog, params: GenerationParams
+        self,
+        store: Store,
+        packs: PackRegistry,
+        runner: TurnRunner,
+        log: StreamLog,
+        params: GenerationParams,
+        assessment_params: GenerationParams,
     ) -> None:
         self.store = store
         self.packs = packs
         self.runner = runner
         self.log = log
         self.params = params
+        self.assessment_params = assessment_params
         self._assessing: set[asyncio.Task[None]] = set()
 
     # -- sessions -------------------------------------------------------------
@@ -249,7 +256,7 @@ class InterviewService:
         try:
             result = await assess(
                 self.runner.backend,
-                self.params,
+                self.assessment_params,
                 pack,
                 question_index,
                 answers,
