@@ -12,6 +12,7 @@ from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
 from hotseat.testing.server import ServerThread
+from hx import API_KEY
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def settings(tmp_path: Path) -> Settings:
         orphan_grace_seconds=30,
         sse_ping_seconds=1,
         shutdown_grace_seconds=2,
+        api_keys=API_KEY,
     )
 
 

@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from hotseat import __version__
 from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.deps import Services
+from hotseat.api.headers import SecurityHeadersMiddleware
+from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
@@ -69,6 +71,14 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
     errors.install(app)
+    identity = Identity(
+        load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
+        settings.api_key_list(),
+        secure_cookie=settings.secure_cookies,
+    )
+    # Outermost last: security headers wrap everything, including identity's refusals.
+    app.add_middleware(OwnerMiddleware, identity=identity)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(http.router)
     app.include_router(cvs.router)
     app.include_router(sse.router)

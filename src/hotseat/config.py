@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Identity and access
+    secret_key: SecretStr = SecretStr("")
+    api_keys: str = Field(default="", description="Comma-separated API keys for Bearer clients.")
+    secure_cookies: bool = False
+    allowed_origins: str = Field(default="", description="Comma-separated WebSocket origins.")
+
     # Model backend
     backend: BackendKind = "local"
     # The model name sent to an OpenAI-compatible server (the local backend uses local_model_path).
@@ -102,6 +108,12 @@ class Settings(BaseSettings):
             max_chars=self.cv_max_chars,
             parse_timeout=self.cv_parse_timeout_seconds,
         )
+
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    def origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]
 
     def pack_dirs(self) -> list[Path]:
         """Operator pack directories, in override order."""

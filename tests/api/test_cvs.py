@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import hx
 from documents import make_docx, make_pdf, rewrite_pdf
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
@@ -15,7 +16,7 @@ from hotseat.testing.server import ServerThread
 
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+    with hx.client(server.base_url, timeout=30) as http:
         yield http
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 
-import httpx
 import pytest
 from helpers import recv_turn
-from websockets.sync.client import connect
 
+import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend
 from hotseat.testing.server import ServerThread
+from hx import ws_connect
 
 
 class ExplodingBackend(ScriptedBackend):
@@ -38,10 +38,10 @@ def exploding_server(settings: Settings) -> Iterator[ServerThread]:
 def test_backend_bug_becomes_internal_error_without_details(exploding_server: ServerThread) -> None:
     """An unexpected exception in a turn reaches the client as `internal`, with no traceback or detail."""
     base = exploding_server.base_url
-    session = httpx.post(f"{base}/api/sessions", json={"pack": "general-behavioural"}).json()
-    httpx.get(f"{base}/api/sessions/{session['id']}/turns/{session['turn_id']}/events", timeout=10)
-    other = httpx.post(f"{base}/api/sessions", json={"pack": "general-behavioural"}).json()
-    with connect(f"{exploding_server.ws_url}/ws?session={session['id']}") as ws:
+    session = hx.post(f"{base}/api/sessions", json={"pack": "general-behavioural"}).json()
+    hx.get(f"{base}/api/sessions/{session['id']}/turns/{session['turn_id']}/events", timeout=10)
+    other = hx.post(f"{base}/api/sessions", json={"pack": "general-behavioural"}).json()
+    with ws_connect(f"{exploding_server.ws_url}/ws?session={session['id']}") as ws:
         ws.send(json.dumps({"type": "answer", "text": "boom"}))
         _, error = recv_turn(ws)
     assert error["type"] == "error"
@@ -49,7 +49,7 @@ def test_backend_bug_becomes_internal_error_without_details(exploding_server: Se
     assert "secret" not in json.dumps(error)
     assert "Traceback" not in json.dumps(error)
     # The other session is untouched and still works.
-    with connect(f"{exploding_server.ws_url}/ws?session={other['id']}") as ws:
+    with ws_connect(f"{exploding_server.ws_url}/ws?session={other['id']}") as ws:
         ws.send(json.dumps({"type": "resume", "turn_id": other["turn_id"], "after": 0}))
         _, done = recv_turn(ws)
         ws.send(json.dumps({"type": "answer", "text": "a normal answer"}))
@@ -66,7 +66,7 @@ def test_route_bug_becomes_internal_500(settings: Settings) -> None:
         raise RuntimeError("secret internal detail")
 
     with ServerThread(app) as server:
-        response = httpx.get(f"{server.base_url}/api/_explode")
+        response = hx.get(f"{server.base_url}/api/_explode")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal"
     assert "secret" not in response.text

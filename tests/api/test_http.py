@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.server import ServerThread
 
 
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+    with hx.client(server.base_url, timeout=10) as http:
         yield http
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+import hx
 from hotseat.llm.scripted import ScriptedBackend
 from hotseat.testing.server import ServerThread
 
@@ -21,7 +22,7 @@ LONG_ANSWER = (
 
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+    with hx.client(server.base_url, timeout=10) as http:
         yield http
 
 

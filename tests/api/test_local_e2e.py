@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from helpers import recv_json, recv_turn, text_of
-from websockets.sync.client import connect
 
+import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.testing.server import ServerThread
+from hx import ws_connect
 
 pytest.importorskip("llama_cpp")
 
@@ -25,6 +25,7 @@ def local_settings(data_dir: Path, max_tokens: int) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
         backend="local",
+        api_keys=hx.API_KEY,
         local_context_size=1024,
         max_tokens=max_tokens,
         orphan_grace_seconds=60,
@@ -39,7 +40,7 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThr
 
 
 def new_session(server: ServerThread) -> dict[str, str]:
-    response = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}, timeout=30)
+    response = hx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}, timeout=30)
     assert response.status_code == 201, response.text
     body: dict[str, str] = response.json()
     return body
@@ -49,7 +50,7 @@ def wait_quiet(server: ServerThread, session_id: str) -> None:
     deadline = time.monotonic() + 120
     while any(
         t["status"] == "streaming"
-        for t in httpx.get(f"{server.base_url}/api/sessions/{session_id}", timeout=30).json()["turns"]
+        for t in hx.get(f"{server.base_url}/api/sessions/{session_id}", timeout=30).json()["turns"]
     ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
@@ -57,7 +58,7 @@ def wait_quiet(server: ServerThread, session_id: str) -> None:
 
 def test_health_names_the_embedded_model(local_server: ServerThread) -> None:
     """With no settings, the backend is the embedded SmolLM2 model."""
-    health = httpx.get(f"{local_server.base_url}/api/health", timeout=30).json()
+    health = hx.get(f"{local_server.base_url}/api/health", timeout=30).json()
     assert health["backend"] == "local"
     assert health["model"].startswith("SmolLM2-135M-Instruct")
 
@@ -66,13 +67,13 @@ def test_opening_streams_token_by_token_and_health_answers_meanwhile(local_serve
     """The real model streams deltas one by one, then done with usage; /api/health answers mid-turn."""
     session = new_session(local_server)
     health_during_turn = False
-    with connect(f"{local_server.ws_url}/ws?session={session['id']}") as ws:
+    with ws_connect(f"{local_server.ws_url}/ws?session={session['id']}") as ws:
         assert recv_json(ws, timeout=60)["type"] == "turn"
         frames = []
         while True:
             frame = recv_json(ws, timeout=60)
             if frame["type"] == "delta" and not health_during_turn:
-                health = httpx.get(f"{local_server.base_url}/api/health", timeout=5)
+                health = hx.get(f"{local_server.base_url}/api/health", timeout=5)
                 assert health.status_code == 200
                 health_during_turn = health.json()["running_turns"] == 1
             if frame["type"] in ("done", "error"):
@@ -83,7 +84,7 @@ def test_opening_streams_token_by_token_and_health_answers_meanwhile(local_serve
     deltas = [f for f in frames if f["type"] == "delta"]
     assert len(deltas) >= 2
     assert health_during_turn
-    turn = httpx.get(f"{local_server.base_url}/api/sessions/{session['id']}", timeout=30).json()["turns"][0]
+    turn = hx.get(f"{local_server.base_url}/api/sessions/{session['id']}", timeout=30).json()["turns"][0]
     assert turn["text"] == text_of(frames)
 
 
@@ -91,7 +92,7 @@ def test_second_session_waits_in_the_queue_with_its_position(local_server: Serve
     """Two turns at once on one model: the second is told it is queued at position 1, then streams."""
     first = new_session(local_server)
     second = new_session(local_server)
-    with connect(f"{local_server.ws_url}/ws?session={second['id']}&turn_id={second['turn_id']}") as ws:
+    with ws_connect(f"{local_server.ws_url}/ws?session={second['id']}&turn_id={second['turn_id']}") as ws:
         frames, terminal = recv_turn(ws, timeout=120)
     wait_quiet(local_server, first["id"])
     queued = [f for f in frames if f["type"] == "queued"]
@@ -105,7 +106,7 @@ def test_cancel_mid_generation(tmp_path: Path) -> None:
     with ServerThread(create_app(local_settings(tmp_path, 400))) as server:
         session = new_session(server)
         frames, terminal, first = cancel_after_first_delta(server, session)
-        turn = httpx.get(f"{server.base_url}/api/sessions/{session['id']}", timeout=30).json()["turns"][0]
+        turn = hx.get(f"{server.base_url}/api/sessions/{session['id']}", timeout=30).json()["turns"][0]
     assert terminal["type"] == "done"
     assert terminal["finish_reason"] == "cancelled"
     assert turn["status"] == "cancelled"
@@ -115,7 +116,7 @@ def test_cancel_mid_generation(tmp_path: Path) -> None:
 def cancel_after_first_delta(
     server: ServerThread, session: dict[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    with connect(f"{server.ws_url}/ws?session={session['id']}&turn_id={session['turn_id']}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session['id']}&turn_id={session['turn_id']}") as ws:
         frame = recv_json(ws, timeout=60)
         while frame["type"] != "delta":
             frame = recv_json(ws, timeout=60)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.testing.server import ServerThread
@@ -46,6 +47,7 @@ def test_whole_interview_on_the_embedded_model(tmp_path: Path) -> None:
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path,
         backend="local",
+        api_keys=hx.API_KEY,
         local_context_size=2048,
         max_tokens=32,
         assessment_max_tokens=400,
@@ -54,7 +56,7 @@ def test_whole_interview_on_the_embedded_model(tmp_path: Path) -> None:
     )
     with (
         ServerThread(create_app(settings)) as server,
-        httpx.Client(base_url=server.base_url, timeout=60) as client,
+        hx.client(server.base_url, timeout=60) as client,
     ):
         cv = client.post("/api/cvs", files={"file": ("cv.txt", CV, "text/plain")})
         assert cv.status_code == 201, cv.text

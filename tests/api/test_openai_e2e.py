@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from helpers import recv_json, recv_turn, text_of
-from websockets.sync.client import connect
 
+import hx
 from hotseat.app import create_app
 from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.testing.mock_openai import Cut, Hang, MockOpenAI, Reply
 from hotseat.testing.server import ServerThread
+from hx import ws_connect
 
 
 @pytest.fixture
@@ -41,15 +41,15 @@ def openai_server(settings: Settings, upstream: MockOpenAI) -> Iterator[ServerTh
 
 def test_health_reports_the_openai_backend(openai_server: ServerThread) -> None:
     """Health names the openai backend and the configured model."""
-    body = httpx.get(f"{openai_server.base_url}/api/health").json()
+    body = hx.get(f"{openai_server.base_url}/api/health").json()
     assert (body["backend"], body["model"]) == ("openai", "mock-model")
 
 
 def test_cancel_closes_the_upstream_connection(openai_server: ServerThread, upstream: MockOpenAI) -> None:
     """A WS cancel mid-reply closes the upstream request before it finished; partial text is kept."""
     upstream.enqueue(Hang(after_tokens=5))
-    session = httpx.post(f"{openai_server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
-    with connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
+    session = hx.post(f"{openai_server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+    with ws_connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
         assert recv_json(ws)["type"] == "turn"
         first = [recv_json(ws)]
         while first[-1]["seq"] < 5:  # the upstream sent 5 tokens, then went silent
@@ -58,7 +58,7 @@ def test_cancel_closes_the_upstream_connection(openai_server: ServerThread, upst
         rest, done = recv_turn(ws, after=5)
     assert done["finish_reason"] == "cancelled"
     assert upstream.wait_for_outcome(0, timeout=10) == "client_closed"
-    turn = httpx.get(f"{openai_server.base_url}/api/sessions/{session['id']}").json()["turns"][0]
+    turn = hx.get(f"{openai_server.base_url}/api/sessions/{session['id']}").json()["turns"][0]
     assert turn["status"] == "cancelled"
     assert turn["text"] == text_of(first + rest)
     # The system prompt from the pack reached the upstream, with the original idea's first line.
@@ -73,36 +73,34 @@ def test_upstream_cut_ends_the_turn_with_an_error_and_keeps_text(
     """A cut mid-stream ends the turn with a retryable upstream_error; the partial text is stored."""
     upstream.enqueue(Reply(token_count=6, delay=0.01), Cut(after_tokens=4))
     base = openai_server.base_url
-    session = httpx.post(f"{base}/api/sessions", json={"pack": "backend-engineer"}).json()
-    httpx.get(f"{base}/api/sessions/{session['id']}/turns/{session['turn_id']}/events", timeout=10)
-    turn_id = httpx.post(f"{base}/api/sessions/{session['id']}/answers", json={"text": "ok"}).json()[
-        "turn_id"
-    ]
-    with connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
+    session = hx.post(f"{base}/api/sessions", json={"pack": "backend-engineer"}).json()
+    hx.get(f"{base}/api/sessions/{session['id']}/turns/{session['turn_id']}/events", timeout=10)
+    turn_id = hx.post(f"{base}/api/sessions/{session['id']}/answers", json={"text": "ok"}).json()["turn_id"]
+    with ws_connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
         # The turn may be running or already over: a resume from 0 covers both.
         ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": 0}))
         frames, error = recv_turn(ws)
     assert error["type"] == "error"
     assert error["code"] == "upstream_error"
     assert error["retryable"] is True
-    turns = httpx.get(f"{base}/api/sessions/{session['id']}").json()["turns"]
+    turns = hx.get(f"{base}/api/sessions/{session['id']}").json()["turns"]
     assert turns[-1]["status"] == "failed"
     assert turns[-1]["text"] == text_of(frames) == " tok1 tok2 tok3 tok4"
     assert turns[-1]["error"]["code"] == "upstream_error"
 
     # The candidate retries: the same question is written again, and this time it completes.
     upstream.enqueue(Reply(text="Let me ask that again."))
-    with connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
+    with ws_connect(f"{openai_server.ws_url}/ws?session={session['id']}") as ws:
         ws.send(json.dumps({"type": "retry"}))
         announced = recv_json(ws)
         frames, done = recv_turn(ws)
     assert announced["kind"] == turns[-1]["kind"]
     assert done["type"] == "done"
     assert text_of(frames) == "Let me ask that again."
-    retried = httpx.get(f"{base}/api/sessions/{session['id']}").json()["turns"]
+    retried = hx.get(f"{base}/api/sessions/{session['id']}").json()["turns"]
     assert [t["status"] for t in retried[-2:]] == ["failed", "complete"]
     assert retried[-1]["question_index"] == turns[-1]["question_index"]
-    nothing_to_retry = httpx.post(f"{base}/api/sessions/{session['id']}/retry")
+    nothing_to_retry = hx.post(f"{base}/api/sessions/{session['id']}/retry")
     assert nothing_to_retry.status_code == 409
 
 
@@ -112,8 +110,8 @@ def test_upstream_down_gives_upstream_unavailable(settings: Settings) -> None:
         update={"backend": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "upstream_max_retries": 0}
     )
     with ServerThread(create_app(configured)) as server:
-        session = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
-        stream = httpx.get(
+        session = hx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+        stream = hx.get(
             f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events", timeout=10
         )
     assert "event: error" in stream.text

@@ -6,9 +6,9 @@ import json
 import threading
 import time
 
-import httpx
 from helpers import sse_events
 
+import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.server import ServerThread
 
@@ -16,7 +16,7 @@ TEXT = " ".join(f"tok{i}" for i in range(40))
 
 
 def start_session(server: ServerThread) -> tuple[str, str]:
-    body = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}).json()
+    body = hx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}).json()
     return body["id"], body["turn_id"]
 
 
@@ -29,7 +29,7 @@ def test_stream_is_one_sse_event_per_log_event(server: ServerThread, backend: Sc
     hold = threading.Event()
     backend.enqueue(ScriptedReply(TEXT, token_delay=0.005, hold=hold))
     session_id, turn_id = start_session(server)
-    with httpx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
+    with hx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
         hold.set()
         response.read()
     assert response.status_code == 200
@@ -48,11 +48,11 @@ def test_last_event_id_and_after_resume_exactly(server: ServerThread, backend: S
     backend.enqueue(TEXT)
     session_id, turn_id = start_session(server)
     url = events_url(server, session_id, turn_id)
-    full = sse_events(httpx.get(url, timeout=10))
+    full = sse_events(hx.get(url, timeout=10))
     tokens = TEXT.split(" ")
     for k in (1, 10, 39):
-        by_header = sse_events(httpx.get(url, headers={"Last-Event-ID": str(k)}, timeout=10))
-        by_query = sse_events(httpx.get(url, params={"after": k}, timeout=10))
+        by_header = sse_events(hx.get(url, headers={"Last-Event-ID": str(k)}, timeout=10))
+        by_query = sse_events(hx.get(url, params={"after": k}, timeout=10))
         assert by_header == by_query
         rest = "".join(e["data"]["text"] for e in by_header if e["event"] == "delta")
         assert rest == " " + " ".join(tokens[k:])
@@ -69,7 +69,7 @@ def test_resume_mid_stream_has_no_gap_and_no_duplicate(
     url = events_url(server, session_id, turn_id)
     first: list[str] = []
     last_id = "0"
-    with httpx.stream("GET", url, timeout=10) as response:
+    with hx.stream("GET", url, timeout=10) as response:
         hold.set()
         for line in response.iter_lines():
             if line.startswith("id: "):
@@ -78,7 +78,7 @@ def test_resume_mid_stream_has_no_gap_and_no_duplicate(
                 first.append(line)
             if len(first) == 5:
                 break
-    rest = sse_events(httpx.get(url, headers={"Last-Event-ID": last_id}, timeout=10))
+    rest = sse_events(hx.get(url, headers={"Last-Event-ID": last_id}, timeout=10))
     text = "".join(json.loads(line[6:])["text"] for line in first)
     text += "".join(e["data"]["text"] for e in rest if e["event"] == "delta")
     assert text == TEXT
@@ -90,7 +90,7 @@ def test_keep_alive_comments_while_idle(server: ServerThread, backend: ScriptedB
     backend.enqueue(ScriptedReply("late reply", hold=hold))
     session_id, turn_id = start_session(server)
     comments = 0
-    with httpx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
+    with hx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
         for line in response.iter_lines():
             if line.startswith(":"):
                 comments += 1
@@ -103,15 +103,15 @@ def test_keep_alive_comments_while_idle(server: ServerThread, backend: ScriptedB
 def test_bad_ids_and_resume_points_are_clear_errors(server: ServerThread) -> None:
     """Unknown turns are 404 JSON; a non-numeric Last-Event-ID or negative after is 400."""
     session_id, turn_id = start_session(server)
-    missing = httpx.get(events_url(server, session_id, "nope"))
+    missing = hx.get(events_url(server, session_id, "nope"))
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
-    other_session = httpx.get(events_url(server, "nope", turn_id))
+    other_session = hx.get(events_url(server, "nope", turn_id))
     assert other_session.status_code == 404
-    bad_header = httpx.get(events_url(server, session_id, turn_id), headers={"Last-Event-ID": "abc"})
+    bad_header = hx.get(events_url(server, session_id, turn_id), headers={"Last-Event-ID": "abc"})
     assert bad_header.status_code == 400
     assert bad_header.json()["error"]["code"] == "bad_request"
-    negative = httpx.get(events_url(server, session_id, turn_id), params={"after": -1})
+    negative = hx.get(events_url(server, session_id, turn_id), params={"after": -1})
     assert negative.status_code == 400
 
 
@@ -120,14 +120,14 @@ def test_reader_leaving_does_not_cancel_the_turn(server: ServerThread, backend: 
     hold = threading.Event()
     backend.enqueue(ScriptedReply(TEXT, token_delay=0.01, hold=hold))
     session_id, turn_id = start_session(server)
-    with httpx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
+    with hx.stream("GET", events_url(server, session_id, turn_id), timeout=10) as response:
         hold.set()
         for line in response.iter_lines():
             if line.startswith("event: delta"):
                 break
     deadline = time.monotonic() + 10
     while True:
-        turn = httpx.get(f"{server.base_url}/api/sessions/{session_id}").json()["turns"][0]
+        turn = hx.get(f"{server.base_url}/api/sessions/{session_id}").json()["turns"][0]
         if turn["status"] != "streaming" or time.monotonic() > deadline:
             break
         time.sleep(0.05)

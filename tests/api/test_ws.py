@@ -8,20 +8,21 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
 from helpers import recv_json, recv_turn, text_of
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
+import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.server import ServerThread
+from hx import ws_connect
 
 LONG = " ".join(f"word{i}" for i in range(300))
 
 
 def start_session(server: ServerThread) -> tuple[str, str]:
-    response = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"})
+    response = hx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"})
     assert response.status_code == 201, response.text
     body = response.json()
     return body["id"], body["turn_id"]
@@ -42,7 +43,7 @@ def wait_until_quiet(server: ServerThread, session_id: str) -> None:
 
 
 def transcript(server: ServerThread, session_id: str) -> list[dict[str, object]]:
-    turns: list[dict[str, object]] = httpx.get(f"{server.base_url}/api/sessions/{session_id}").json()["turns"]
+    turns: list[dict[str, object]] = hx.get(f"{server.base_url}/api/sessions/{session_id}").json()["turns"]
     return turns
 
 
@@ -51,7 +52,7 @@ def test_opening_streams_delta_by_delta_then_done(server: ServerThread, backend:
     hold = threading.Event()
     backend.enqueue(ScriptedReply("Welcome! Tell me about a project you led.", token_delay=0.02, hold=hold))
     session_id, turn_id = start_session(server)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         hold.set()
         first = recv_json(ws)
         assert first == {"type": "turn", "turn_id": turn_id, "kind": "opening"}
@@ -70,7 +71,7 @@ def test_answer_starts_the_next_turn(server: ServerThread, backend: ScriptedBack
     backend.enqueue("Hello. First question?", "Thanks. Second question?")
     session_id, turn_id = start_session(server)
     wait_until_quiet(server, session_id)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         follow(ws, turn_id)
         ws.send(json.dumps({"type": "answer", "text": "I built a payments system."}))
         announced = recv_json(ws)
@@ -95,14 +96,14 @@ def test_disconnect_and_resume_gives_exactly_the_rest(
     backend.enqueue(ScriptedReply(LONG, token_delay=0.005, hold=hold))
     session_id, turn_id = start_session(server)
     received: list[dict[str, object]] = []
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         assert recv_json(ws)["type"] == "turn"
         hold.set()
         while len(received) < cut_after:
             received.append(recv_json(ws))
     last_seq = received[-1]["seq"] if received else 0
     assert isinstance(last_seq, int)
-    with connect(f"{server.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={last_seq}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={last_seq}") as ws:
         assert recv_json(ws)["type"] == "turn"
         first = recv_json(ws)
         # Deltas that piled up may arrive merged: the frame carries the last seq it covers.
@@ -123,12 +124,12 @@ def test_resume_frame_after_reconnect(server: ServerThread, backend: ScriptedBac
     hold = threading.Event()
     backend.enqueue(ScriptedReply(LONG, token_delay=0.005, hold=hold))
     session_id, turn_id = start_session(server)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         assert recv_json(ws)["type"] == "turn"
         hold.set()
         received = [recv_json(ws) for _ in range(cut_after)]
     last_seq = int(received[-1]["seq"]) if received else 0
-    with connect(f"{server.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={last_seq}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={last_seq}") as ws:
         ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": last_seq}))
         rest, _ = recv_turn(ws, after=last_seq)
     assert text_of(received) + text_of(rest) == LONG
@@ -142,10 +143,10 @@ def test_resume_of_a_finished_turn_replays_from_the_database(
     backend.enqueue("One two three four five.")
     session_id, turn_id = start_session(server)
     wait_until_quiet(server, session_id)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         frames, done = follow(ws, turn_id)
     drop_log(server, turn_id)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": 2}))
         replayed, replay_done = recv_turn(ws)
     # Seqs 1 and 2 were "One" and " two"; the rest follows as one merged delta with the last seq.
@@ -169,7 +170,7 @@ def test_cancel_frame_stops_the_reply_and_keeps_partial_text(
     hold = threading.Event()
     backend.enqueue(ScriptedReply(LONG, token_delay=0.01, hold=hold))
     session_id, turn_id = start_session(server)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         assert recv_json(ws)["type"] == "turn"
         hold.set()
         frames = [recv_json(ws) for _ in range(3)]
@@ -199,7 +200,7 @@ def test_bad_frames_get_bad_request_and_the_socket_stays_usable(
     """Malformed frames are answered with bad_request; the next good frame still works."""
     session_id, turn_id = start_session(server)
     wait_until_quiet(server, session_id)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         follow(ws, turn_id)
         ws.send(payload)
         error = recv_json(ws)
@@ -218,7 +219,7 @@ def test_answer_while_the_interviewer_speaks_is_a_conflict(
     hold = threading.Event()
     backend.enqueue(ScriptedReply(" ".join(["word"] * 60), token_delay=0.01, hold=hold))
     session_id, _ = start_session(server)
-    with connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         assert recv_json(ws)["type"] == "turn"
         ws.send(json.dumps({"type": "answer", "text": "too early"}))
         assert recv_json(ws)["code"] == "conflict"
@@ -230,7 +231,7 @@ def test_answer_while_the_interviewer_speaks_is_a_conflict(
 
 def test_unknown_session_is_refused_with_1008(server: ServerThread) -> None:
     """Connecting to a session that does not exist gets not_found and a policy close."""
-    with connect(f"{server.ws_url}/ws?session=nope") as ws:
+    with ws_connect(f"{server.ws_url}/ws?session=nope") as ws:
         assert recv_json(ws)["code"] == "not_found"
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
@@ -241,7 +242,7 @@ def test_oversized_frame_closes_with_1009(server: ServerThread) -> None:
     """A frame over the configured size limit closes the connection with 1009."""
     session_id, turn_id = start_session(server)
     wait_until_quiet(server, session_id)
-    with connect(f"{server.ws_url}/ws?session={session_id}", max_size=None) as ws:
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}", max_size=None) as ws:
         follow(ws, turn_id)
         ws.send(json.dumps({"type": "answer", "text": "x" * 200_000}))
         with pytest.raises(ConnectionClosed) as closed:
@@ -261,8 +262,8 @@ def test_second_tab_watches_the_same_turn(server: ServerThread, backend: Scripte
     backend.enqueue(ScriptedReply(" ".join(f"w{i}" for i in range(30)), token_delay=0.01, hold=hold))
     session_id, _ = start_session(server)
     with (
-        connect(f"{server.ws_url}/ws?session={session_id}") as one,
-        connect(f"{server.ws_url}/ws?session={session_id}") as two,
+        ws_connect(f"{server.ws_url}/ws?session={session_id}") as one,
+        ws_connect(f"{server.ws_url}/ws?session={session_id}") as two,
     ):
         assert recv_json(one)["type"] == recv_json(two)["type"] == "turn"
         hold.set()

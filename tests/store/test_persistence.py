@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 from sqlalchemy import select
 
+import hx
 from hotseat.app import build_services, create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
@@ -21,20 +21,18 @@ def test_transcript_survives_a_restart(settings: Settings) -> None:
     backend = ScriptedBackend()
     backend.enqueue("Opening question?", "Next question?")
     with ServerThread(create_app(settings, backend=backend)) as server:
-        session = httpx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+        session = hx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
         url = f"{server.base_url}/api/sessions/{session['id']}"
-        httpx.get(f"{url}/turns/{session['turn_id']}/events", timeout=10)
-        httpx.post(f"{url}/answers", json={"text": "An answer worth keeping."})
+        hx.get(f"{url}/turns/{session['turn_id']}/events", timeout=10)
+        hx.post(f"{url}/answers", json={"text": "An answer worth keeping."})
         deadline = time.monotonic() + 10
-        while httpx.get(url).json()["turns"][-1]["status"] == "streaming":
+        while hx.get(url).json()["turns"][-1]["status"] == "streaming":
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        before = httpx.get(url).json()
+        before = hx.get(url).json()
     with ServerThread(create_app(settings, backend=ScriptedBackend())) as server:
-        after = httpx.get(f"{server.base_url}/api/sessions/{session['id']}").json()
-        replay = httpx.get(
-            f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events"
-        )
+        after = hx.get(f"{server.base_url}/api/sessions/{session['id']}").json()
+        replay = hx.get(f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events")
     assert after == before
     assert [t["text"] for t in after["turns"]] == [
         "Opening question?",
@@ -51,7 +49,14 @@ def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings:
         services = await build_services(settings, ScriptedBackend())
         session_id, turn_id = new_id(), new_id()
         await services.store.add_session(
-            SessionRow(id=session_id, pack_id="backend-engineer", language="en", status="active", flow={}),
+            SessionRow(
+                id=session_id,
+                owner_id="o",
+                pack_id="backend-engineer",
+                language="en",
+                status="active",
+                flow={},
+            ),
             TurnRow(
                 id=turn_id,
                 session_id=session_id,

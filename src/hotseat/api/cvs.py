@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel
 
-from hotseat.api.deps import ServicesDep
-from hotseat.errors import NotFound, TooLarge
+from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
+from hotseat.errors import TooLarge
 from hotseat.interview.cv import extract_cv_async
 from hotseat.store.models import CvRow
 from hotseat.store.repo import new_id
@@ -34,7 +34,9 @@ def _safe_filename(name: str | None) -> str:
 
 
 @router.post("/cvs", status_code=201)
-async def upload_cv(request: Request, file: Annotated[UploadFile, File()], services: ServicesDep) -> CvOut:
+async def upload_cv(
+    request: Request, file: Annotated[UploadFile, File()], services: ServicesDep, owner: OwnerDep
+) -> CvOut:
     limits = services.settings.cv_limits()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + _MULTIPART_OVERHEAD:
@@ -46,6 +48,7 @@ async def upload_cv(request: Request, file: Annotated[UploadFile, File()], servi
     extracted = await extract_cv_async(data, filename, file.content_type, limits)
     row = CvRow(
         id=new_id(),
+        owner_id=owner,
         filename=filename,
         content_type=extracted.kind,
         text=extracted.text,
@@ -59,11 +62,17 @@ async def upload_cv(request: Request, file: Annotated[UploadFile, File()], servi
 
 
 @router.get("/cvs/{cv_id}")
-async def get_cv(cv_id: str, services: ServicesDep) -> CvOut:
-    row = await services.store.get_cv(cv_id)
-    if row is None:
-        raise NotFound(f"No CV {cv_id!r}; upload it again.")
+async def get_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> CvOut:
+    row = await owned_cv(services, owner, cv_id)
     return CvOut(id=row.id, filename=row.filename, chars=row.chars, pages=row.pages)
+
+
+@router.delete("/cvs/{cv_id}", status_code=204)
+async def delete_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
+    """Delete the CV's text; sessions that used it keep their transcripts."""
+    row = await owned_cv(services, owner, cv_id)
+    await services.store.delete_cv(row.id)
+    return Response(status_code=204)
 
 
 def _too_large(limit: int) -> str:

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from hotseat.api.deps import ServicesDep
-from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, TurnStarted
+from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv, owned_session
+from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.errors import BadRequest
 from hotseat.interview.report import report_markdown
 
@@ -37,17 +37,24 @@ async def get_pack(pack_id: str, services: ServicesDep) -> dict[str, Any]:
     return services.packs.get(pack_id).public_dict()
 
 
+@router.get("/sessions")
+async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionSummary]:
+    """The caller's own sessions, newest first."""
+    return [SessionSummary.of(row, services.packs) for row in await services.store.list_sessions(owner)]
+
+
 @router.post("/sessions", status_code=201)
-async def create_session(body: CreateSession, services: ServicesDep) -> SessionCreated:
+async def create_session(body: CreateSession, services: ServicesDep, owner: OwnerDep) -> SessionCreated:
     if body.job_description and len(body.job_description) > services.settings.max_job_description_chars:
         raise BadRequest(
             f"The job description is longer than {services.settings.max_job_description_chars} "
             "characters; shorten it."
         )
+    cv = await owned_cv(services, owner, body.cv_id) if body.cv_id is not None else None
     started = await services.interview.create_session(
-        body.pack, cv_id=body.cv_id, job_description=body.job_description, language=body.language
+        owner, body.pack, cv=cv, job_description=body.job_description, language=body.language
     )
-    session = await services.interview.get_session(started.session_id)
+    session = await owned_session(services, owner, started.session_id)
     return SessionCreated(
         id=session.id,
         pack=session.pack_id,
@@ -58,55 +65,61 @@ async def create_session(body: CreateSession, services: ServicesDep) -> SessionC
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session_id: str, services: ServicesDep) -> SessionOut:
-    session, turns = await services.interview.transcript(session_id)
-    return SessionOut.of(session, turns)
+async def get_session(session: OwnedSession, services: ServicesDep) -> SessionOut:
+    return SessionOut.of(session, list(await services.store.list_turns(session.id)))
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+async def delete_session(session: OwnedSession, services: ServicesDep) -> Response:
+    """Delete the session, its transcript and its assessments; a running turn is stopped first."""
+    await services.interview.delete(session.id)
+    return Response(status_code=204)
 
 
 @router.post("/sessions/{session_id}/answers", status_code=202)
-async def post_answer(session_id: str, body: Answer, services: ServicesDep) -> TurnStarted:
+async def post_answer(session: OwnedSession, body: Answer, services: ServicesDep) -> TurnStarted:
     check_answer(body.text, services.settings.max_answer_chars)
-    started = await services.interview.answer(session_id, body.text)
+    started = await services.interview.answer(session.id, body.text)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.post("/sessions/{session_id}/turns/{turn_id}/cancel", status_code=202)
-async def cancel_turn(session_id: str, turn_id: str, services: ServicesDep) -> dict[str, Any]:
-    cancelled = await services.interview.cancel(session_id, turn_id)
+async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep) -> dict[str, Any]:
+    cancelled = await services.interview.cancel(session.id, turn_id)
     return {"turn_id": turn_id, "cancelled": cancelled is not None}
 
 
 @router.post("/sessions/{session_id}/finish", status_code=202)
-async def finish(session_id: str, services: ServicesDep) -> TurnStarted:
-    started = await services.interview.finish(session_id)
+async def finish(session: OwnedSession, services: ServicesDep) -> TurnStarted:
+    started = await services.interview.finish(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.post("/sessions/{session_id}/skip", status_code=202)
-async def skip(session_id: str, services: ServicesDep) -> TurnStarted:
-    started = await services.interview.skip(session_id)
+async def skip(session: OwnedSession, services: ServicesDep) -> TurnStarted:
+    started = await services.interview.skip(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.post("/sessions/{session_id}/retry", status_code=202)
-async def retry(session_id: str, services: ServicesDep) -> TurnStarted:
+async def retry(session: OwnedSession, services: ServicesDep) -> TurnStarted:
     """Write the interviewer's last reply again after it failed or was stopped."""
-    started = await services.interview.retry(session_id)
+    started = await services.interview.retry(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.get("/sessions/{session_id}/report")
-async def report(session_id: str, services: ServicesDep) -> dict[str, Any]:
-    return await services.interview.report(session_id)
+async def report(session: OwnedSession, services: ServicesDep) -> dict[str, Any]:
+    return await services.interview.report(session.id)
 
 
 @router.get("/sessions/{session_id}/export")
 async def export(
-    session_id: str, services: ServicesDep, format: Annotated[Literal["md", "json"], Query()] = "md"
+    session: OwnedSession, services: ServicesDep, format: Annotated[Literal["md", "json"], Query()] = "md"
 ) -> Response:
     """The report as a file to download."""
-    body = await services.interview.report(session_id)
-    filename = f"hotseat-report-{session_id}.{format}"
+    body = await services.interview.report(session.id)
+    filename = f"hotseat-report-{session.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "json":
         return Response(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from hotseat.interview.packs import PackRegistry
 from hotseat.store.models import SessionRow, TurnRow
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -39,6 +40,27 @@ class SessionCreated(BaseModel):
     language: str
     status: str
     turn_id: str
+
+
+class SessionSummary(BaseModel):
+    id: str
+    pack: str
+    title: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: SessionRow, packs: PackRegistry) -> SessionSummary:
+        title = packs.get(row.pack_id).title if row.pack_id in packs else row.pack_id
+        return cls(
+            id=row.id,
+            pack=row.pack_id,
+            title=title,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
 class TurnOut(BaseModel):

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
-from hotseat.api.deps import ServicesDep
+from hotseat.api.deps import OwnerDep, ServicesDep, owned_session
 from hotseat.api.errors import ws_error_frame
 from hotseat.errors import BadRequest, HotseatError, NotFound
 from hotseat.streaming.events import merge_deltas
@@ -43,11 +43,13 @@ async def turn_events(
     session_id: str,
     turn_id: str,
     services: ServicesDep,
+    owner: OwnerDep,
     after: Annotated[int | None, Query(ge=0)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     start = _resume_point(after, last_event_id)
     # Answer a bad id with a 404 now, not with an event inside a 200 stream.
+    await owned_session(services, owner, session_id)
     if await services.store.get_turn(session_id, turn_id) is None:
         raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
 

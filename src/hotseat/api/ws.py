@@ -25,9 +25,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
-from hotseat.api.deps import Services, services_of
+from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
+from hotseat.api.identity import owner_of
 from hotseat.api.schemas import (
     AnswerFrame,
     CancelFrame,
@@ -53,9 +54,15 @@ async def websocket_endpoint(
     websocket: WebSocket, session: str = "", turn_id: str | None = None, after: int = 0
 ) -> None:
     services = services_of(websocket)
+    if not origin_allowed(websocket, services.settings.origin_list()):
+        # Refused before the upgrade: the browser gets a 403 and no model call is made.
+        await websocket.close(POLICY_VIOLATION, "origin not allowed")
+        return
     await websocket.accept()
-    if not session or await services.store.get_session(session) is None:
-        await websocket.send_text(ws_error_frame(NotFound(f"No interview session {session!r}.")))
+    try:
+        await owned_session(services, owner_of(websocket), session)
+    except NotFound as exc:
+        await websocket.send_text(ws_error_frame(exc))
         await websocket.close(POLICY_VIOLATION, "unknown session")
         return
     connection = _Connection(websocket, services, session)
@@ -64,6 +71,23 @@ async def websocket_endpoint(
         await connection.run(resume=(turn_id, max(after, 0)) if turn_id else None)
     finally:
         await connection.close()
+
+
+def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
+    """Browsers always send Origin; only the allowlist (default: this server's own origin) passes.
+
+    A client that sends no Origin is not a browser, so cross-site WebSocket
+    hijacking does not apply to it; it still needs its owner's cookie or key.
+    """
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if allowed:
+        return origin in allowed
+    host = websocket.headers.get("host", "")
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    return origin == f"{scheme}://{host}"
 
 
 class _Connection:

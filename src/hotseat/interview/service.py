@@ -17,7 +17,7 @@ from hotseat.interview.packs import Pack, PackRegistry
 from hotseat.interview.prompts import PastTurn, build_messages
 from hotseat.interview.report import build_report
 from hotseat.llm.base import GenerationParams
-from hotseat.store.models import AssessmentRow, SessionRow, TurnRow
+from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
 from hotseat.streaming.events import Event
 from hotseat.streaming.log import LogMissing, StreamLog
@@ -62,20 +62,21 @@ class InterviewService:
 
     async def create_session(
         self,
+        owner: str,
         pack_id: str,
         *,
-        cv_id: str | None = None,
+        cv: CvRow | None = None,
         job_description: str | None = None,
         language: str | None = None,
     ) -> StartedTurn:
+        """Start an interview for ``owner`` (the caller has checked that the CV is theirs)."""
         pack = self.packs.get(pack_id)
-        if cv_id is not None and await self.store.get_cv(cv_id) is None:
-            raise NotFound(f"No CV with id {cv_id!r}; upload it again with POST /api/cvs.")
         state, plan = flow.start()
         session = SessionRow(
             id=new_id(),
+            owner_id=owner,
             pack_id=pack.id,
-            cv_id=cv_id,
+            cv_id=cv.id if cv is not None else None,
             job_description=job_description or None,
             language=language or pack.language,
             status="active",
@@ -193,6 +194,13 @@ class InterviewService:
             turns=turns,
             assessments=assessments,
         )
+
+    async def delete(self, session_id: str) -> None:
+        """Stop the session's running turn, then delete everything stored about it."""
+        running = self.runner.running_turn(session_id)
+        if running is not None:
+            await self.runner.cancel(running)
+        await self.store.delete_session(session_id)
 
     async def shutdown(self) -> None:
         """Stop assessments still running; they are recorded as not assessed on the next start."""

@@ -21,6 +21,7 @@ class SessionRow(Base):
     __tablename__ = "sessions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
     pack_id: Mapped[str] = mapped_column(String(64))
     cv_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     job_description: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -73,6 +74,7 @@ class CvRow(Base):
     __tablename__ = "cvs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)

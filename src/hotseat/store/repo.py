@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +38,30 @@ class Store:
     async def get_session(self, session_id: str) -> SessionRow | None:
         async with self._session() as db:
             return await db.get(SessionRow, session_id)
+
+    async def list_sessions(self, owner_id: str, limit: int = 200) -> Sequence[SessionRow]:
+        async with self._session() as db:
+            rows = await db.scalars(
+                select(SessionRow)
+                .where(SessionRow.owner_id == owner_id)
+                .order_by(SessionRow.created_at.desc())
+                .limit(limit)
+            )
+            return rows.all()
+
+    async def count_sessions(self, owner_id: str) -> int:
+        async with self._session() as db:
+            count = await db.scalar(
+                select(func.count()).select_from(SessionRow).where(SessionRow.owner_id == owner_id)
+            )
+            return int(count or 0)
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a session with its turns and assessments (one transaction)."""
+        async with self._session.begin() as db:
+            await db.execute(delete(AssessmentRow).where(AssessmentRow.session_id == session_id))
+            await db.execute(delete(TurnRow).where(TurnRow.session_id == session_id))
+            await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
         async with self._session() as db:
@@ -129,6 +153,12 @@ class Store:
     async def get_cv(self, cv_id: str) -> CvRow | None:
         async with self._session() as db:
             return await db.get(CvRow, cv_id)
+
+    async def delete_cv(self, cv_id: str) -> None:
+        """Delete a CV; sessions that used it keep their transcript but lose the link."""
+        async with self._session.begin() as db:
+            await db.execute(update(SessionRow).where(SessionRow.cv_id == cv_id).values(cv_id=None))
+            await db.execute(delete(CvRow).where(CvRow.id == cv_id))
 
     async def add_assessment(self, assessment: AssessmentRow) -> None:
         async with self._session.begin() as db:

@@ -1,0 +1,143 @@
+"""Who is asking: an owner id for every request, from an API key or a signed cookie.
+
+- ``Authorization: Bearer <key>`` with a key from ``HOTSEAT_API_KEYS``: the owner
+  is derived from the key (``key:<hash>``), so a programmatic client keeps its
+  sessions across processes. A bearer key that is not configured is refused.
+- Otherwise the browser's ``hotseat_owner`` cookie: a random id and its HMAC,
+  HttpOnly and SameSite=Lax. A request without a valid one gets a new id, and
+  the HTTP response sets the cookie.
+
+The owner goes into ``scope["state"]["owner"]``; routes read it with
+``owner_of``. Ownership itself is checked where sessions and CVs are loaded
+(``api/deps.py``): anything not yours is a 404, exactly like what does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import orjson
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hotseat.errors import Unauthorized
+
+COOKIE_NAME = "hotseat_owner"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+
+
+def load_secret(configured: str, data_dir: Path) -> bytes:
+    """The cookie-signing secret: configured, or generated once and kept in the data dir."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32).encode()
+    path.touch(mode=0o600)
+    path.write_bytes(secret)
+    return secret
+
+
+class Identity:
+    def __init__(self, secret: bytes, api_keys: Iterable[str], *, secure_cookie: bool = False) -> None:
+        self._secret = secret
+        self._keys = {key: "key:" + hashlib.sha256(key.encode()).hexdigest()[:24] for key in api_keys if key}
+        self._secure = secure_cookie
+
+    def sign(self, owner: str) -> str:
+        mac = hmac.new(self._secret, owner.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{owner}.{mac}"
+
+    def verify(self, value: str) -> str | None:
+        owner, _, _mac = value.rpartition(".")
+        if not owner or not hmac.compare_digest(self.sign(owner), value):
+            return None
+        return owner
+
+    def owner_for_key(self, key: str) -> str | None:
+        return self._keys.get(key)
+
+    def cookie_header(self, owner: str) -> bytes:
+        attributes = (
+            f"{COOKIE_NAME}={self.sign(owner)}; Path=/; Max-Age={COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax"
+        )
+        if self._secure:
+            attributes += "; Secure"
+        return attributes.encode()
+
+
+class OwnerMiddleware:
+    """Pure ASGI, so WebSocket handshakes get an owner too and streaming bodies pass untouched."""
+
+    def __init__(self, app: ASGIApp, identity: Identity) -> None:
+        self.app = app
+        self.identity = identity
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(_latin1_headers(scope["headers"]))
+        authorization = headers.get("authorization", "")
+        owner: str | None = None
+        new_cookie = False
+        if authorization[:7].lower() == "bearer ":
+            owner = self.identity.owner_for_key(authorization[7:].strip())
+            if owner is None:
+                await _refuse(scope, receive, send)
+                return
+        else:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers.get("cookie", ""))
+            except Exception:  # a malformed Cookie header is treated as no cookie
+                cookie = SimpleCookie()
+            morsel = cookie.get(COOKIE_NAME)
+            owner = self.identity.verify(morsel.value) if morsel is not None else None
+            if owner is None:
+                owner, new_cookie = secrets.token_urlsafe(16), True
+        scope.setdefault("state", {})["owner"] = owner
+        if not new_cookie or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        set_cookie = self.identity.cookie_header(owner)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", set_cookie)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def owner_of(connection: HTTPConnection) -> str:
+    owner: str = connection.scope["state"]["owner"]
+    return owner
+
+
+def _latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[str, str]]:
+    for name, value in raw:
+        yield name.decode("latin-1").lower(), value.decode("latin-1")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    error = Unauthorized("Unknown API key; check the Authorization: Bearer header.")
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": "unknown API key"})
+        return
+    body = orjson.dumps({"error": error.to_dict()})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.http_status,
+            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,198 @@
+"""Who may see what: owner cookies and API keys, 404 for everything not yours, origins, headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+import hx
+from hotseat.app import create_app
+from hotseat.config import Settings
+from hotseat.llm.scripted import ScriptedBackend
+from hotseat.store.models import AssessmentRow, CvRow, TurnRow
+from hotseat.testing.server import ServerThread
+
+
+@pytest.fixture
+def browser(server: ServerThread) -> Iterator[httpx.Client]:
+    """A client that keeps cookies, like a browser."""
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def stranger(server: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        yield client
+
+
+def cookie_header(client: httpx.Client) -> str:
+    return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+def test_first_visit_sets_a_signed_httponly_cookie(browser: httpx.Client) -> None:
+    """The first response sets hotseat_owner (HttpOnly, SameSite=Lax); later ones do not reset it."""
+    first = browser.get("/api/packs")
+    set_cookie = first.headers["set-cookie"]
+    assert set_cookie.startswith("hotseat_owner=")
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    assert "set-cookie" not in browser.get("/api/packs").headers
+
+
+def test_sessions_are_visible_only_to_their_owner(browser: httpx.Client, stranger: httpx.Client) -> None:
+    """Every session endpoint answers 404 to another owner, exactly as for a missing session."""
+    created = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()
+    sid, tid = created["id"], created["turn_id"]
+    assert browser.get(f"/api/sessions/{sid}").status_code == 200
+    stranger.get("/api/packs")  # the stranger has a cookie of its own
+    attempts = [
+        stranger.get(f"/api/sessions/{sid}"),
+        stranger.post(f"/api/sessions/{sid}/answers", json={"text": "mine now"}),
+        stranger.post(f"/api/sessions/{sid}/turns/{tid}/cancel"),
+        stranger.post(f"/api/sessions/{sid}/skip"),
+        stranger.post(f"/api/sessions/{sid}/retry"),
+        stranger.post(f"/api/sessions/{sid}/finish"),
+        stranger.get(f"/api/sessions/{sid}/report"),
+        stranger.get(f"/api/sessions/{sid}/export"),
+        stranger.get(f"/api/sessions/{sid}/turns/{tid}/events"),
+        stranger.get(f"/api/sessions/{sid}/turns/{tid}/events", headers={"Last-Event-ID": "1"}),
+        stranger.delete(f"/api/sessions/{sid}"),
+        hx.get(f"{browser.base_url}/api/sessions/{sid}"),  # an API-key client is another owner too
+    ]
+    missing = stranger.get("/api/sessions/does-not-exist")
+    for response in attempts:
+        assert response.status_code == 404, response.request.url
+        assert response.json() == {
+            "error": {
+                "code": "not_found",
+                "message": missing.json()["error"]["message"].replace("does-not-exist", sid),
+            }
+        }
+    assert [s["id"] for s in browser.get("/api/sessions").json()] == [sid]
+    assert stranger.get("/api/sessions").json() == []
+    transcript = browser.get(f"/api/sessions/{sid}").json()
+    assert all(t["role"] == "interviewer" for t in transcript["turns"])  # the stranger's answer never landed
+
+
+def test_websocket_of_another_owner_is_refused(server: ServerThread, browser: httpx.Client) -> None:
+    """A WebSocket with someone else's cookie (or none) gets not_found and a 1008 close."""
+    sid = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()["id"]
+    with connect(
+        f"{server.ws_url}/ws?session={sid}", additional_headers={"Cookie": cookie_header(browser)}
+    ) as ws:
+        ws.send(json.dumps({"type": "skip"}))
+        frames = [json.loads(ws.recv(timeout=10)) for _ in range(1)]
+    assert frames[0]["type"] in ("turn", "delta", "done")
+    with connect(f"{server.ws_url}/ws?session={sid}") as ws:
+        assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_forged_cookie_is_a_new_owner(server: ServerThread, browser: httpx.Client) -> None:
+    """A cookie whose signature does not match is ignored: the request gets a fresh identity."""
+    sid = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()["id"]
+    owner = browser.cookies["hotseat_owner"].rsplit(".", 1)[0]
+    forged = {"Cookie": f"hotseat_owner={owner}.{'0' * 32}"}
+    response = httpx.get(f"{server.base_url}/api/sessions/{sid}", headers=forged)
+    assert response.status_code == 404
+    assert response.headers["set-cookie"].startswith("hotseat_owner=")
+
+
+def test_unknown_api_key_is_401(server: ServerThread) -> None:
+    """A Bearer key that is not configured is refused with `unauthorized`."""
+    response = httpx.get(f"{server.base_url}/api/sessions", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_cvs_are_private_too(browser: httpx.Client, stranger: httpx.Client) -> None:
+    """Another owner can neither read a CV nor start an interview with it."""
+    cv = browser.post("/api/cvs", files={"file": ("cv.txt", b"Jane Doe, engineer", "text/plain")}).json()
+    assert stranger.get(f"/api/cvs/{cv['id']}").status_code == 404
+    assert stranger.post("/api/sessions", json={"pack": "cv-deep-dive", "cv_id": cv["id"]}).status_code == 404
+    assert stranger.delete(f"/api/cvs/{cv['id']}").status_code == 404
+    assert browser.get(f"/api/cvs/{cv['id']}").status_code == 200
+
+
+def test_deleting_removes_the_data(server: ServerThread, browser: httpx.Client) -> None:
+    """Deleting a session removes its turns and assessments; deleting a CV removes its text."""
+    cv = browser.post("/api/cvs", files={"file": ("cv.txt", b"Jane Doe, engineer", "text/plain")}).json()
+    sid = browser.post("/api/sessions", json={"pack": "general-behavioural", "cv_id": cv["id"]}).json()["id"]
+    browser.get(
+        f"/api/sessions/{sid}/turns/{browser.get(f'/api/sessions/{sid}').json()['turns'][0]['id']}/events"
+    )
+    browser.post(f"/api/sessions/{sid}/answers", json={"text": " ".join(["detail"] * 40)})
+    assert browser.delete(f"/api/sessions/{sid}").status_code == 204
+    assert browser.get(f"/api/sessions/{sid}").status_code == 404
+    assert browser.delete(f"/api/cvs/{cv['id']}").status_code == 204
+    assert browser.get(f"/api/cvs/{cv['id']}").status_code == 404
+
+    async def remaining() -> list[int]:
+        store = server.app.state.services.store
+        counts = []
+        async with store.engine.connect() as connection:
+            for table in (TurnRow, AssessmentRow, CvRow):
+                counts.append(len((await connection.execute(table.__table__.select())).all()))
+        return counts
+
+    assert server.loop is not None
+    assert asyncio.run_coroutine_threadsafe(remaining(), server.loop).result(10) == [0, 0, 0]
+
+
+def test_foreign_origin_websocket_is_refused_before_upgrade(
+    server: ServerThread, browser: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A handshake from another Origin gets HTTP 403 and starts no model call."""
+    sid = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()["id"]
+    calls = len(backend.calls)
+    headers = {"Cookie": cookie_header(browser)}
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{server.ws_url}/ws?session={sid}", origin="http://evil.example", additional_headers=headers)
+    assert refused.value.response.status_code == 403
+    assert len(backend.calls) == calls
+    with connect(
+        f"{server.ws_url}/ws?session={sid}", origin=server.base_url, additional_headers=headers
+    ) as ws:
+        ws.send(json.dumps({"type": "cancel"}))
+
+
+def test_allowed_origins_setting(settings: Settings) -> None:
+    """With HOTSEAT_ALLOWED_ORIGINS set, exactly those origins may open a WebSocket."""
+    configured = settings.model_copy(update={"allowed_origins": "https://interviews.example.com"})
+    with ServerThread(create_app(configured, backend=ScriptedBackend())) as server:
+        with pytest.raises(InvalidStatus):
+            connect(f"{server.ws_url}/ws?session=x", origin=server.base_url)
+        with connect(f"{server.ws_url}/ws?session=x", origin="https://interviews.example.com") as ws:
+            assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+
+
+def test_security_headers_and_no_cors(browser: httpx.Client) -> None:
+    """The page carries CSP and friends; no CORS header is reflected to a foreign origin."""
+    page = browser.get("/", headers={"Origin": "http://evil.example"})
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    api = browser.get("/api/packs", headers={"Origin": "http://evil.example"})
+    assert not any(name.lower().startswith("access-control-") for name in api.headers)
+    preflight = browser.options(
+        "/api/sessions", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_ids_are_unguessable(browser: httpx.Client) -> None:
+    """Session and turn ids carry 128 random bits (22 URL-safe characters), all distinct."""
+    created = [browser.post("/api/sessions", json={"pack": "general-behavioural"}).json() for _ in range(5)]
+    ids = [c["id"] for c in created] + [c["turn_id"] for c in created]
+    assert len(set(ids)) == 10
+    assert all(len(i) == 22 for i in ids)

@@ -1,0 +1,74 @@
+"""CI: the benchmark harness works end to end (``python -m bench.run --quick``), in seconds.
+
+It starts the mock upstream, the naive relay and hotseat as real processes and
+drives a few streams against all three targets over every transport, plus a
+few idle connections. Asserted: no errors, every expected token received,
+the measurements present, the table printed. Nothing about timing: CI
+machines are too noisy for that, and the numbers belong in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAM_PAIRS = {
+    ("upstream", "sse"),
+    ("naive", "ws"),
+    ("naive", "sse"),
+    ("hotseat", "ws"),
+    ("hotseat", "sse"),
+}
+
+
+def test_quick_benchmark_runs_clean(tmp_path: Path) -> None:
+    """Every target x transport streams every token with 0 errors, and one table is printed."""
+    results = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--json",
+            str(results),
+            "--logs",
+            str(tmp_path / "logs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = json.loads(results.read_text())["rows"]
+
+    streams = [row for row in rows if row["idle_held"] is None]
+    assert {(row["target"], row["transport"]) for row in streams} == STREAM_PAIRS
+    for row in streams:
+        label = f"{row['target']}/{row['transport']}"
+        assert row["errors"] == 0, (label, row["error_kinds"])
+        assert row["expected_tokens"] > 0
+        assert row["tokens"] == row["expected_tokens"], label
+        assert row["bytes_received"] > 0, label
+        assert row["ttft_p50"] is not None and row["gap_p99"] is not None, label
+        assert row["server_cpu"] is not None and row["rss_peak"], label
+
+    idle = [row for row in rows if row["idle_held"] is not None]
+    assert {(row["target"], row["transport"]) for row in idle} == {
+        ("hotseat", "ws"),
+        ("hotseat", "sse"),
+        ("naive", "ws"),
+    }
+    for row in idle:
+        assert row["errors"] == 0, row["error_kinds"]
+        assert row["idle_held"] == row["clients"] > 0
+        assert row["rss_held"] and row["rss_before"]
+
+    table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| scen ") and "CPU s/1k tok" in table[0]
+    assert len(table) == 2 + len(rows)  # header, rule, one line per row
