@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.add_middleware(OwnerMiddleware, identity=identity)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(http.router)
+    app.include_router(http.metrics_router)
     app.include_router(cvs.router)
     app.include_router(sse.router)
     app.include_router(ws.router)

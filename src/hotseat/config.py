@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_enabled: bool = True
 
     # Identity and access
     secret_key: SecretStr = SecretStr("")

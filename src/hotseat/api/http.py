@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from hotseat import metrics
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv, owned_session
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
-from hotseat.errors import BadRequest
+from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.report import report_markdown
 
 router = APIRouter(prefix="/api")
+metrics_router = APIRouter()
 
 
 @router.get("/health")
@@ -25,6 +27,15 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "model": backend.model,
         "running_turns": services.runner.running_count(),
     }
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(services: ServicesDep) -> Response:
+    """Prometheus exposition (disable with HOTSEAT_METRICS_ENABLED=false)."""
+    if not services.settings.metrics_enabled:
+        raise NotFound("Metrics are disabled on this server (HOTSEAT_METRICS_ENABLED=false).")
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 @router.get("/packs")

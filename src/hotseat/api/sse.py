@@ -16,10 +16,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
+from hotseat import metrics
 from hotseat.api.deps import OwnerDep, ServicesDep, owned_session
 from hotseat.api.errors import ws_error_frame
 from hotseat.errors import BadRequest, HotseatError, NotFound
-from hotseat.streaming.events import merge_deltas
+from hotseat.streaming.events import count_deltas, merge_deltas
 
 router = APIRouter(prefix="/api")
 
@@ -54,13 +55,17 @@ async def turn_events(
         raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
 
     async def body() -> AsyncIterator[bytes]:
+        metrics.SSE_CONNECTIONS.inc()
         with services.runner.watching(session_id):
             try:
                 async for batch in services.interview.turn_events(session_id, turn_id, start):
                     for event in merge_deltas(batch) if len(batch) > 1 else batch:
                         yield event.sse
+                    metrics.SSE_DELIVERED.inc(count_deltas(batch))
             except HotseatError as exc:
                 yield f"event: error\ndata: {ws_error_frame(exc, turn_id)}\n\n".encode()
+            finally:
+                metrics.SSE_CONNECTIONS.dec()
 
     return EventSourceResponse(
         body(),

@@ -25,6 +25,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
+from hotseat import metrics
 from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
@@ -40,7 +41,7 @@ from hotseat.api.schemas import (
 )
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.streaming.bus import TurnStarted, subscription
-from hotseat.streaming.events import merge_deltas
+from hotseat.streaming.events import count_deltas, merge_deltas
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,12 @@ async def websocket_endpoint(
         await websocket.close(POLICY_VIOLATION, "unknown session")
         return
     connection = _Connection(websocket, services, session)
+    metrics.WS_CONNECTIONS.inc()
     try:
         # A reconnecting client names the turn it was following and the last seq it has.
         await connection.run(resume=(turn_id, max(after, 0)) if turn_id else None)
     finally:
+        metrics.WS_CONNECTIONS.dec()
         await connection.close()
 
 
@@ -210,6 +213,7 @@ class _Connection:
             async for batch in self.services.interview.turn_events(self.session_id, turn_id, after):
                 for event in merge_deltas(batch) if len(batch) > 1 else batch:
                     await self._send(event.json)
+                metrics.WS_DELIVERED.inc(count_deltas(batch))
         except HotseatError as exc:
             await self._send_error(exc, turn_id)
         except (WebSocketDisconnect, RuntimeError):

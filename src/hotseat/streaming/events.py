@@ -81,3 +81,7 @@ def _merged(run: list[Event]) -> Event:
         return run[0]
     last = run[-1]
     return delta(last.turn_id, last.seq, "".join(e.payload["text"] for e in run))
+
+
+def count_deltas(events: Sequence[Event]) -> int:
+    return sum(1 for event in events if event.type == "delta")

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hotseat import metrics
 from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, Usage
 from hotseat.streaming.bus import SessionBus, TurnStarted
@@ -194,6 +196,10 @@ class TurnRunner:
         status: TurnStatus = "complete"
         last_seq = 0
         append = self.log.append
+        clock = time.monotonic
+        started = previous = clock()
+        queued = False
+        metrics.TURNS_RUNNING.inc()
         try:
             async for item in self.backend.stream(request.messages, request.params):
                 if type(item) is str:
@@ -202,8 +208,20 @@ class TurnRunner:
                         parts.append(item)
                         length += len(item)
                         delta_index.append((last_seq, length))
+                        now = clock()
+                        if len(parts) == 1:
+                            metrics.TIME_TO_FIRST_TOKEN.observe(now - started)
+                            if queued:
+                                queued = False
+                                metrics.TURNS_QUEUED.dec()
+                        else:
+                            metrics.INTER_TOKEN.observe(now - previous)
+                        previous = now
                 elif isinstance(item, Queued):
                     last_seq = (await append(turn_id, "queued", {"position": item.position})).seq
+                    if not queued:
+                        queued = True
+                        metrics.TURNS_QUEUED.inc()
                 elif isinstance(item, StreamEnd):
                     finish_reason, usage = item.finish_reason, item.usage
         except asyncio.CancelledError:
@@ -219,8 +237,16 @@ class TurnRunner:
         except Exception:
             logger.exception("turn %s failed", turn_id)
             status, error = "failed", Internal("The model backend failed unexpectedly; retry the turn.")
+        finally:
+            metrics.TURNS_RUNNING.dec()
+            if queued:
+                metrics.TURNS_QUEUED.dec()
+            metrics.TOKENS_GENERATED.inc(len(parts))
         if status == "complete" and finish_reason is None:
             finish_reason = "stop"
+        metrics.TURNS.labels(status).inc()
+        if error is not None:
+            metrics.UPSTREAM_ERRORS.labels(error.code).inc()
         outcome = TurnOutcome(
             turn_id, "".join(parts), status, finish_reason, usage, error, delta_index, last_seq + 1
         )

@@ -1,0 +1,57 @@
+"""Prometheus metrics, served at ``GET /metrics``.
+
+Cheap on the hot path by design: per token, the runner makes one histogram
+observation (the inter-token gap); counters of delivered tokens are bumped once
+per batch a transport sends, not once per token; generated tokens once per turn.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CONNECTIONS = Gauge(
+    "hotseat_open_connections", "Open client connections by transport.", ["transport"], registry=REGISTRY
+)
+TURNS_RUNNING = Gauge("hotseat_turns_running", "Turns being generated now.", registry=REGISTRY)
+TURNS_QUEUED = Gauge("hotseat_turns_queued", "Turns waiting for the local model.", registry=REGISTRY)
+TURNS = Counter("hotseat_turns_total", "Turns ended, by final status.", ["status"], registry=REGISTRY)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "hotseat_time_to_first_token_seconds",
+    "From a turn's start to its first text.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+INTER_TOKEN = Histogram(
+    "hotseat_inter_token_seconds",
+    "Gaps between successive deltas of a turn, as the runner receives them.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+TOKENS_GENERATED = Counter(
+    "hotseat_tokens_generated_total", "Deltas produced by the model.", registry=REGISTRY
+)
+TOKENS_DELIVERED = Counter(
+    "hotseat_tokens_delivered_total",
+    "Deltas sent to clients (a merged frame counts each delta it carries).",
+    ["transport"],
+    registry=REGISTRY,
+)
+UPSTREAM_ERRORS = Counter(
+    "hotseat_upstream_errors_total",
+    "Turns that ended in an error, by error code.",
+    ["code"],
+    registry=REGISTRY,
+)
+
+# Bound once, so the per-batch path does no label lookup.
+WS_DELIVERED = TOKENS_DELIVERED.labels("ws")
+SSE_DELIVERED = TOKENS_DELIVERED.labels("sse")
+WS_CONNECTIONS = CONNECTIONS.labels("ws")
+SSE_CONNECTIONS = CONNECTIONS.labels("sse")
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
