@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from hotseat import __version__
+from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
@@ -60,9 +61,14 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, backend)
         app.state.services = services
+        lag_watcher = (
+            asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
+        )
         try:
             yield
         finally:
+            if lag_watcher is not None:
+                lag_watcher.cancel()
             await services.runner.shutdown(settings.shutdown_grace_seconds)
             await services.interview.shutdown()
             await services.runner.log.aclose()

@@ -7,6 +7,8 @@ per batch a transport sends, not once per token; generated tokens once per turn.
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -46,11 +48,27 @@ UPSTREAM_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+EVENT_LOOP_LAG = Histogram(
+    "hotseat_event_loop_lag_seconds",
+    "How late a 50 ms timer fires on the server's event loop (blocking work shows up here).",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1),
+    registry=REGISTRY,
+)
+
 # Bound once, so the per-batch path does no label lookup.
 WS_DELIVERED = TOKENS_DELIVERED.labels("ws")
 SSE_DELIVERED = TOKENS_DELIVERED.labels("sse")
 WS_CONNECTIONS = CONNECTIONS.labels("ws")
 SSE_CONNECTIONS = CONNECTIONS.labels("sse")
+
+
+async def watch_event_loop_lag(interval: float = 0.05) -> None:
+    """Run forever (cancel to stop): observe how late each timer fires."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(interval)
+        EVENT_LOOP_LAG.observe(max(0.0, loop.time() - start - interval))
 
 
 def exposition() -> tuple[bytes, str]:
