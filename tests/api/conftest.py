@@ -1,7 +1,16 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 
-# Lets the API tests import their shared helpers module.
-sys.path.insert(0, str(Path(__file__).parent))
+import httpx
+import pytest
+
+import hx
+from hotseat.testing.server import ServerThread
+
+
+@pytest.fixture
+def client(server: ServerThread) -> Iterator[httpx.Client]:
+    """An HTTP client of the test server, acting as the suite's API-key owner."""
+    with hx.client(server.base_url, timeout=30) as http:
+        yield http

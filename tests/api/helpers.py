@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -37,6 +38,17 @@ def recv_turn(
         if frame["type"] in ("done", "error") and "seq" in frame:
             return frames, frame
         frames.append(frame)
+
+
+def wait_quiet(client: httpx.Client, session_id: str, limit: float = 10.0) -> list[dict[str, Any]]:
+    """Poll the transcript until no turn of the session is streaming (bounded); return its turns."""
+    deadline = time.monotonic() + limit
+    while True:
+        turns: list[dict[str, Any]] = client.get(f"/api/sessions/{session_id}").json()["turns"]
+        if all(t["status"] != "streaming" for t in turns):
+            return turns
+        assert time.monotonic() < deadline, "the session's turn did not finish in time"
+        time.sleep(0.02)
 
 
 def text_of(frames: list[dict[str, Any]]) -> str:

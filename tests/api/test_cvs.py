@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-import hx
 from documents import make_docx, make_pdf, rewrite_pdf
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
-
-
-@pytest.fixture
-def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with hx.client(server.base_url, timeout=30) as http:
-        yield http
 
 
 def upload(

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_quiet
 
-import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
-
-
-@pytest.fixture
-def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with hx.client(server.base_url, timeout=10) as http:
-        yield http
-
-
-def wait_quiet(client: httpx.Client, session_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        turns: list[dict[str, Any]] = client.get(f"/api/sessions/{session_id}").json()["turns"]
-        if all(t["status"] != "streaming" for t in turns):
-            return turns
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def test_health_names_backend_and_model(client: httpx.Client) -> None:

@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
+from helpers import wait_quiet
 
-import hx
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
 
 LONG_ANSWER = (
     "At Acme I owned the orders API. I split the monolith's order endpoints into a versioned service, "
     "wrote the migration plan, and we moved forty teams over in six weeks with no downtime at all."
 )
-
-
-@pytest.fixture
-def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with hx.client(server.base_url, timeout=10) as http:
-        yield http
-
-
-def settle(client: httpx.Client, session_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        turns: list[dict[str, Any]] = client.get(f"/api/sessions/{session_id}").json()["turns"]
-        if all(t["status"] != "streaming" for t in turns):
-            return turns
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def report_when_done(client: httpx.Client, session_id: str) -> dict[str, Any]:
@@ -62,20 +43,20 @@ def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:
     )
     session = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()
     sid = session["id"]
-    settle(client, sid)
+    wait_quiet(client, sid)
     follow = client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER})
     assert follow.status_code == 202
-    settle(client, sid)
+    wait_quiet(client, sid)
     client.post(f"/api/sessions/{sid}/answers", json={"text": "Not much to say."})
-    turns = settle(client, sid)
+    turns = wait_quiet(client, sid)
     assert turns[-1]["kind"] == "followup" and turns[-1]["question_index"] == 1
     client.post(f"/api/sessions/{sid}/skip")
-    turns = settle(client, sid)
+    turns = wait_quiet(client, sid)
     assert (
         turns[-2]["kind"] == "skip" and turns[-1]["kind"] == "question" and turns[-1]["question_index"] == 2
     )
     assert client.post(f"/api/sessions/{sid}/finish").status_code == 202
-    settle(client, sid)
+    wait_quiet(client, sid)
     report = report_when_done(client, sid)
 
     assert [q["index"] for q in report["questions"]] == [0, 1, 2]
@@ -107,7 +88,7 @@ def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:
 def test_report_before_finishing_is_in_progress(client: httpx.Client) -> None:
     """The report can be read at any time; before finishing it says in_progress."""
     session = client.post("/api/sessions", json={"pack": "general-behavioural"}).json()
-    settle(client, session["id"])
+    wait_quiet(client, session["id"])
     report = client.get(f"/api/sessions/{session['id']}/report").json()
     assert report["status"] == "in_progress"
     assert report["questions"][0]["assessment"]["status"] == "not_answered"
@@ -118,11 +99,11 @@ def test_not_assessed_is_explained_in_the_report(client: httpx.Client, backend: 
     backend.enqueue_structured("nonsense", "still nonsense")
     session = client.post("/api/sessions", json={"pack": "general-behavioural"}).json()
     sid = session["id"]
-    settle(client, sid)
+    wait_quiet(client, sid)
     client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER})
-    settle(client, sid)
+    wait_quiet(client, sid)
     client.post(f"/api/sessions/{sid}/finish")
-    settle(client, sid)
+    wait_quiet(client, sid)
     report = report_when_done(client, sid)
     assessment = report["questions"][0]["assessment"]
     assert assessment["status"] == "not_assessed"

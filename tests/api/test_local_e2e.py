@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import recv_json, recv_turn, text_of
+from helpers import recv_json, recv_turn, text_of, wait_quiet
 
 import hx
 from hotseat.app import create_app
@@ -44,16 +43,6 @@ def new_session(server: ServerThread) -> dict[str, str]:
     assert response.status_code == 201, response.text
     body: dict[str, str] = response.json()
     return body
-
-
-def wait_quiet(server: ServerThread, session_id: str) -> None:
-    deadline = time.monotonic() + 120
-    while any(
-        t["status"] == "streaming"
-        for t in hx.get(f"{server.base_url}/api/sessions/{session_id}", timeout=30).json()["turns"]
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def test_health_names_the_embedded_model(local_server: ServerThread) -> None:
@@ -94,7 +83,8 @@ def test_second_session_waits_in_the_queue_with_its_position(local_server: Serve
     second = new_session(local_server)
     with ws_connect(f"{local_server.ws_url}/ws?session={second['id']}&turn_id={second['turn_id']}") as ws:
         frames, terminal = recv_turn(ws, timeout=120)
-    wait_quiet(local_server, first["id"])
+    with hx.client(local_server.base_url, timeout=30) as client:
+        wait_quiet(client, first["id"], limit=120)
     queued = [f for f in frames if f["type"] == "queued"]
     assert queued and queued[0]["position"] == 1
     assert terminal["type"] == "done"

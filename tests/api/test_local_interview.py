@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from helpers import wait_quiet
 
 import hx
 from hotseat.app import create_app
@@ -29,16 +28,6 @@ ANSWERS = [
     "When an incident happens I first stop the bleeding, then write down a timeline. Once a Kafka consumer "
     "fell behind; I scaled it, found a slow handler, fixed it, and we added an alert on consumer lag.",
 ]
-
-
-def wait(client: httpx.Client, session_id: str, limit: float = 240) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + limit
-    while True:
-        turns: list[dict[str, Any]] = client.get(f"/api/sessions/{session_id}").json()["turns"]
-        if all(t["status"] != "streaming" for t in turns):
-            return turns
-        assert time.monotonic() < deadline, "the model took too long"
-        time.sleep(0.2)
 
 
 def test_whole_interview_on_the_embedded_model(tmp_path: Path) -> None:
@@ -64,12 +53,12 @@ def test_whole_interview_on_the_embedded_model(tmp_path: Path) -> None:
             "/api/sessions", json={"pack": "backend-engineer", "cv_id": cv.json()["id"]}
         ).json()
         sid = session["id"]
-        wait(client, sid)
+        wait_quiet(client, sid, limit=240)
         for answer in ANSWERS:
             assert client.post(f"/api/sessions/{sid}/answers", json={"text": answer}).status_code == 202
-            wait(client, sid)
+            wait_quiet(client, sid, limit=240)
         assert client.post(f"/api/sessions/{sid}/finish").status_code == 202
-        turns = wait(client, sid)
+        turns = wait_quiet(client, sid, limit=240)
         deadline = time.monotonic() + 300
         while (report := client.get(f"/api/sessions/{sid}/report").json())["status"] != "complete":
             assert time.monotonic() < deadline, "assessments did not finish"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from typing import Any
 
+import httpx
 import pytest
-from helpers import recv_json, recv_turn, text_of
+from helpers import recv_json, recv_turn, text_of, wait_quiet
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
@@ -32,14 +32,6 @@ def follow(ws: ClientConnection, turn_id: str) -> tuple[list[dict[str, Any]], di
     """Ask for a finished turn from its start and read it to its end."""
     ws.send(json.dumps({"type": "resume", "turn_id": turn_id, "after": 0}))
     return recv_turn(ws)
-
-
-def wait_until_quiet(server: ServerThread, session_id: str) -> None:
-    """Wait until no turn of the session is streaming (bounded)."""
-    deadline = time.monotonic() + 10
-    while any(t["status"] == "streaming" for t in transcript(server, session_id)):
-        assert time.monotonic() < deadline, "the turn did not finish"
-        time.sleep(0.02)
 
 
 def transcript(server: ServerThread, session_id: str) -> list[dict[str, object]]:
@@ -66,11 +58,13 @@ def test_opening_streams_delta_by_delta_then_done(server: ServerThread, backend:
     assert transcript(server, session_id)[0]["text"] == "Welcome! Tell me about a project you led."
 
 
-def test_answer_starts_the_next_turn(server: ServerThread, backend: ScriptedBackend) -> None:
+def test_answer_starts_the_next_turn(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend
+) -> None:
     """An answer frame stores the answer and streams the interviewer's next question."""
     backend.enqueue("Hello. First question?", "Thanks. Second question?")
     session_id, turn_id = start_session(server)
-    wait_until_quiet(server, session_id)
+    wait_quiet(client, session_id)
     with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         follow(ws, turn_id)
         ws.send(json.dumps({"type": "answer", "text": "I built a payments system."}))
@@ -137,12 +131,12 @@ def test_resume_frame_after_reconnect(server: ServerThread, backend: ScriptedBac
 
 
 def test_resume_of_a_finished_turn_replays_from_the_database(
-    server: ServerThread, backend: ScriptedBackend
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend
 ) -> None:
     """Resuming a turn whose log was dropped replays the rest from the database, same seqs."""
     backend.enqueue("One two three four five.")
     session_id, turn_id = start_session(server)
-    wait_until_quiet(server, session_id)
+    wait_quiet(client, session_id)
     with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         frames, done = follow(ws, turn_id)
     drop_log(server, turn_id)
@@ -195,11 +189,11 @@ def test_cancel_frame_stops_the_reply_and_keeps_partial_text(
     ],
 )
 def test_bad_frames_get_bad_request_and_the_socket_stays_usable(
-    server: ServerThread, payload: str, fragment: str
+    server: ServerThread, client: httpx.Client, payload: str, fragment: str
 ) -> None:
     """Malformed frames are answered with bad_request; the next good frame still works."""
     session_id, turn_id = start_session(server)
-    wait_until_quiet(server, session_id)
+    wait_quiet(client, session_id)
     with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         follow(ws, turn_id)
         ws.send(payload)
@@ -238,10 +232,10 @@ def test_unknown_session_is_refused_with_1008(server: ServerThread) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
-def test_oversized_frame_closes_with_1009(server: ServerThread) -> None:
+def test_oversized_frame_closes_with_1009(server: ServerThread, client: httpx.Client) -> None:
     """A frame over the configured size limit closes the connection with 1009."""
     session_id, turn_id = start_session(server)
-    wait_until_quiet(server, session_id)
+    wait_quiet(client, session_id)
     with ws_connect(f"{server.ws_url}/ws?session={session_id}", max_size=None) as ws:
         follow(ws, turn_id)
         ws.send(json.dumps({"type": "answer", "text": "x" * 200_000}))
