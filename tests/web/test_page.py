@@ -1,26 +1,42 @@
 """The interview page at ``/`` in a real Chromium against a real server with a scripted model.
 
-Every wait is on a DOM condition (``expect`` or ``wait_for_function``), never a sleep.
+Every wait is on a DOM condition (``expect`` or ``wait_for_function``), never a sleep. Tests
+that depend on the transport run on both: the WebSocket and Server-Sent Events.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
+from hotseat.errors import UpstreamRateLimited
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply, split_tokens
 from hotseat.testing.server import ServerThread
 
 try:
-    from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+    from playwright.sync_api import Page, WebSocketRoute, expect
 except ImportError:
     if os.environ.get("CI"):
         raise
     pytest.skip("Playwright is not installed: .venv/bin/pip install playwright", allow_module_level=True)
+
+from gatedbackend import GatedBackend, GatedReply
+from pagehelpers import (
+    TRANSPORTS,
+    owner_cookies,
+    rendered,
+    server_session,
+    session_id,
+    shown_text,
+    start_interview,
+    turn,
+    use_transport,
+    wait_words,
+    watch_conn_states,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "interview.png"
@@ -36,7 +52,7 @@ ANSWER = (
     "client-generated key, so retries never double-counted.\n\nThat one choice made the rest simple."
 )
 QUESTION = (
-    "Idempotency keys are a good call. Let's stay there for a moment: where did you store those keys, "
+    "Idempotency keys are a good call. Let's stay there for a moment: **where** did you store those keys, "
     "how long did you keep them, and what happened the day that store was slow or unavailable?"
 )
 REPORT = (
@@ -44,41 +60,16 @@ REPORT = (
     "Strengths: you explained the design decision and why it mattered.\n"
     "To work on: quantify the trade-offs (storage cost of the keys, their retention window)."
 )
-# 200 word-sized tokens: at 50 ms each the reply takes about ten seconds to stream.
-LONG = " ".join(f"word{i}" for i in range(200))
+# A long reply in two parts: the first 30 words stream at once, the rest when the test opens
+# the gate, so a test can act while the reply is surely in the middle.
+WORDS = [f"word{i}" for i in range(200)]
+HEAD = " ".join(WORDS[:30])
+TAIL = " " + " ".join(WORDS[30:])
+LONG = HEAD + TAIL
 
 
-def turn(page: Page, kind: str) -> Locator:
-    return page.locator(f'.turn[data-kind="{kind}"]')
-
-
-def shown_text(locator: Locator) -> str:
-    """The exact text of a turn as rendered (textContent: no whitespace normalisation)."""
-    text = locator.locator(".text").text_content()
-    assert text is not None
-    return text
-
-
-def session_id(page: Page) -> str:
-    assert "#session=" in page.url, page.url
-    return page.url.split("#session=", 1)[1]
-
-
-def server_session(server: ServerThread, sid: str) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/api/sessions/{sid}", timeout=10)
-    response.raise_for_status()
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def start_interview(page: Page, server: ServerThread, pack_title: str = "Backend software engineer") -> str:
-    page.goto(f"{server.base_url}/")
-    expect(page.locator("#conn")).to_have_text("Not connected")
-    page.get_by_role("radio", name=pack_title, exact=True).check()
-    page.get_by_role("button", name="Start interview").click()
-    page.wait_for_url("**/#session=*")
-    expect(page.locator("#conn")).to_have_text("Connected")
-    return session_id(page)
+def long_reply(gate: threading.Event) -> GatedReply:
+    return GatedReply([HEAD, TAIL], gates=[gate])
 
 
 def record_text_lengths(page: Page, kind: str) -> None:
@@ -102,7 +93,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     """Pick a pack, start, watch the opening stream, answer, get the next question, finish, see the report."""
     backend.enqueue(
         ScriptedReply(OPENING, token_delay=0.02),
-        ScriptedReply(QUESTION, token_delay=0.05),
+        ScriptedReply(QUESTION, token_delay=0.03),
         ScriptedReply(REPORT, token_delay=0.02),
     )
     sid = start_interview(page, server)
@@ -131,30 +122,35 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     question = turn(page, "question")
     expect(question).to_have_attribute("data-status", "streaming")
     expect(page.locator("#stop")).to_be_visible()
-    expect(page.locator("#send")).to_be_disabled()
+    expect(page.locator("#send")).to_be_hidden()
+    expect(page.locator("#skip")).to_be_disabled()
+    expect(page.locator("#finish")).to_be_disabled()
     if os.environ.get("HOTSEAT_DOCS_SCREENSHOT"):
         page.wait_for_function(
-            """() => document.querySelector('.turn[data-kind="question"] .text').textContent.length > 60"""
+            """() => document.querySelector('.turn[data-kind="question"] .text').textContent.length > 110"""
         )
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         box.blur()
         page.screenshot(path=str(DOCS_SCREENSHOT))
     expect(question).to_have_attribute("data-status", "complete")
-    assert shown_text(question) == QUESTION
+    assert shown_text(question) == rendered(page, QUESTION)
+    expect(question.locator("strong")).to_have_text("where")
     lengths = page.evaluate("window.__lengths")
     assert len(lengths) >= len(split_tokens(QUESTION)) // 2, f"the question did not stream: {lengths}"
     assert lengths == sorted(lengths), f"the question's text shrank while streaming: {lengths}"
     expect(page.locator("#stop")).to_be_hidden()
 
-    # Finish: the report streams in, and the interview is over.
-    page.get_by_role("button", name="Finish & get report").click()
+    # Finish: the written summary streams in, the interview is over, and the report opens.
+    page.get_by_role("button", name="Finish interview").click()
     report = turn(page, "report")
     expect(report).to_have_attribute("data-status", "complete")
-    assert shown_text(report) == REPORT
+    assert shown_text(report) == rendered(page, REPORT)
     expect(page.locator("#send")).to_be_hidden()
     expect(page.locator("#hint")).to_have_text("The interview is over. Here is your report.")
+    expect(page.locator("#report")).to_be_visible()
+    assert page.url.endswith("&view=report")
 
-    data = server_session(server, sid)
+    data = server_session(server, sid, owner_cookies(page))
     assert data["status"] == "finished"
     assert [(t["role"], t["kind"], t["status"]) for t in data["turns"]] == [
         ("interviewer", "opening", "complete"),
@@ -164,18 +160,21 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     ]
     assert [t["text"] for t in data["turns"]] == [OPENING, ANSWER, QUESTION, REPORT]
     assert page.locator(".turn").count() == 4
+    # Every turn carries its server id, so the report's evidence links can find the answers.
+    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
+        f"turn-{t['id']}" for t in data["turns"]
+    ]
 
 
-def test_stop_mid_reply(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
-    """Stop cancels a streaming reply: the server marks it cancelled; the page shows exactly its text."""
-    backend.enqueue(ScriptedReply(LONG, token_delay=0.05))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stop_mid_reply(server: ServerThread, backend: GatedBackend, page: Page, transport: str) -> None:
+    """Stop cancels a streaming reply on the server; the page shows exactly the server's partial text."""
+    use_transport(page, transport)
+    backend.enqueue(long_reply(threading.Event()))  # the gate never opens: stopped mid-reply
     sid = start_interview(page, server)
 
     opening = turn(page, "opening")
-    page.wait_for_function(
-        """() => (document.querySelector('.turn[data-kind="opening"] .text')?.textContent || '')
-                    .split(' ').length > 10"""
-    )
+    wait_words(page, "opening", 29)
     stop = page.get_by_role("button", name="Stop")
     expect(stop).to_be_visible()
     stop.click()
@@ -183,35 +182,38 @@ def test_stop_mid_reply(server: ServerThread, backend: ScriptedBackend, page: Pa
     expect(stop).to_be_hidden()
     expect(opening.locator(".meta")).to_have_text("Stopped.")
 
-    data = server_session(server, sid)
+    data = server_session(server, sid, owner_cookies(page))
     [row] = data["turns"]
     assert row["status"] == "cancelled"
     assert row["finish_reason"] == "cancelled"
-    assert 0 < len(row["text"]) < len(LONG)
-    assert LONG.startswith(row["text"])
+    assert row["text"] == HEAD
     assert shown_text(opening) == row["text"]
     expect(page.get_by_label("Your answer")).to_be_enabled()
     expect(page.locator("#send")).to_be_visible()
+    expect(page.locator("#retry")).to_be_visible()
 
 
-def test_reload_mid_reply(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_reload_mid_reply(server: ServerThread, backend: GatedBackend, page: Page, transport: str) -> None:
     """Reloading while a reply streams reopens the session and ends with exactly the server's text."""
-    backend.enqueue(ScriptedReply(LONG, token_delay=0.03))
+    use_transport(page, transport)
+    gate = threading.Event()
+    backend.enqueue(long_reply(gate))
     sid = start_interview(page, server)
 
-    page.wait_for_function(
-        """() => (document.querySelector('.turn[data-kind="opening"] .text')?.textContent || '')
-                    .split(' ').length > 20"""
-    )
+    wait_words(page, "opening", 29)
     page.reload()
     assert session_id(page) == sid
     opening = turn(page, "opening")
-    # Back mid-reply: the turn is still streaming after the reload, and resumes from the stream.
+    # Back mid-reply: the turn is still streaming after the reload, rendered from the stream.
     expect(opening).to_have_attribute("data-status", "streaming")
     expect(page.locator("#conn")).to_have_text("Connected")
-    expect(opening).to_have_attribute("data-status", "complete", timeout=30_000)
+    wait_words(page, "opening", 29)
+    assert shown_text(opening) == HEAD
+    gate.set()
+    expect(opening).to_have_attribute("data-status", "complete")
 
-    data = server_session(server, sid)
+    data = server_session(server, sid, owner_cookies(page))
     [row] = data["turns"]
     assert row["status"] == "complete"
     assert row["text"] == LONG
@@ -219,9 +221,10 @@ def test_reload_mid_reply(server: ServerThread, backend: ScriptedBackend, page: 
     assert page.locator(".turn").count() == 1
 
 
-def test_reconnect_after_socket_drop(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
+def test_reconnect_after_socket_drop(server: ServerThread, backend: GatedBackend, page: Page) -> None:
     """A socket dropped mid-reply is reported and reopened; the reply ends with exactly the server's text."""
-    backend.enqueue(ScriptedReply(LONG, token_delay=0.03))
+    gate = threading.Event()
+    backend.enqueue(long_reply(gate))
     sockets: list[WebSocketRoute] = []
 
     def through(ws: WebSocketRoute) -> None:
@@ -230,30 +233,152 @@ def test_reconnect_after_socket_drop(server: ServerThread, backend: ScriptedBack
 
     page.route_web_socket("**/ws?session=*", through)
     sid = start_interview(page, server)
-    page.evaluate(
-        """() => {
-            window.__conn = [];
-            const el = document.getElementById("conn");
-            new MutationObserver(() => window.__conn.push(el.dataset.state))
-                .observe(el, {attributes: true, childList: true, subtree: true});
-        }"""
-    )
-    page.wait_for_function(
-        """() => (document.querySelector('.turn[data-kind="opening"] .text')?.textContent || '')
-                    .split(' ').length > 20"""
-    )
+    watch_conn_states(page)
+    wait_words(page, "opening", 29)
     assert len(sockets) == 1
     sockets[0].close(code=1011, reason="dropped by the test")
 
     page.wait_for_function("() => window.__conn.includes('offline')")
     expect(page.locator("#conn")).to_have_text("Connected")
     assert len(sockets) == 2
+    gate.set()
     opening = turn(page, "opening")
-    expect(opening).to_have_attribute("data-status", "complete", timeout=30_000)
+    expect(opening).to_have_attribute("data-status", "complete")
 
-    data = server_session(server, sid)
+    data = server_session(server, sid, owner_cookies(page))
     [row] = data["turns"]
     assert row["status"] == "complete"
     assert row["text"] == LONG
     assert shown_text(opening) == row["text"]
     assert page.locator(".turn").count() == 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_network_drop(server: ServerThread, backend: GatedBackend, page: Page, transport: str) -> None:
+    """The network going away mid-reply shows as offline; when it is back the reply ends exactly as stored."""
+    use_transport(page, transport)
+    gate = threading.Event()
+    backend.enqueue(long_reply(gate))
+    sid = start_interview(page, server)
+    wait_words(page, "opening", 29)
+
+    page.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    expect(page.locator("#send")).to_be_hidden()
+    page.context.set_offline(False)
+    expect(page.locator("#conn")).to_have_text("Connected", timeout=20_000)
+    gate.set()
+
+    opening = turn(page, "opening")
+    expect(opening).to_have_attribute("data-status", "complete")
+    data = server_session(server, sid, owner_cookies(page))
+    [row] = data["turns"]
+    assert row["text"] == LONG
+    assert shown_text(opening) == row["text"]
+    assert page.locator(".turn").count() == 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_queue_position_is_shown(
+    server: ServerThread, backend: GatedBackend, page: Page, transport: str
+) -> None:
+    """While the local model is busy the turn shows its place in the queue, then streams as usual."""
+    use_transport(page, transport)
+    first, second = threading.Event(), threading.Event()
+    reply = GatedReply(
+        ["Thanks for waiting. Tell me about yourself."], queued=[2, 1], queue_gates=[first, second]
+    )
+    backend.enqueue(reply)
+    start_interview(page, server)
+    opening = turn(page, "opening")
+    expect(opening.locator(".meta")).to_have_text("Waiting for the model: number 2 in the queue…")
+    expect(page.locator("#hint")).to_have_text("Waiting for the model…")
+    first.set()
+    expect(opening.locator(".meta")).to_have_text("Waiting for the model: number 1 in the queue…")
+    second.set()
+    expect(opening).to_have_attribute("data-status", "complete")
+    expect(opening.locator(".meta")).to_be_hidden()
+    assert shown_text(opening) == reply.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_failed_reply_retry_and_skip(
+    server: ServerThread, backend: ScriptedBackend, page: Page, transport: str
+) -> None:
+    """An upstream error is explained with its message; Retry rewrites the reply; Skip moves on."""
+    use_transport(page, transport)
+    hold = threading.Event()
+    backend.enqueue(
+        ScriptedReply(
+            "Let me think about",
+            error=UpstreamRateLimited("The model server is rate-limiting."),
+            fail_after=3,
+        ),
+        ScriptedReply("Tell me about an API you designed.", token_delay=0.01),
+        ScriptedReply("Next question: how did you model the data?", hold=hold),
+    )
+    sid = start_interview(page, server)
+
+    opening = turn(page, "opening")
+    expect(opening).to_have_attribute("data-status", "failed")
+    expect(opening.locator(".meta")).to_contain_text("The model server is rate-limiting.")
+    expect(opening.locator(".meta")).to_contain_text("You can retry")
+    assert shown_text(opening) == "Let me think"  # the three tokens before the failure
+
+    page.get_by_role("button", name="Retry").click()
+    retried = page.locator('.turn[data-kind="opening"]').nth(1)
+    expect(retried).to_have_attribute("data-status", "complete")
+    assert shown_text(retried) == "Tell me about an API you designed."
+    expect(page.locator("#retry")).to_be_hidden()
+
+    page.get_by_role("button", name="Skip question").click()
+    expect(turn(page, "skip")).to_have_count(1)
+    question = turn(page, "question")
+    expect(question).to_have_attribute("data-status", "streaming")
+    hold.set()
+    expect(question).to_have_attribute("data-status", "complete")
+
+    data = server_session(server, sid, owner_cookies(page))
+    assert [(t["kind"], t["status"]) for t in data["turns"]] == [
+        ("opening", "failed"),
+        ("opening", "complete"),
+        ("skip", "complete"),
+        ("question", "complete"),
+    ]
+    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
+        f"turn-{t['id']}" for t in data["turns"]
+    ]
+
+
+def test_falls_back_to_sse_when_websocket_fails(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """When the WebSocket cannot connect three times in a row, the page switches to SSE and carries on."""
+    # A WebSocket that never opens, as behind a proxy that refuses the upgrade.
+    page.add_init_script(
+        """window.WebSocket = class extends EventTarget {
+            constructor(url) {
+                super();
+                this.url = url;
+                this.readyState = 0;
+                window.__wsAttempts = (window.__wsAttempts || 0) + 1;
+                setTimeout(() => {
+                    this.readyState = 3;
+                    this.dispatchEvent(new CloseEvent("close", {code: 1006}));
+                }, 10);
+            }
+            send() { throw new Error("not open"); }
+            close() {}
+        };"""
+    )
+    backend.enqueue(ScriptedReply(OPENING, token_delay=0.01))
+    sid = start_interview(page, server)
+
+    opening = turn(page, "opening")
+    expect(opening).to_have_attribute("data-status", "complete")
+    assert shown_text(opening) == OPENING
+    assert page.evaluate("window.__wsAttempts") == 3
+    expect(page.locator("#notice")).to_contain_text("switched to Server-Sent Events")
+    # The fallback is for this page only: the saved setting is untouched.
+    assert page.evaluate("localStorage.getItem('hotseat.transport')") is None
+    assert server_session(server, sid, owner_cookies(page))["turns"][0]["text"] == OPENING

@@ -150,7 +150,6 @@ export class StreamingMarkdown {
     this.spoken = 0; // characters of the live block's text already announced
     this.frame = 0;
     this.settled = false; // rendered whole (set() or finish()): nothing pending
-    this.renders = 0; // for tests: how many times the live block was rendered
   }
 
   /** Replace the whole text at once (a finished turn from the transcript): no announcements. */
@@ -227,7 +226,6 @@ export class StreamingMarkdown {
       const fragment = sanitize(md.render(live));
       const text = fragmentText(fragment);
       this.el.append(fragment);
-      this.renders += 1;
       this.speakSentences(text);
     }
     if (committedNew || live) this.onRender?.();
