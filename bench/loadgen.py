@@ -1,0 +1,530 @@
+"""Load generator: C concurrent clients x R turns, timing every text frame they receive.
+
+Targets and how one client runs one turn (``--target`` x ``--transport``):
+
+- ``upstream`` / ``sse``: the mock OpenAI server itself, the physical baseline:
+  ``POST /v1/chat/completions`` (stream, usage on) read as OpenAI SSE chunks.
+- ``naive`` / ``ws``: ``bench.naive_relay``'s ``/ws``: send the prompt, read
+  whole-text frames until ``{"type":"end"}``. ``naive`` / ``sse``: ``GET /sse``.
+- ``hotseat`` / ``ws``: ``POST /api/sessions`` (the opening turn starts at
+  once), then ``/ws?session=ID`` frames ``turn``, ``delta`` {seq,text}, ``done``;
+  later turns send ``{"type":"answer"}`` on the same socket. A connect streams
+  only a turn still in progress, so when no frame comes within ``REPLAY_AFTER``
+  the client reads that turn with ``GET .../events`` instead, as the page loads
+  the transcript (counted as ``replayed``; it happens only when the server is so
+  loaded that the whole turn ended before ``POST /api/sessions`` answered). A
+  ``resume`` frame is not used: its replay may merge deltas the live stream has
+  already sent, and a merged frame names only its last seq, so the overlap
+  cannot be dropped exactly.
+  ``hotseat`` / ``sse``: ``POST /api/sessions`` then
+  ``GET /api/sessions/{sid}/turns/{tid}/events``; later turns ``POST .../answers``.
+
+Per client it records: time to first token (from the start of the turn's first
+request, connection set-up included, to the first frame with text), the gaps
+between consecutive text frames, frames that carried more than one token
+(merged), tokens received (the mock's tokens are `` tok1 tok2 ...``, counted
+in the text itself and checked against the exact expected text), bytes read
+from the sockets (HTTP heads, chunk and WebSocket framing included), and errors.
+WebSockets use the ``websockets`` asyncio client with its defaults, which offer
+permessage-deflate as browsers do; HTTP uses ``bench.rawhttp``.
+
+``bench.idle`` holds many idle connections (scenario S4); ``bench.wire`` has the client plumbing.
+
+    python -m bench.loadgen --target hotseat --transport ws --url http://127.0.0.1:8000 \
+        --clients 20 --tokens 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, cast
+from urllib.parse import quote
+
+import orjson
+
+from bench.rawhttp import HttpConnection, SseDecoder
+from bench.wire import CountingConnection, TurnFailed, host_port, json_request, read_sse, ws_connect, ws_url
+
+Target = Literal["upstream", "naive", "hotseat"]
+Transport = Literal["sse", "ws"]
+TARGETS: tuple[Target, ...] = ("upstream", "naive", "hotseat")
+PACK = "backend-engineer"
+PROMPT = "Ask me the next interview question."
+ANSWER = "I would start by measuring, then fix the biggest cost first."
+NAIVE_END = '{"type":"end"}'
+TOKEN_MARK = " tok"  # every mock token is " tok<N>"
+# hotseat WS: with no frame this long after connecting, the opening turn may be over: replay it.
+REPLAY_AFTER = 2.0
+
+
+def expected_text(tokens: int) -> str:
+    """Exactly what the mock upstream streams for a reply of ``tokens`` tokens."""
+    return "".join(f" tok{i}" for i in range(1, tokens + 1))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+# --------------------------------------------------------------------------- recording
+
+
+@dataclass(slots=True)
+class TurnStats:
+    started: float
+    ttft: float | None = None
+    gaps: list[float] = field(default_factory=list)
+    frames: int = 0  # frames that carried text
+    merged: int = 0  # of which carried more than one token
+    tokens: int = 0
+    text: str = ""
+    _last: float | None = None
+    _parts: list[str] = field(default_factory=list)
+
+    def add(self, piece: str, now: float) -> None:
+        """Record a frame with new text ``piece`` that arrived at ``now``."""
+        if self._last is None:
+            self.ttft = now - self.started
+        else:
+            self.gaps.append(now - self._last)
+        self._last = now
+        self.frames += 1
+        count = piece.count(TOKEN_MARK)
+        self.tokens += count
+        if count > 1:
+            self.merged += 1
+        self._parts.append(piece)
+
+    def finish(self) -> str:
+        self.text = "".join(self._parts)
+        return self.text
+
+
+@dataclass(slots=True)
+class ClientStats:
+    turns: list[TurnStats] = field(default_factory=list)
+    bytes_received: int = 0
+    error: str | None = None
+    replayed: int = 0  # hotseat WS: turns that had ended before the socket opened
+
+
+@dataclass(slots=True)
+class LoadSpec:
+    target: Target
+    transport: Transport
+    url: str  # http://127.0.0.1:PORT of the target
+    clients: int
+    tokens: int
+    turns: int = 1
+    ramp: float = 0.0  # seconds over which client starts are spread evenly
+    timeout: float = 120.0  # per client, all its turns
+    ws_compression: bool = True  # offer permessage-deflate, as browsers do
+
+
+@dataclass(slots=True)
+class LoadResult:
+    spec: LoadSpec
+    clients: list[ClientStats]
+    wall_seconds: float
+    client_cpu_seconds: float  # this process (the load generator), for noise notes
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for c in self.clients if c.error is not None)
+
+    @property
+    def error_kinds(self) -> dict[str, int]:
+        kinds: dict[str, int] = {}
+        for c in self.clients:
+            if c.error is not None:
+                # "TurnFailed: http 500: POST ...": the type and the first clause of the message.
+                key = ":".join(c.error.split(":", 2)[:2])
+                kinds[key] = kinds.get(key, 0) + 1
+        return kinds
+
+    @property
+    def replayed(self) -> int:
+        return sum(c.replayed for c in self.clients)
+
+    @property
+    def tokens(self) -> int:
+        return sum(t.tokens for c in self.clients for t in c.turns)
+
+    @property
+    def expected_tokens(self) -> int:
+        return self.spec.clients * self.spec.turns * self.spec.tokens
+
+    @property
+    def bytes_received(self) -> int:
+        return sum(c.bytes_received for c in self.clients)
+
+    def ttfts(self) -> list[float]:
+        return [t.ttft for c in self.clients for t in c.turns if t.ttft is not None]
+
+    def gaps(self) -> list[float]:
+        return [g for c in self.clients for t in c.turns for g in t.gaps]
+
+    @property
+    def frames(self) -> int:
+        return sum(t.frames for c in self.clients for t in c.turns)
+
+    @property
+    def merged_frames(self) -> int:
+        return sum(t.merged for c in self.clients for t in c.turns)
+
+
+def _check(turn: TurnStats, tokens: int) -> None:
+    text = turn.finish()
+    if text != expected_text(tokens):
+        raise TurnFailed(f"text mismatch: {turn.tokens} of {tokens} tokens")
+
+
+# --------------------------------------------------------------------------- one client per target
+
+
+async def _upstream_client(spec: LoadSpec, stats: ClientStats) -> None:
+    host, port = host_port(spec.url)
+    started = time.perf_counter()
+    conn = await HttpConnection.open(host, port)
+    try:
+        for _ in range(spec.turns):
+            turn = TurnStats(started)
+            stats.turns.append(turn)
+            body = {
+                "model": "mock",
+                "messages": [{"role": "user", "content": PROMPT}],
+                "stream": True,
+                "max_tokens": spec.tokens,
+                "stream_options": {"include_usage": True},
+            }
+            head = await conn.request("POST", "/v1/chat/completions", orjson.dumps(body))
+            if head.status != 200:
+                raise TurnFailed(f"http {head.status}")
+
+            def on_event(kind: str, data: bytes, now: float, turn: TurnStats = turn) -> bool:
+                if data == b"[DONE]":
+                    return True
+                choices = orjson.loads(data).get("choices")
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        turn.add(content, now)
+                return False
+
+            if not await read_sse(conn, on_event, spec.tokens * 2 + 100):
+                raise TurnFailed("stream ended without [DONE]")
+            _check(turn, spec.tokens)
+            started = time.perf_counter()
+    finally:
+        stats.bytes_received += conn.received
+        await conn.aclose()
+
+
+def _accumulated(turn: TurnStats, previous: str, whole: str, now: float) -> str:
+    if not whole.startswith(previous):
+        raise TurnFailed("a whole-text frame does not extend the previous one")
+    turn.add(whole[len(previous) :], now)
+    return whole
+
+
+async def _naive_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
+    started = time.perf_counter()
+    async with ws_connect(ws_url(spec.url, "/ws"), spec.ws_compression) as ws:
+        try:
+            for _ in range(spec.turns):
+                turn = TurnStats(started)
+                stats.turns.append(turn)
+                await ws.send(PROMPT)
+                previous = ""
+                for _ in range(spec.tokens * 2 + 10):
+                    message = await ws.recv()
+                    now = time.perf_counter()
+                    assert isinstance(message, str)
+                    if message == NAIVE_END:
+                        break
+                    previous = _accumulated(turn, previous, message, now)
+                else:
+                    raise TurnFailed("no end frame")
+                _check(turn, spec.tokens)
+                started = time.perf_counter()
+        finally:
+            stats.bytes_received += cast(CountingConnection, ws).received
+
+
+async def _naive_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
+    host, port = host_port(spec.url)
+    started = time.perf_counter()
+    conn = await HttpConnection.open(host, port)
+    try:
+        for _ in range(spec.turns):
+            turn = TurnStats(started)
+            stats.turns.append(turn)
+            head = await conn.request("GET", f"/sse?prompt={quote(PROMPT)}")
+            if head.status != 200:
+                raise TurnFailed(f"http {head.status}")
+            previous = [""]
+
+            def on_event(
+                kind: str, data: bytes, now: float, turn: TurnStats = turn, previous: list[str] = previous
+            ) -> bool:
+                previous[0] = _accumulated(turn, previous[0], orjson.loads(data), now)
+                return False
+
+            await read_sse(conn, on_event, spec.tokens * 2 + 10)
+            _check(turn, spec.tokens)
+            started = time.perf_counter()
+    finally:
+        stats.bytes_received += conn.received
+        await conn.aclose()
+
+
+async def _hotseat_turn_over_sse(
+    conn: HttpConnection, sid: str, turn_id: str, turn: TurnStats, tokens: int
+) -> None:
+    """Read one turn's events with ``GET .../turns/{tid}/events`` to its ``done``."""
+    head = await conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
+    if head.status != 200:
+        raise TurnFailed(f"http {head.status}")
+
+    def on_event(kind: str, data: bytes, now: float) -> bool:
+        if kind == "delta":
+            turn.add(orjson.loads(data)["text"], now)
+            return False
+        if kind == "error":
+            raise TurnFailed(f"error event {orjson.loads(data).get('code')}")
+        return kind == "done"
+
+    if not await read_sse(conn, on_event, tokens * 2 + 20):
+        raise TurnFailed("events ended without done")
+
+
+async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
+    host, port = host_port(spec.url)
+    turn = TurnStats(time.perf_counter())
+    stats.turns.append(turn)
+    conn = await HttpConnection.open(host, port)
+    try:
+        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+        sid, turn_id = session["id"], session["turn_id"]
+        url = ws_url(spec.url, f"/ws?session={sid}")
+        async with ws_connect(url, spec.ws_compression, cookie=conn.cookie) as ws:
+            try:
+                ended: set[str] = set()
+                for index in range(spec.turns):
+                    if index:
+                        turn = TurnStats(time.perf_counter())
+                        stats.turns.append(turn)
+                        await ws.send(orjson.dumps({"type": "answer", "text": ANSWER}).decode())
+                        turn_id = ""
+                    # A connect streams only a turn still in progress: if the opening turn ended
+                    # before the socket opened, nothing comes; read it over HTTP as the page does.
+                    waiting = index == 0
+                    for _ in range(spec.tokens * 2 + 20):
+                        try:
+                            raw = await (asyncio.wait_for(ws.recv(), REPLAY_AFTER) if waiting else ws.recv())
+                        except TimeoutError:
+                            stats.replayed += 1
+                            await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
+                            break
+                        frame = orjson.loads(raw)
+                        now = time.perf_counter()
+                        kind = frame["type"]
+                        waiting = False
+                        if kind == "turn":
+                            if not turn_id and frame["turn_id"] not in ended:
+                                turn_id = frame["turn_id"]
+                        elif frame.get("turn_id") != turn_id:
+                            continue
+                        elif kind == "delta":
+                            turn.add(frame["text"], now)
+                        elif kind == "done":
+                            break
+                        elif kind == "error":
+                            raise TurnFailed(f"error frame {frame.get('code')}")
+                    else:
+                        raise TurnFailed("no done frame")
+                    ended.add(turn_id)
+                    _check(turn, spec.tokens)
+            finally:
+                stats.bytes_received += cast(CountingConnection, ws).received
+    finally:
+        stats.bytes_received += conn.received
+        await conn.aclose()
+
+
+async def _hotseat_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
+    host, port = host_port(spec.url)
+    started = time.perf_counter()
+    conn = await HttpConnection.open(host, port)
+    try:
+        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+        sid, turn_id = session["id"], session["turn_id"]
+        for index in range(spec.turns):
+            turn = TurnStats(started)
+            stats.turns.append(turn)
+            if index:
+                started_turn = await json_request(
+                    conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER}
+                )
+                turn_id = started_turn["turn_id"]
+            await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
+            _check(turn, spec.tokens)
+            started = time.perf_counter()
+    finally:
+        stats.bytes_received += conn.received
+        await conn.aclose()
+
+
+_CLIENTS: dict[tuple[Target, Transport], Callable[[LoadSpec, ClientStats], Awaitable[None]]] = {
+    ("upstream", "sse"): _upstream_client,
+    ("naive", "ws"): _naive_ws_client,
+    ("naive", "sse"): _naive_sse_client,
+    ("hotseat", "ws"): _hotseat_ws_client,
+    ("hotseat", "sse"): _hotseat_sse_client,
+}
+
+
+def transports_of(target: Target) -> tuple[Transport, ...]:
+    return ("sse",) if target == "upstream" else ("ws", "sse")
+
+
+async def _one_client(spec: LoadSpec, index: int) -> ClientStats:
+    stats = ClientStats()
+    if spec.ramp > 0:
+        await asyncio.sleep(spec.ramp * index / spec.clients)
+    try:
+        async with asyncio.timeout(spec.timeout):
+            await _CLIENTS[(spec.target, spec.transport)](spec, stats)
+    except TimeoutError:
+        stats.error = f"timeout: after {spec.timeout:g} s"
+    except Exception as exc:
+        stats.error = f"{type(exc).__name__}: {exc}"
+    return stats
+
+
+async def run_load(spec: LoadSpec) -> LoadResult:
+    """Run ``spec.clients`` clients at once (spread over ``spec.ramp``) and gather their stats."""
+    cpu0 = _own_cpu()
+    t0 = time.perf_counter()
+    clients = await asyncio.gather(*(_one_client(spec, i) for i in range(spec.clients)))
+    return LoadResult(spec, list(clients), time.perf_counter() - t0, _own_cpu() - cpu0)
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------- warm-up
+
+
+async def warm_up(
+    target: Target, transport: Transport, url: str, tokens: int, compression: bool = True, frames: int = 3
+) -> None:
+    """One short turn so lazy imports and first-use set-up are not measured; stops early.
+
+    hotseat's turn is cancelled (server-side), the others are abandoned by closing the socket.
+    """
+    host, port = host_port(url)
+    wanted = min(frames, tokens)
+    async with asyncio.timeout(60):
+        if target == "hotseat":
+            conn = await HttpConnection.open(host, port)
+            try:
+                session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+                sid = session["id"]
+                async with ws_connect(
+                    ws_url(url, f"/ws?session={sid}"), compression, cookie=conn.cookie
+                ) as ws:
+                    seen = 0
+                    for _ in range(tokens * 2 + 20):
+                        try:
+                            frame = orjson.loads(await asyncio.wait_for(ws.recv(), REPLAY_AFTER))
+                        except TimeoutError:
+                            break  # a short turn may have ended before the socket opened
+                        seen += frame["type"] == "delta"
+                        if seen == wanted:
+                            await ws.send('{"type":"cancel"}')
+                        if frame["type"] in ("done", "error"):
+                            break
+                # SSE route and sse-starlette too: replaying the finished turn is cheap.
+                await conn.request("GET", f"/api/sessions/{sid}/turns/{session['turn_id']}/events")
+                await conn.body()
+            finally:
+                await conn.aclose()
+            return
+        spec = LoadSpec(target, transport, url, clients=1, tokens=tokens)
+        stats = ClientStats()
+        with contextlib.suppress(Exception):
+            if target == "naive" and transport == "ws":
+                async with ws_connect(ws_url(url, "/ws"), compression) as ws:
+                    await ws.send(PROMPT)
+                    for _ in range(wanted):
+                        await ws.recv()
+            elif target == "naive":
+                conn = await HttpConnection.open(host, port)
+                try:
+                    await conn.request("GET", f"/sse?prompt={quote(PROMPT)}")
+                    decoder, seen = SseDecoder(), 0
+                    async for piece in conn.stream():
+                        seen += len(decoder.feed(piece))
+                        if seen >= wanted:
+                            break
+                finally:
+                    conn.abort()
+            else:
+                await _upstream_client(spec, stats)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def summary(result: LoadResult) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:.1f}"
+
+    ttfts, gaps = result.ttfts(), result.gaps()
+    return (
+        f"{result.spec.target}/{result.spec.transport}: clients={result.spec.clients} "
+        f"errors={result.errors} {result.error_kinds or ''} tokens={result.tokens}/{result.expected_tokens} "
+        f"ttft p50/p99={ms(percentile(ttfts, 0.5))}/{ms(percentile(ttfts, 0.99))} ms "
+        f"gap p50/p99={ms(percentile(gaps, 0.5))}/{ms(percentile(gaps, 0.99))} ms "
+        f"merged={result.merged_frames}/{result.frames} replayed={result.replayed} bytes/token="
+        f"{result.bytes_received / max(result.tokens, 1):.1f} wall={result.wall_seconds:.1f}s "
+        f"client cpu={result.client_cpu_seconds:.1f}s"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.split("\n")[0])
+    parser.add_argument("--target", choices=TARGETS, required=True)
+    parser.add_argument("--transport", choices=("ws", "sse"), default="ws")
+    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT of the target")
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--turns", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=200, help="tokens the upstream streams per reply")
+    parser.add_argument("--ramp", type=float, default=0.0)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    host, _ = host_port(args.url)
+    if not host.startswith("127."):
+        parser.error("traffic stays on 127.0.0.0/8")
+    spec = LoadSpec(
+        args.target, args.transport, args.url, args.clients, args.tokens, args.turns, args.ramp, args.timeout
+    )
+    print(summary(asyncio.run(run_load(spec))))
+
+
+if __name__ == "__main__":
+    main()
