@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import datastores
 from hotseat.app import create_app
 from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
@@ -15,8 +16,15 @@ from hotseat.testing.server import ServerThread
 from hx import API_KEY
 
 
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[datastores.Stores]:
+    """Real PostgreSQL and Redis, started on first use (tests/scale, HOTSEAT_TEST_BACKENDS)."""
+    with datastores.Stores.running(tmp_path_factory.mktemp("stores")) as running:
+        yield running
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path,
@@ -25,6 +33,7 @@ def settings(tmp_path: Path) -> Settings:
         sse_ping_seconds=1,
         shutdown_grace_seconds=2,
         api_keys=API_KEY,
+        **datastores.settings_overrides(request),  # HOTSEAT_TEST_BACKENDS=postgres-redis
     )
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from sse_starlette.sse import AppStatus
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
+from hotseat.api.limits import Limits
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
@@ -24,13 +26,14 @@ from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
-from hotseat.streaming.bus import MemorySessionBus
-from hotseat.streaming.log import MemoryStreamLog
 from hotseat.streaming.runner import TurnRunner
+from hotseat.streaming.wiring import open_streaming
 
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "web"
+# At shutdown, how long a WebSocket may take to send its turns' last events before its 1012 close.
+_SHUTDOWN_FLUSH_SECONDS = 5.0
 
 
 async def build_services(settings: Settings, backend: Backend | None = None) -> Services:
@@ -39,18 +42,28 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     engine = create_engine(settings.resolved_database_url())
     await migrate(engine)
     store = Store(engine)
-    interrupted = await store.interrupt_streaming_turns()
-    if interrupted:
-        logger.warning("marked %d turn(s) left streaming by a previous run as interrupted", interrupted)
-    await store.abandon_pending_assessments()
+    streaming = open_streaming(settings, store)
+    if not streaming.shared:
+        # This process alone uses the database, so what a previous run left unfinished is dead.
+        # (Replicas share it: there the sweeper ends only the turns of replicas that stopped.)
+        interrupted = await store.interrupt_streaming_turns()
+        if interrupted:
+            logger.warning("marked %d turn(s) left streaming by a previous run as interrupted", interrupted)
+        await store.abandon_pending_assessments()
     backend = backend or make_backend(settings)
     await backend.start()
-    log = MemoryStreamLog(settings.log_retention_seconds)
-    runner = TurnRunner(backend, log, MemorySessionBus(), orphan_grace_seconds=settings.orphan_grace_seconds)
+    runner = TurnRunner(
+        backend,
+        streaming.log,
+        streaming.bus,
+        orphan_grace_seconds=settings.orphan_grace_seconds,
+        peers=streaming.peers,
+    )
+    streaming.start(runner)
     params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)
     assessment_params = GenerationParams(max_tokens=settings.assessment_max_tokens, temperature=0.2)
-    interview = InterviewService(store, packs, runner, log, params, assessment_params)
-    return Services(settings, engine, store, packs, backend, runner, interview)
+    interview = InterviewService(store, packs, runner, streaming.log, params, assessment_params)
+    return Services(settings, engine, store, packs, backend, runner, interview, streaming)
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
@@ -61,6 +74,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, backend)
         app.state.services = services
+        app.state.limits = Limits.from_settings(settings, services.runner.running_for_owner)
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
         )
@@ -72,10 +86,17 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await services.runner.shutdown(settings.shutdown_grace_seconds)
             await services.interview.shutdown()
             await services.runner.log.aclose()
+            await services.streaming.aclose()
             await services.backend.aclose()
             await services.engine.dispose()
 
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
+    app.state.websockets = ws.OpenWebSockets()
+    app.state.drain = lambda: drain(app, settings)
+    # The kernel drops a connection whose peer has not read for this long (serving.HotseatServer).
+    app.state.tcp_user_timeout = 2 * settings.send_timeout_seconds
+    # SSE responses end after their turn's terminal event (see drain), not at the signal.
+    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     errors.install(app)
     identity = Identity(
         load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
@@ -97,3 +118,20 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+async def drain(app: FastAPI, settings: Settings) -> None:
+    """Shut down gracefully while clients are still connected (``serving.HotseatServer`` calls it).
+
+    The server has stopped accepting connections. Running turns get
+    ``HOTSEAT_SHUTDOWN_GRACE_SECONDS`` to finish; the rest are stored as
+    interrupted. Each turn's terminal event then reaches its readers: SSE
+    responses end after it, and WebSockets send it and are closed with 1012 so
+    that clients reconnect. Only then does the server close what is left.
+    """
+    services: Services | None = getattr(app.state, "services", None)
+    if services is None:
+        return
+    await services.runner.shutdown(settings.shutdown_grace_seconds)
+    registry: ws.OpenWebSockets = app.state.websockets
+    await registry.restart_all(_SHUTDOWN_FLUSH_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,10 +56,17 @@ def serve(
         )
         return
     from hotseat.app import create_app
+    from hotseat.serving import HotseatServer
 
-    uvicorn.run(
+    # uvicorn.run() with our Server subclass, so a SIGTERM drains turns before connections close.
+    config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings)
     )
+    server = HotseatServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run() exits
 
 
 @packs_app.command("list")

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_read_timeout: float = Field(default=60.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    # 0 turns it off; otherwise a reply with no text by then is abandoned and requested again.
+    upstream_first_token_timeout: float = Field(default=20.0, ge=0)
     max_tokens: int = Field(default=512, ge=1, le=32768)
     assessment_max_tokens: int = Field(default=1024, ge=64, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str = ""
+    # Empty: turn logs, announcements and cancels stay in this process (one replica).
+    redis_url: str = ""
+    # Scale-out only: a replica that stops renewing its turns' leases for this long is presumed dead.
+    turn_lease_seconds: float = Field(default=10.0, ge=1.0)
     packs_dir: str = Field(default="", description="Operator pack directories, ':'-separated.")
 
     # Streaming
@@ -80,7 +86,22 @@ class Settings(BaseSettings):
     cv_max_chars: int = Field(default=50_000, ge=1000)
     cv_parse_timeout_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("database_url")
+    # Abuse limits (api/limits.py); 0 turns a cap or a rate off.
+    max_connections: int = Field(default=10_000, ge=0)
+    max_connections_per_owner: int = Field(default=20, ge=0)
+    max_running_turns_per_owner: int = Field(default=3, ge=0)
+    max_sessions_per_owner: int = Field(default=200, ge=0)
+    answer_rate_per_minute: float = Field(default=30.0, ge=0)
+    answer_burst: int = Field(default=20, ge=1)
+    answer_rate_per_minute_per_ip: float = Field(default=120.0, ge=0)
+    answer_burst_per_ip: int = Field(default=60, ge=1)
+    upload_rate_per_minute: float = Field(default=10.0, ge=0)
+    upload_burst: int = Field(default=10, ge=1)
+    upload_rate_per_minute_per_ip: float = Field(default=60.0, ge=0)
+    upload_burst_per_ip: int = Field(default=30, ge=1)
+    send_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("database_url", "redis_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()

@@ -10,6 +10,7 @@
     ├── Unprocessable                 unprocessable    422
     ├── RateLimited                   rate_limited     429
     ├── Busy                          busy             503
+    ├── Unavailable                   unavailable      503
     ├── UpstreamError                 upstream_error   502
     │   ├── UpstreamUnavailable       upstream_unavailable
     │   ├── UpstreamRateLimited       upstream_rate_limited
@@ -94,6 +95,14 @@ class RateLimited(HotseatError):
 
 class Busy(HotseatError):
     code = "busy"
+    http_status = 503
+    retryable = True
+
+
+class Unavailable(HotseatError):
+    """The database or Redis cannot be reached; hotseat recovers by itself once it is back."""
+
+    code = "unavailable"
     http_status = 503
     retryable = True
 

@@ -8,6 +8,7 @@ import time
 from sqlalchemy import select
 
 import hx
+from datastores import single_process_only
 from hotseat.app import build_services, create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
@@ -42,6 +43,7 @@ def test_transcript_survives_a_restart(settings: Settings) -> None:
     assert "Opening question?" in replay.text
 
 
+@single_process_only  # replicas must not interrupt each other's turns when one starts: the sweeper does
 def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings: Settings) -> None:
     """A turn still 'streaming' in the database when the server starts is marked interrupted."""
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel
 
 from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
+from hotseat.api.limits import client_ip, limits_of
 from hotseat.errors import TooLarge
 from hotseat.interview.cv import extract_cv_async
 from hotseat.store.models import CvRow
@@ -37,6 +38,8 @@ def _safe_filename(name: str | None) -> str:
 async def upload_cv(
     request: Request, file: Annotated[UploadFile, File()], services: ServicesDep, owner: OwnerDep
 ) -> CvOut:
+    # Counted before the file is parsed, the expensive part.
+    await limits_of(request).uploads.hit(owner, client_ip(request))
     limits = services.settings.cv_limits()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + _MULTIPART_OVERHEAD:

@@ -18,6 +18,7 @@ from hotseat.llm.base import Backend
 from hotseat.store.models import CvRow, SessionRow
 from hotseat.store.repo import Store
 from hotseat.streaming.runner import TurnRunner
+from hotseat.streaming.wiring import Streaming
 
 
 @dataclass(slots=True)
@@ -29,6 +30,8 @@ class Services:
     backend: Backend
     runner: TurnRunner
     interview: InterviewService
+    # Where turn logs, announcements and cancels go: this process, or Redis for replicas.
+    streaming: Streaming
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -1,9 +1,10 @@
 """The one place errors become HTTP responses and WebSocket frames.
 
 Every response body is ``{"error": {"code", "message"}}``; a WebSocket error is
-``{"type": "error", "code", "message"}``; SSE errors are log events. Anything
-that is not a ``HotseatError`` is logged with its traceback here and reaches
-the client only as ``internal``.
+``{"type": "error", "code", "message"}``; SSE errors are log events. The
+database or Redis being down is ``unavailable`` (503, logged as one line; see
+``hotseat.outages``). Anything else that is not a ``HotseatError`` is logged
+with its traceback here and reaches the client only as ``internal``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound, TooLarge
+from hotseat.outages import OUTAGE_TYPES, unavailable_error
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +79,22 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
+        down = unavailable_error(exc)
+        if down is not None:
+            return error_response(down)
         logger.exception("unhandled error", exc_info=exc)
         return error_response(Internal("Something went wrong on the server; it has been logged. Retry."))
+
+    async def on_outage(request: Request, exc: Exception) -> Response:
+        down = unavailable_error(exc)
+        if down is None:  # a database error that is not an outage, such as a bug in a query
+            return await on_unexpected(request, exc)
+        logger.warning("answered 503: %s (%s: %s)", down.message, type(exc).__name__, exc)
+        return error_response(down)
 
     app.add_exception_handler(HotseatError, on_hotseat_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+    for outage in OUTAGE_TYPES:
+        app.add_exception_handler(outage, on_outage)

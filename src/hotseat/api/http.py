@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from hotseat import metrics
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv, owned_session
+from hotseat.api.limits import admit_move, limits_of
+from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.report import report_markdown
@@ -27,6 +30,13 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "model": backend.model,
         "running_turns": services.runner.running_count(),
     }
+
+
+@router.get("/ready")
+async def ready(services: ServicesDep) -> JSONResponse:
+    """Readiness for a load balancer: the database and Redis answer, each within 2 s."""
+    body = await readiness(services.store, services.streaming)
+    return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
@@ -55,16 +65,21 @@ async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionS
 
 
 @router.post("/sessions", status_code=201)
-async def create_session(body: CreateSession, services: ServicesDep, owner: OwnerDep) -> SessionCreated:
+async def create_session(
+    body: CreateSession, services: ServicesDep, owner: OwnerDep, request: Request
+) -> SessionCreated:
     if body.job_description and len(body.job_description) > services.settings.max_job_description_chars:
         raise BadRequest(
             f"The job description is longer than {services.settings.max_job_description_chars} "
             "characters; shorten it."
         )
     cv = await owned_cv(services, owner, body.cv_id) if body.cv_id is not None else None
-    started = await services.interview.create_session(
-        owner, body.pack, cv=cv, job_description=body.job_description, language=body.language
-    )
+    await limits_of(request).check_new_session(services.store, owner)
+    # The opening turn starts at once, so a new session is a move like an answer.
+    async with admit_move(request, owner):
+        started = await services.interview.create_session(
+            owner, body.pack, cv=cv, job_description=body.job_description, language=body.language
+        )
     session = await owned_session(services, owner, started.session_id)
     return SessionCreated(
         id=session.id,
@@ -88,9 +103,12 @@ async def delete_session(session: OwnedSession, services: ServicesDep) -> Respon
 
 
 @router.post("/sessions/{session_id}/answers", status_code=202)
-async def post_answer(session: OwnedSession, body: Answer, services: ServicesDep) -> TurnStarted:
+async def post_answer(
+    session: OwnedSession, body: Answer, services: ServicesDep, request: Request
+) -> TurnStarted:
     check_answer(body.text, services.settings.max_answer_chars)
-    started = await services.interview.answer(session.id, body.text)
+    async with admit_move(request, session.owner_id):
+        started = await services.interview.answer(session.id, body.text)
     return TurnStarted(turn_id=started.turn_id)
 
 
@@ -101,21 +119,24 @@ async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep
 
 
 @router.post("/sessions/{session_id}/finish", status_code=202)
-async def finish(session: OwnedSession, services: ServicesDep) -> TurnStarted:
-    started = await services.interview.finish(session.id)
+async def finish(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
+    async with admit_move(request, session.owner_id):
+        started = await services.interview.finish(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.post("/sessions/{session_id}/skip", status_code=202)
-async def skip(session: OwnedSession, services: ServicesDep) -> TurnStarted:
-    started = await services.interview.skip(session.id)
+async def skip(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
+    async with admit_move(request, session.owner_id):
+        started = await services.interview.skip(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 
 @router.post("/sessions/{session_id}/retry", status_code=202)
-async def retry(session: OwnedSession, services: ServicesDep) -> TurnStarted:
+async def retry(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
     """Write the interviewer's last reply again after it failed or was stopped."""
-    started = await services.interview.retry(session.id)
+    async with admit_move(request, session.owner_id):
+        started = await services.interview.retry(session.id)
     return TurnStarted(turn_id=started.turn_id)
 
 

@@ -4,25 +4,52 @@ One SSE message per log event (``id: <seq>``, ``event: delta|queued|done|error``
 ``data: <the same JSON as the WebSocket frame>``), merged deltas for a client
 that fell behind, keep-alive comments while idle, and the end of the response
 after the terminal event. ``Last-Event-ID`` or ``?after=`` resumes from a seq.
-sse-starlette races the body against the client's disconnect and the server's
-shutdown; the turn itself is never cancelled by a reader leaving.
+sse-starlette races the body against the client's disconnect; the turn itself
+is never cancelled by a reader leaving. Each response counts as an open
+connection for the limits (a 429 or 503 before the stream when over a cap),
+and a client that stops reading is dropped after ``HOTSEAT_SEND_TIMEOUT_SECONDS``.
+At shutdown a response ends after its turn's terminal event: sse-starlette's
+own drain, which would cut it at the signal, is turned off in ``create_app``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from hotseat import metrics
 from hotseat.api.deps import OwnerDep, ServicesDep, owned_session
 from hotseat.api.errors import ws_error_frame
+from hotseat.api.limits import Lease, limits_of
 from hotseat.errors import BadRequest, HotseatError, NotFound
+from hotseat.outages import unavailable_error
 from hotseat.streaming.events import count_deltas, merge_deltas
 
+logger = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api")
+
+
+class _LeasedEventSource(EventSourceResponse):
+    """An SSE response that holds a connection slot until it is over, however it ends."""
+
+    lease: Lease | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # An expected end, not a server error: the client stopped reading.
+            logger.info("dropped an SSE client that stopped reading")
+        finally:
+            if self.lease is not None:
+                await self.lease.release()
 
 
 def _resume_point(after: int | None, last_event_id: str | None) -> int:
@@ -45,6 +72,7 @@ async def turn_events(
     turn_id: str,
     services: ServicesDep,
     owner: OwnerDep,
+    request: Request,
     after: Annotated[int | None, Query(ge=0)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
@@ -53,6 +81,8 @@ async def turn_events(
     await owned_session(services, owner, session_id)
     if await services.store.get_turn(session_id, turn_id) is None:
         raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
+    # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
+    lease = await limits_of(request).lease(owner)
 
     async def body() -> AsyncIterator[bytes]:
         metrics.SSE_CONNECTIONS.inc()
@@ -64,12 +94,20 @@ async def turn_events(
                     metrics.SSE_DELIVERED.inc(count_deltas(batch))
             except HotseatError as exc:
                 yield f"event: error\ndata: {ws_error_frame(exc, turn_id)}\n\n".encode()
+            except Exception as exc:
+                down = unavailable_error(exc)  # the database went away mid-stream
+                if down is None:
+                    raise
+                yield f"event: error\ndata: {ws_error_frame(down, turn_id)}\n\n".encode()
             finally:
                 metrics.SSE_CONNECTIONS.dec()
+                await lease.release()
 
-    return EventSourceResponse(
+    response = _LeasedEventSource(
         body(),
         ping=services.settings.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        send_timeout=30,
+        send_timeout=services.settings.send_timeout_seconds,
     )
+    response.lease = lease
+    return response

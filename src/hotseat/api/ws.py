@@ -12,6 +12,13 @@ Tasks of one connection::
 Streamers of successive turns run one after another, so frames keep turn
 order; a ``resume`` replaces the streamer of that turn. Sends go through one
 lock so frames never interleave.
+
+A client that stops reading backpressures only its own streamer: the send
+waits for the socket, the turn's shared log keeps growing for every reader,
+and the events piled up meanwhile go out merged once the client reads again.
+A send still blocked after ``HOTSEAT_SEND_TIMEOUT_SECONDS`` ends the
+connection with close 1013 (try again later). At shutdown, ``OpenWebSockets``
+lets each connection send its turns' last events, then closes it with 1012.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 
 from hotseat import metrics
@@ -30,6 +39,7 @@ from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
 from hotseat.api.identity import owner_of
+from hotseat.api.limits import admit_move, limits_of
 from hotseat.api.schemas import (
     AnswerFrame,
     CancelFrame,
@@ -40,6 +50,7 @@ from hotseat.api.schemas import (
     client_frame,
 )
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
+from hotseat.outages import unavailable_error
 from hotseat.streaming.bus import TurnStarted, subscription
 from hotseat.streaming.events import count_deltas, merge_deltas
 
@@ -48,6 +59,14 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 POLICY_VIOLATION = 1008
+SERVICE_RESTART = 1012
+TRY_AGAIN_LATER = 1013
+# A close frame to a client that stopped reading cannot be sent; give up on it after this long.
+_CLOSE_SECONDS = 1.0
+
+
+class _Ended(Exception):
+    """The server has ended this connection (its client stopped reading, or a restart): send nothing more."""
 
 
 @router.websocket("/ws")
@@ -60,20 +79,49 @@ async def websocket_endpoint(
         await websocket.close(POLICY_VIOLATION, "origin not allowed")
         return
     await websocket.accept()
+    owner = owner_of(websocket)
     try:
-        await owned_session(services, owner_of(websocket), session)
-    except NotFound as exc:
+        # rate_limited: this owner's cap; busy: the server's. Refused before any database work.
+        lease = await limits_of(websocket).lease(owner)
+    except HotseatError as exc:
         await websocket.send_text(ws_error_frame(exc))
-        await websocket.close(POLICY_VIOLATION, "unknown session")
+        await websocket.close(POLICY_VIOLATION, "too many connections")
         return
-    connection = _Connection(websocket, services, session)
-    metrics.WS_CONNECTIONS.inc()
     try:
-        # A reconnecting client names the turn it was following and the last seq it has.
-        await connection.run(resume=(turn_id, max(after, 0)) if turn_id else None)
+        try:
+            await owned_session(services, owner, session)
+        except NotFound as exc:
+            await websocket.send_text(ws_error_frame(exc))
+            await websocket.close(POLICY_VIOLATION, "unknown session")
+            return
+        except Exception as exc:
+            await _close_for_outage(websocket, exc)
+            return
+        connection = _Connection(websocket, services, session, owner)
+        registry = open_websockets(websocket)
+        registry.add(connection)
+        metrics.WS_CONNECTIONS.inc()
+        try:
+            # A reconnecting client names the turn it was following and the last seq it has.
+            await connection.run(resume=(turn_id, max(after, 0)) if turn_id else None)
+        except Exception as exc:
+            await _close_for_outage(websocket, exc)
+        finally:
+            metrics.WS_CONNECTIONS.dec()
+            await connection.close()
+            registry.discard(connection)
     finally:
-        metrics.WS_CONNECTIONS.dec()
-        await connection.close()
+        await lease.release()
+
+
+async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:
+    """The database or Redis is down: say so, and close with 1013 (try again later). Re-raises the rest."""
+    down = unavailable_error(exc)
+    if down is None:
+        raise exc
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_text(ws_error_frame(down))
+        await websocket.close(TRY_AGAIN_LATER, "database or Redis unavailable")
 
 
 def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
@@ -93,25 +141,72 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
     return origin == f"{scheme}://{host}"
 
 
+class OpenWebSockets:
+    """The app's open WebSocket connections, so that a shutdown can end them in order."""
+
+    def __init__(self) -> None:
+        self._open: set[_Connection] = set()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(self, connection: _Connection) -> None:
+        self._open.add(connection)
+
+    def discard(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+
+    async def restart_all(self, flush_seconds: float) -> None:
+        """Let every connection send what its turns have logged, then close it with 1012.
+
+        Called after the runner has ended every turn, so each streamer is about
+        to send its terminal event; ``flush_seconds`` bounds a client that does
+        not read (it gets the end on reconnect, from the database).
+        """
+        connections = list(self._open)
+        await asyncio.gather(*(c.restart(flush_seconds) for c in connections))
+
+
+def open_websockets(connection: HTTPConnection) -> OpenWebSockets:
+    registry: OpenWebSockets = connection.app.state.websockets
+    return registry
+
+
 class _Connection:
-    def __init__(self, websocket: WebSocket, services: Services, session_id: str) -> None:
+    def __init__(self, websocket: WebSocket, services: Services, session_id: str, owner: str) -> None:
         self.websocket = websocket
         self.services = services
         self.session_id = session_id
+        self.owner = owner
+        self._send_timeout = services.settings.send_timeout_seconds
         self._send_lock = asyncio.Lock()
         self._streamers: dict[str, asyncio.Task[None]] = {}
         self._last_streamer: asyncio.Task[None] | None = None
+        # The highest seq sent of each turn still streaming here (the client has it all, in order).
+        self._sent: dict[str, int] = {}
+        # Resolved when the server ends the connection (stalled client, restart) with this close code.
+        self._ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._finished = asyncio.Event()
 
     async def run(self, resume: tuple[str, int] | None) -> None:
         runner = self.services.runner
         async with subscription(runner.bus, self.session_id) as announcements:
             with runner.watching(self.session_id):
                 listener = asyncio.create_task(self._follow_announcements(announcements))
+                receiver: asyncio.Task[None] | None = None
                 try:
                     await self._resume_turn_in_progress(resume)
-                    await self._receive_loop()
+                    # The receive loop runs until the client goes, or until the server ends
+                    # the connection: a client that stopped reading may never send again.
+                    receiver = asyncio.create_task(self._receive_loop())
+                    either: list[asyncio.Future[Any]] = [receiver, self._ended]
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                    if receiver.done():
+                        receiver.result()  # an unexpected failure surfaces as before
                 finally:
                     listener.cancel()
+                    if receiver is not None:
+                        receiver.cancel()
 
     async def close(self) -> None:
         for task in list(self._streamers.values()):
@@ -119,6 +214,24 @@ class _Connection:
         for task in list(self._streamers.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._ended.done():
+            code, reason = self._ended.result()
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+                async with asyncio.timeout(_CLOSE_SECONDS):
+                    await self.websocket.close(code, reason)
+        self._finished.set()
+
+    async def restart(self, flush_seconds: float) -> None:
+        """Send what is logged (bounded), then end the connection with 1012 and wait until it is closed."""
+        streamers = list(self._streamers.values())
+        if streamers:
+            await asyncio.wait(streamers, timeout=flush_seconds)
+        self._end(SERVICE_RESTART, "server restarting")
+        await self._finished.wait()
+
+    def _end(self, code: int, reason: str) -> None:
+        if not self._ended.done():
+            self._ended.set_result((code, reason))
 
     # -- incoming frames ------------------------------------------------------
 
@@ -139,30 +252,46 @@ class _Connection:
             except (ValidationError, ValueError) as exc:
                 await self._send_error(bad_frame(exc))
                 continue
-            try:
-                await self._handle(frame)
-            except HotseatError as exc:
-                await self._send_error(exc)
+            # Shielded: a move that has begun (stored its turns) also starts its turn, even if
+            # this connection is being ended meanwhile.
+            await asyncio.shield(self._move(frame))
+
+    async def _move(
+        self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame
+    ) -> None:
+        try:
+            await self._handle(frame)
+        except HotseatError as exc:
+            await self._send_error(exc)
+        except Exception as exc:
+            down = unavailable_error(exc)
+            if down is None:
+                raise
+            await self._send_error(down)
 
     async def _handle(
         self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame
     ) -> None:
         interview = self.services.interview
-        if isinstance(frame, AnswerFrame):
-            check_answer(frame.text, self.services.settings.max_answer_chars)
-            await interview.answer(self.session_id, frame.text)
-        elif isinstance(frame, CancelFrame):
+        if isinstance(frame, CancelFrame):
             await interview.cancel(self.session_id, frame.turn_id)
         elif isinstance(frame, ResumeFrame):
             if await self.services.store.get_turn(self.session_id, frame.turn_id) is None:
                 raise NotFound(f"No turn {frame.turn_id!r} in this session.")
             self._stream(frame.turn_id, frame.after, announce=None)
-        elif isinstance(frame, SkipFrame):
-            await interview.skip(self.session_id)
-        elif isinstance(frame, RetryFrame):
-            await interview.retry(self.session_id)
         else:
-            await interview.finish(self.session_id)
+            if isinstance(frame, AnswerFrame):
+                check_answer(frame.text, self.services.settings.max_answer_chars)
+            # Every other move starts a model turn: rate-limited like its HTTP twin.
+            async with admit_move(self.websocket, self.owner):
+                if isinstance(frame, AnswerFrame):
+                    await interview.answer(self.session_id, frame.text)
+                elif isinstance(frame, SkipFrame):
+                    await interview.skip(self.session_id)
+                elif isinstance(frame, RetryFrame):
+                    await interview.retry(self.session_id)
+                else:
+                    await interview.finish(self.session_id)
 
     # -- outgoing turns -------------------------------------------------------------
 
@@ -198,6 +327,7 @@ class _Connection:
     def _forget(self, turn_id: str, task: asyncio.Task[None]) -> None:
         if self._streamers.get(turn_id) is task:
             del self._streamers[turn_id]
+            self._sent.pop(turn_id, None)
 
     async def _send_turn(
         self, turn_id: str, after: int, announce: str | None, before: asyncio.Task[None] | None
@@ -205,6 +335,9 @@ class _Connection:
         if before is not None and not before.done():
             # Finish sending the previous turn first, so frames stay in turn order.
             await asyncio.wait([before])
+        # A resume that overlaps a stream in progress must not send that part again, not even
+        # inside a merged delta with a higher seq, which the client could not drop.
+        after = max(after, self._sent.get(turn_id, 0))
         try:
             if announce is not None:
                 await self._send(
@@ -213,20 +346,32 @@ class _Connection:
             async for batch in self.services.interview.turn_events(self.session_id, turn_id, after):
                 for event in merge_deltas(batch) if len(batch) > 1 else batch:
                     await self._send(event.json)
+                    self._sent[turn_id] = event.seq
                 metrics.WS_DELIVERED.inc(count_deltas(batch))
         except HotseatError as exc:
             await self._send_error(exc, turn_id)
-        except (WebSocketDisconnect, RuntimeError):
+        except (WebSocketDisconnect, RuntimeError, _Ended):
             return
-        except Exception:
-            logger.exception("streaming turn %s to a WebSocket failed", turn_id)
-            await self._send_error(Internal("Streaming this reply failed; resume it."), turn_id)
+        except Exception as exc:
+            down = unavailable_error(exc)
+            if down is None:
+                logger.exception("streaming turn %s to a WebSocket failed", turn_id)
+            await self._send_error(down or Internal("Streaming this reply failed; resume it."), turn_id)
 
     async def _send(self, text: str) -> None:
         async with self._send_lock:
+            if self._ended.done():
+                raise _Ended
             if self.websocket.application_state is WebSocketState.CONNECTED:
-                await self.websocket.send_text(text)
+                try:
+                    # The send waits while the socket's buffer is full (the client is not reading).
+                    async with asyncio.timeout(self._send_timeout):
+                        await self.websocket.send_text(text)
+                except TimeoutError:
+                    logger.info("closing a WebSocket that stopped reading (session %s)", self.session_id)
+                    self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
+                    raise _Ended from None
 
     async def _send_error(self, error: HotseatError, turn_id: str | None = None) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, _Ended):
             await self._send(ws_error_frame(error, turn_id))

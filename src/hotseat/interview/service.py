@@ -151,7 +151,7 @@ class InterviewService:
         """Cancel the session's running turn (or the given one); returns the turn id cancelled."""
         await self.get_session(session_id)
         if turn_id is None:
-            turn_id = self.runner.running_turn(session_id)
+            turn_id = await self._generating_turn(session_id)
             if turn_id is None:
                 return None
         elif await self.store.get_turn(session_id, turn_id) is None:
@@ -167,6 +167,8 @@ class InterviewService:
             try:
                 async for batch in self.log.read(turn_id, after):
                     yield batch
+                    # A shared log can vanish mid-read (Redis restarted): go on from the database.
+                    after = batch[-1].seq
                 return
             except LogMissing:
                 pass
@@ -197,7 +199,7 @@ class InterviewService:
 
     async def delete(self, session_id: str) -> None:
         """Stop the session's running turn, then delete everything stored about it."""
-        running = self.runner.running_turn(session_id)
+        running = await self._generating_turn(session_id)
         if running is not None:
             await self.runner.cancel(running)
         await self.store.delete_session(session_id)
@@ -209,6 +211,10 @@ class InterviewService:
         await asyncio.gather(*self._assessing, return_exceptions=True)
 
     # -- internals ----------------------------------------------------------------------
+
+    async def _generating_turn(self, session_id: str) -> str | None:
+        """The session's turn being generated: here, or (with replicas) wherever the database says."""
+        return self.runner.running_turn(session_id) or await self.store.streaming_turn_id(session_id)
 
     async def _advance(
         self, session: SessionRow, reply: TurnRow, state: FlowState, plan: TurnPlan
@@ -233,7 +239,7 @@ class InterviewService:
             cv_text=await self._cv_text(session),
             job_description=session.job_description,
         )
-        request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params)
+        request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id)
         await self.runner.start(request, self.store.finish_turn)
 
     async def _cv_text(self, session: SessionRow) -> str | None:

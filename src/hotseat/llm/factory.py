@@ -19,6 +19,7 @@ def make_backend(settings: Settings) -> Backend:
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             max_retries=settings.upstream_max_retries,
+            first_token_timeout=settings.upstream_first_token_timeout,
         )
     if settings.backend == "local":
         # Imported here: llama-cpp-python is only needed when the local model is used.

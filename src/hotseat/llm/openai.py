@@ -1,15 +1,26 @@
 """Backend for any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp, LiteLLM.
 
 Uses the official SDK's ``AsyncOpenAI`` with ``stream=True`` and
-``stream_options={"include_usage": True}``. The SDK retries connection errors,
-429s and 5xx before any token has been produced (honouring ``retry-after``);
-once text has streamed, a failure ends the turn and keeps the partial text.
+``stream_options={"include_usage": True}``. Retries happen only before the
+first text, so a candidate never sees a reply start twice:
+
+- the SDK retries connection errors, 408/409/429 and 5xx (``max_retries``,
+  exponential back-off, honouring ``retry-after`` up to 120 s);
+- this backend retries a reply whose head arrived but that sends no text
+  within ``first_token_timeout`` (a server that hangs after accepting the
+  request), or whose connection breaks or stalls before its first text, with
+  the same budget and a back-off of its own.
+
+Once text has streamed, a failure ends the turn and keeps the partial text; the
+candidate retries the turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -44,10 +55,14 @@ class OpenAIBackend:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_retries: int = 2,
+        first_token_timeout: float = 0.0,
     ) -> None:
         self.model = model
         self.base_url = base_url
         self._read_timeout = read_timeout
+        self._max_retries = max_retries
+        # 0 is no deadline of our own (only the read timeout between bytes applies).
+        self._first_token_timeout = first_token_timeout or None
         self._client = AsyncOpenAI(
             base_url=base_url,
             # Local servers (vLLM, Ollama, llama.cpp) accept any key, but the SDK insists on one.
@@ -76,49 +91,69 @@ class OpenAIBackend:
             }
         streaming = False
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                try:
-                    response = await stack.enter_async_context(self._raw_stream(request))
-                except openai.BadRequestError as exc:
-                    if "response_format" not in request or not _mentions_response_format(exc):
-                        raise
-                    # The server does not do structured output: ask for plain text; the caller validates.
-                    logger.warning(
-                        "upstream rejected response_format json_schema; falling back to prompt-only"
-                    )
-                    self._schema_supported = False
-                    del request["response_format"]
-                    response = await stack.enter_async_context(self._raw_stream(request))
-                streaming = True
-                finish_reason = "stop"
-                usage: Usage | None = None
-                # The SDK's typed chunks cost a pydantic model per token; the raw SSE lines
-                # parsed with orjson carry the same fields for a fraction of the CPU.
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue  # blank separators, comments, `event:` lines
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = orjson.loads(data)
-                    if chunk.get("error"):
-                        raise UpstreamError(f"The model server failed mid-reply: {_message(chunk['error'])}")
-                    if chunk.get("usage"):
-                        usage = Usage(chunk["usage"]["prompt_tokens"], chunk["usage"]["completion_tokens"])
-                    choices = chunk.get("choices")
-                    if not choices:
-                        continue
-                    choice = choices[0]
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        yield content
-                    if choice.get("finish_reason"):
-                        finish_reason = choice["finish_reason"]
-            yield StreamEnd(finish_reason, usage)
+            attempt = 0
+            while True:
+                async with contextlib.AsyncExitStack() as stack:
+                    try:
+                        reply, first = await self._first_text(stack, request)
+                    except _NoText as silent:
+                        if attempt >= self._max_retries:
+                            raise silent.error from silent.__cause__
+                        attempt += 1
+                        logger.warning("upstream sent no text (%s); retry %d", silent.error.code, attempt)
+                        # Leaving the block first closes the silent response.
+                        delay = _backoff(attempt)
+                    else:
+                        streaming = True
+                        text = first
+                        while text is not None:
+                            yield text
+                            text = await reply.next_text()
+                        yield StreamEnd(reply.finish_reason, reply.usage)
+                        return
+                await asyncio.sleep(delay)
         except HotseatError:
             raise
         except Exception as exc:
             raise self._translate(exc, streaming) from exc
+
+    async def _first_text(
+        self, stack: contextlib.AsyncExitStack, request: dict[str, Any]
+    ) -> tuple[_Reply, str | None]:
+        """Open the reply, then read up to its first text within the first-token deadline.
+
+        Opening is the SDK's part: it retries refusals and waits for the
+        response head (the read timeout), honouring ``retry-after``, so the
+        deadline starts only once the head is in. Raises ``_NoText`` when a
+        retry is safe: nothing was said yet, and the server went silent, or the
+        connection broke or stalled, after the response began.
+        """
+        reply = _Reply(await self._open(stack, request))
+        try:
+            async with asyncio.timeout(self._first_token_timeout):
+                return reply, await reply.next_text()
+        except TimeoutError as exc:
+            raise _NoText(
+                UpstreamTimeout(
+                    f"The model server sent no text within {self._first_token_timeout:g} s, "
+                    f"{self._max_retries + 1} time(s); retry, or raise HOTSEAT_UPSTREAM_FIRST_TOKEN_TIMEOUT."
+                )
+            ) from exc
+        except (httpx2.TransportError, openai.APIConnectionError) as exc:
+            raise _NoText(self._translate(exc, streaming=True)) from exc
+
+    async def _open(self, stack: contextlib.AsyncExitStack, request: dict[str, Any]) -> AsyncAPIResponse[Any]:
+        """The streaming response, entered on ``stack``; falls back to plain text once if needed."""
+        try:
+            return await stack.enter_async_context(self._raw_stream(request))
+        except openai.BadRequestError as exc:
+            if "response_format" not in request or not _mentions_response_format(exc):
+                raise
+            # The server does not do structured output: ask for plain text; the caller validates.
+            logger.warning("upstream rejected response_format json_schema; falling back to prompt-only")
+            self._schema_supported = False
+            del request["response_format"]
+            return await stack.enter_async_context(self._raw_stream(request))
 
     def _translate(self, exc: Exception, streaming: bool) -> HotseatError:
         """Map SDK and transport failures to the documented upstream error codes."""
@@ -161,6 +196,56 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class _Reply:
+    """One streaming response, read as raw SSE lines.
+
+    The SDK's typed chunks cost a pydantic model per token; the raw lines parsed
+    with orjson carry the same fields for a fraction of the CPU.
+    """
+
+    def __init__(self, response: AsyncAPIResponse[Any]) -> None:
+        self._lines = response.iter_lines()
+        self.finish_reason = "stop"
+        self.usage: Usage | None = None
+
+    async def next_text(self) -> str | None:
+        """The next non-empty text, or None once the reply is over."""
+        async for line in self._lines:
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, `event:` lines
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return None
+            chunk = orjson.loads(data)
+            if chunk.get("error"):
+                raise UpstreamError(f"The model server failed mid-reply: {_message(chunk['error'])}")
+            if chunk.get("usage"):
+                self.usage = Usage(chunk["usage"]["prompt_tokens"], chunk["usage"]["completion_tokens"])
+            choices = chunk.get("choices")
+            if not choices:
+                continue
+            choice = choices[0]
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                return str(content)
+        return None
+
+
+class _NoText(Exception):
+    """The reply failed before any text: safe to request it again. ``error`` is what to report if not."""
+
+    def __init__(self, error: HotseatError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _backoff(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s ... up to 8 s, less up to a quarter at random (as the SDK does)."""
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
 
 
 def _mentions_response_format(exc: openai.BadRequestError) -> bool:

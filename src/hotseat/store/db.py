@@ -7,20 +7,29 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from hotseat.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant: the PostgreSQL advisory lock that serializes migrations.
+_MIGRATION_LOCK = 0x686F74736561  # "hotsea"
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; for SQLite, WAL mode and foreign keys on every connection."""
+    """An async engine; for SQLite, WAL mode and foreign keys on every connection.
+
+    Any other database is used through its SQLAlchemy async driver, such as
+    ``postgresql+asyncpg://user:password@host/db`` for replicas.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        # Pre-ping: pooled connections die when the server restarts; a short connect timeout makes
+        # a request fail fast (503) while the database is unreachable instead of hanging for 60 s.
+        connect_args = {"timeout": 5} if parsed.get_driver_name() == "asyncpg" else {}
+        return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -49,6 +58,10 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together migrate one at a time (the lock ends with the transaction);
+        # the others then find the schema at head.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     command.upgrade(_alembic_config(connection), "head")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -106,22 +107,45 @@ class Store:
             return found is not None
 
     async def finish_turn(self, outcome: TurnOutcome) -> None:
-        values: dict[str, Any] = {
-            "text": outcome.text,
-            "status": outcome.status,
-            "finish_reason": outcome.finish_reason,
-            "delta_index": [list(pair) for pair in outcome.delta_index],
-            "last_seq": outcome.terminal_seq,
-            "finished_at": utcnow(),
-        }
-        if outcome.usage is not None:
-            values["prompt_tokens"] = outcome.usage.prompt_tokens
-            values["completion_tokens"] = outcome.usage.completion_tokens
-        if outcome.error is not None:
-            values["error_code"] = outcome.error.code
-            values["error_message"] = outcome.error.message
         async with self._session.begin() as db:
-            await db.execute(update(TurnRow).where(TurnRow.id == outcome.turn_id).values(**values))
+            await db.execute(
+                update(TurnRow).where(TurnRow.id == outcome.turn_id).values(**_outcome_values(outcome))
+            )
+
+    async def finish_abandoned_turn(self, outcome: TurnOutcome) -> bool:
+        """Store the outcome of a turn whose replica died, unless it has ended meanwhile.
+
+        Only a turn still 'streaming' is updated, so of several replicas sweeping
+        at once exactly one wins (True) and logs the terminal event.
+        """
+        async with self._session.begin() as db:
+            result = await db.execute(
+                update(TurnRow)
+                .where(TurnRow.id == outcome.turn_id, TurnRow.status == "streaming")
+                .values(**_outcome_values(outcome))
+            )
+            return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    async def streaming_turns(self, started_before: datetime) -> list[str]:
+        """Ids of the turns generating since before ``started_before`` (on any replica)."""
+        async with self._session() as db:
+            rows = await db.scalars(
+                select(TurnRow.id).where(TurnRow.status == "streaming", TurnRow.created_at < started_before)
+            )
+            return list(rows.all())
+
+    async def streaming_turn_id(self, session_id: str) -> str | None:
+        """The session's turn that is generating, on whichever replica."""
+        async with self._session() as db:
+            found: str | None = await db.scalar(
+                select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
+            )
+            return found
+
+    async def ping(self) -> None:
+        """One round trip to the database (readiness)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
 
     async def interrupt_streaming_turns(self) -> int:
         """Mark turns left 'streaming' by a process that died as interrupted; returns how many."""
@@ -196,3 +220,21 @@ class Store:
                 )
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _outcome_values(outcome: TurnOutcome) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "text": outcome.text,
+        "status": outcome.status,
+        "finish_reason": outcome.finish_reason,
+        "delta_index": [list(pair) for pair in outcome.delta_index],
+        "last_seq": outcome.terminal_seq,
+        "finished_at": utcnow(),
+    }
+    if outcome.usage is not None:
+        values["prompt_tokens"] = outcome.usage.prompt_tokens
+        values["completion_tokens"] = outcome.usage.completion_tokens
+    if outcome.error is not None:
+        values["error_code"] = outcome.error.code
+        values["error_message"] = outcome.error.message
+    return values

@@ -31,9 +31,13 @@ from hotseat import metrics
 from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, Usage
 from hotseat.streaming.bus import SessionBus, TurnStarted
-from hotseat.streaming.log import StreamLog
+from hotseat.streaming.log import LogMissing, StreamLog
+from hotseat.streaming.peers import Peers, Standalone
 
 logger = logging.getLogger(__name__)
+
+# How soon an orphan timer looks again when a client on another replica watches the turn.
+_ORPHAN_RECHECK_SECONDS = 1.0
 
 TurnStatus = Literal["streaming", "complete", "cancelled", "failed", "interrupted"]
 
@@ -45,6 +49,8 @@ class TurnRequest:
     kind: str
     messages: Sequence[ChatMessage]
     params: GenerationParams
+    # Whose turn it is: counted per owner for HOTSEAT_MAX_RUNNING_TURNS_PER_OWNER.
+    owner: str = ""
 
 
 @dataclass(slots=True)
@@ -86,23 +92,39 @@ class TurnRunner:
         bus: SessionBus,
         *,
         orphan_grace_seconds: float = 30.0,
+        peers: Peers | None = None,
     ) -> None:
         self.backend = backend
         self.log = log
         self.bus = bus
+        # The other replicas (leases, remote cancel, remote watchers); nobody in one process.
+        self.peers: Peers = peers or Standalone()
         self._grace = orphan_grace_seconds
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, str] = {}
+        self._by_owner: dict[str, int] = {}
         self._watchers: dict[str, int] = {}
+        # Set once shutdown's deadline has passed: a turn started after that is interrupted at once.
+        self._closed = False
 
     # -- starting and stopping turns ------------------------------------------
 
     async def start(self, request: TurnRequest, on_end: OnEnd) -> None:
         """Open the turn's log, announce it, and start generating in the background."""
         running = _Running(request, on_end)
-        await self.log.create(request.turn_id)
+        try:
+            await self.log.create(request.turn_id)
+        except HotseatError as exc:
+            # The log store is down: the turn cannot stream, so it is stored as failed at once.
+            try:
+                await on_end(TurnOutcome(request.turn_id, "", "failed", None, None, exc, [], 1))
+            except Exception:
+                logger.exception("storing the failed start of turn %s failed", request.turn_id)
+            raise
+        await self.peers.turn_started(request.turn_id)
         self._running[request.turn_id] = running
         self._by_session[request.session_id] = request.turn_id
+        self._by_owner[request.owner] = self._by_owner.get(request.owner, 0) + 1
         running.task = asyncio.create_task(self._run(running), name=f"turn:{request.turn_id}")
         if not self._watchers.get(request.session_id):
             self._arm_orphan_timer(running)
@@ -118,8 +140,19 @@ class TurnRunner:
     def running_count(self) -> int:
         return len(self._running)
 
+    def running_for_owner(self, owner: str) -> int:
+        """How many of ``owner``'s turns are generating in this process."""
+        return self._by_owner.get(owner, 0)
+
     async def cancel(self, turn_id: str) -> bool:
-        """Stop generating; the turn ends ``done``/``cancelled``. False if not running here."""
+        """Stop generating, here or on the replica running it; the turn ends ``done``/``cancelled``.
+
+        Returns once the outcome is stored; False if the turn is not running anywhere.
+        """
+        return await self._stop(turn_id, "cancelled") or await self.peers.cancel_remote(turn_id)
+
+    async def cancel_local(self, turn_id: str) -> bool:
+        """``cancel`` for a turn running in this process only (where other replicas' cancels land)."""
         return await self._stop(turn_id, "cancelled")
 
     async def wait(self, turn_id: str) -> None:
@@ -129,14 +162,21 @@ class TurnRunner:
             await running.ended.wait()
 
     async def shutdown(self, deadline_seconds: float) -> None:
-        """Let running turns finish until the deadline, then interrupt the rest."""
-        if not self._running:
-            return
-        pending = [r.ended.wait() for r in self._running.values()]
-        try:
-            await asyncio.wait_for(asyncio.gather(*pending), deadline_seconds)
-        except TimeoutError:
-            await asyncio.gather(*(self._stop(tid, "interrupted") for tid in list(self._running)))
+        """Let running turns finish until the deadline, then interrupt the rest.
+
+        Turns started during the grace period (a WebSocket still open may send an
+        answer) are waited for too; after the deadline, new turns end at once.
+        Calling it again after that returns at once.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (0.0 if self._closed else deadline_seconds)
+        while self._running and loop.time() < deadline:
+            ended = [asyncio.ensure_future(r.ended.wait()) for r in self._running.values()]
+            _done, pending = await asyncio.wait(ended, timeout=deadline - loop.time())
+            for waiter in pending:
+                waiter.cancel()
+        self._closed = True
+        await asyncio.gather(*(self._stop(tid, "interrupted") for tid in list(self._running)))
 
     async def _stop(self, turn_id: str, reason: Literal["cancelled", "interrupted"]) -> bool:
         running = self._running.get(turn_id)
@@ -154,6 +194,8 @@ class TurnRunner:
     def watching(self, session_id: str) -> Iterator[None]:
         """Mark a client as following the session while the block runs."""
         self._watchers[session_id] = self._watchers.get(session_id, 0) + 1
+        if self._watchers[session_id] == 1:
+            self.peers.watch(session_id)
         turn_id = self._by_session.get(session_id)
         if turn_id is not None:
             self._disarm_orphan_timer(self._running[turn_id])
@@ -165,16 +207,31 @@ class TurnRunner:
                 self._watchers[session_id] = left
             else:
                 del self._watchers[session_id]
+                self.peers.unwatch(session_id)
                 turn_id = self._by_session.get(session_id)
                 if turn_id is not None:
                     self._arm_orphan_timer(self._running[turn_id])
 
-    def _arm_orphan_timer(self, running: _Running) -> None:
+    def _arm_orphan_timer(self, running: _Running, delay: float | None = None) -> None:
         self._disarm_orphan_timer(running)
         turn_id = running.request.turn_id
         running.orphan_timer = asyncio.get_running_loop().call_later(
-            self._grace, lambda: asyncio.create_task(self.cancel(turn_id))
+            self._grace if delay is None else delay, lambda: asyncio.create_task(self._orphaned(turn_id))
         )
+
+    async def _orphaned(self, turn_id: str) -> None:
+        """Nobody here has watched the turn for the grace period: cancel it, unless someone elsewhere does."""
+        running = self._running.get(turn_id)
+        if running is None:
+            return
+        fired = running.orphan_timer
+        elsewhere = await self.peers.watched_elsewhere(running.request.session_id)
+        if running.orphan_timer is not fired:
+            return  # a watcher came (or came and went) here meanwhile: disarmed or armed anew
+        if elsewhere:
+            self._arm_orphan_timer(running, max(self._grace, _ORPHAN_RECHECK_SECONDS))
+            return
+        await self._stop(turn_id, "cancelled")
 
     @staticmethod
     def _disarm_orphan_timer(running: _Running) -> None:
@@ -201,6 +258,10 @@ class TurnRunner:
         queued = False
         metrics.TURNS_RUNNING.inc()
         try:
+            if self._closed:
+                # Started after the shutdown deadline: stop before calling the model.
+                running.stop_reason = "interrupted"
+                raise asyncio.CancelledError
             async for item in self.backend.stream(request.messages, request.params):
                 if type(item) is str:
                     if item:
@@ -263,14 +324,26 @@ class TurnRunner:
             if outcome.error is None:
                 outcome.status = "failed"
                 outcome.error = Internal("The reply could not be saved; retry the turn.")
-        if outcome.error is not None:
-            await self.log.append(request.turn_id, "error", outcome.error.to_dict())
-        else:
-            payload: dict[str, object] = {"finish_reason": outcome.finish_reason}
-            if outcome.usage is not None:
-                payload["usage"] = outcome.usage.to_dict()
-            await self.log.append(request.turn_id, "done", payload)
+        try:
+            if outcome.error is not None:
+                await self.log.append(request.turn_id, "error", outcome.error.to_dict())
+            else:
+                payload: dict[str, object] = {"finish_reason": outcome.finish_reason}
+                if outcome.usage is not None:
+                    payload["usage"] = outcome.usage.to_dict()
+                await self.log.append(request.turn_id, "done", payload)
+        except (HotseatError, LogMissing) as exc:
+            # A shared log that is down or was closed by a sweeper; the outcome is stored, and
+            # readers get the end from the database (or from the log once Redis is back).
+            logger.warning("the end of turn %s could not be logged: %s", request.turn_id, exc)
+        # While still running: whoever waits for the turn (shutdown, above all) waits for its lease too.
+        await self.peers.turn_ended(request.turn_id)
         del self._running[request.turn_id]
         if self._by_session.get(request.session_id) == request.turn_id:
             del self._by_session[request.session_id]
+        left = self._by_owner[request.owner] - 1
+        if left:
+            self._by_owner[request.owner] = left
+        else:
+            del self._by_owner[request.owner]
         running.ended.set()

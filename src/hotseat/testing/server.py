@@ -12,6 +12,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from hotseat.serving import HotseatServer
+
 
 class ServerThread:
     """``with ServerThread(app) as server: server.base_url``; stops on exit."""
@@ -23,9 +25,15 @@ class ServerThread:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         config.setdefault("log_level", "warning")
-        self._server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **config))
+        # The server hotseat serve runs, so tests see the same drain at shutdown.
+        self._server = HotseatServer(uvicorn.Config(app, lifespan="on", **config))
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._serve, name=f"uvicorn:{self.port}", daemon=True)
+
+    @property
+    def socket(self) -> socket.socket:
+        """The listening socket; options set on it before ``start`` are inherited by connections."""
+        return self._sock
 
     @property
     def base_url(self) -> str:

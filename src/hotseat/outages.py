@@ -1,0 +1,53 @@
+"""Which failures mean "the database or Redis is down" rather than "hotseat has a bug".
+
+An outage is reported to clients as ``unavailable`` (503, retryable) and logged
+as one line; a bug stays ``internal`` with its traceback. ``api/errors.py``
+maps exceptions with ``unavailable_error``; the background loops use
+``outage_of`` to decide whether a traceback is worth logging.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from redis.exceptions import RedisError
+from sqlalchemy import exc as sa
+
+from hotseat.errors import Unavailable
+from hotseat.streaming.redis_client import REDIS_DOWN_MESSAGE
+
+DATABASE_DOWN_MESSAGE = "The database cannot be reached; retry in a few seconds."
+
+Outage = Literal["database", "redis"]
+
+# The exception classes an outage surfaces as (``api/errors.py`` answers them without a traceback).
+OUTAGE_TYPES: tuple[type[Exception], ...] = (RedisError, sa.DBAPIError, sa.TimeoutError, ConnectionError)
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """The dependency whose absence caused ``exc``, or None if ``exc`` is not an outage."""
+    if isinstance(exc, Unavailable):
+        cause = exc.__cause__
+        return "redis" if cause is None or isinstance(cause, RedisError) else outage_of(cause)
+    if isinstance(exc, RedisError):
+        return "redis"
+    if isinstance(exc, sa.DBAPIError):
+        lost = exc.connection_invalidated or isinstance(exc, sa.OperationalError | sa.InterfaceError)
+        return "database" if lost else None
+    if isinstance(exc, sa.TimeoutError):  # no pooled connection came free in time
+        return "database"
+    # Connecting, asyncpg raises its own errors and refused or reset sockets without wrapping them.
+    if isinstance(exc, ConnectionError) or type(exc).__module__.startswith("asyncpg"):
+        return "database"
+    return None
+
+
+def unavailable_error(exc: BaseException) -> Unavailable | None:
+    """``exc`` as the error a client gets, if it is an outage."""
+    if isinstance(exc, Unavailable):
+        return exc
+    outage = outage_of(exc)
+    if outage is None:
+        return None
+    message = REDIS_DOWN_MESSAGE if outage == "redis" else DATABASE_DOWN_MESSAGE
+    return Unavailable(message, retry_after=2)

@@ -1,0 +1,72 @@
+"""The uvicorn server that ``hotseat serve`` (and the test server) runs: it drains before closing.
+
+uvicorn's own shutdown closes every WebSocket with 1012 at once and cuts
+SSE responses, and only then runs the app's lifespan shutdown; a turn still
+generating would be interrupted with nobody left to tell. ``HotseatServer``
+inserts one step first: stop accepting connections, then await the app's
+``state.drain`` (``hotseat.app.drain``: let turns finish up to the grace
+period, interrupt the rest, deliver every terminal event, close WebSockets
+with 1012). uvicorn's shutdown then finds little left to close. An app without
+a drain hook is shut down exactly as plain uvicorn would.
+
+It also sets ``TCP_USER_TIMEOUT`` (Linux) on the listening sockets, from the
+app's ``state.tcp_user_timeout``; accepted connections inherit it. A peer that
+stops reading leaves bytes unsent behind a zero window, and neither uvicorn
+nor asyncio ever aborts such a socket: closing it waits for a flush that never
+comes, holding the descriptor and its buffers. With the option, the kernel
+drops the connection once nothing has moved for that long.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+# Lifecycle messages go where uvicorn's own ("Shutting down", ...) go.
+logger = logging.getLogger("uvicorn.error")
+
+Drain = Callable[[], Awaitable[None]]
+
+
+def drain_hook(app: Any) -> Drain | None:
+    """The app's ``state.drain`` coroutine function, if it has one."""
+    state = getattr(app, "state", None)
+    hook: Drain | None = getattr(state, "drain", None)
+    return hook
+
+
+def user_timeout_of(app: Any) -> float | None:
+    """The app's ``state.tcp_user_timeout`` in seconds, if it asks for one."""
+    value = getattr(getattr(app, "state", None), "tcp_user_timeout", None)
+    return float(value) if value else None
+
+
+class HotseatServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        timeout = user_timeout_of(self.config.app)
+        if timeout is None or not hasattr(socket, "TCP_USER_TIMEOUT"):
+            return
+        for server in self.servers:
+            for sock in server.sockets:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        drain = drain_hook(self.config.app)
+        if drain is not None and not self.force_exit:
+            # Stop accepting first, as uvicorn would; closing twice is harmless.
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            logger.info("Draining: finishing running turns before closing connections")
+            try:
+                await drain()
+            except Exception:
+                logger.exception("draining the app failed; shutting down anyway")
+        await super().shutdown(sockets)

@@ -1,0 +1,84 @@
+"""Clients that stop reading: bounded by backpressure, dropped after the send timeout, harmless to others."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from hardening_kit import (
+    closed_by_server,
+    open_connections,
+    recv_turn,
+    serving,
+    stalled_request,
+    stalled_websocket,
+    text_of,
+    wait_for,
+)
+from starlette.websockets import WebSocketState
+
+import hx
+from hotseat.api.ws import TRY_AGAIN_LATER, _Connection, _Ended
+from hotseat.config import Settings
+from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+
+# About 300 KB of text in 3,000 tokens: far more than the shrunken socket buffers hold.
+LONG = "".join(f" w{i}" + "x" * 95 for i in range(3000))
+
+
+def test_stalled_clients_are_dropped_and_do_not_hold_up_the_turn(settings: Settings) -> None:
+    """A WebSocket and an SSE reader that never read are dropped; the turn and a reading client finish."""
+    backend = ScriptedBackend()
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(text=LONG, hold=hold))
+    with serving(settings, backend, sndbuf=4096, send_timeout_seconds=1, max_tokens=4000) as server:
+        session = hx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+        sid, tid = session["id"], session["turn_id"]
+        stalled_ws = stalled_websocket(server, f"/ws?session={sid}")
+        stalled_sse = stalled_request(server, f"/api/sessions/{sid}/turns/{tid}/events")
+        with hx.ws_connect(f"{server.ws_url}/ws?session={sid}") as reader:
+            wait_for(lambda: open_connections(server) == 3)
+            hold.set()
+            frames, done = recv_turn(reader, timeout=30)
+            assert done["type"] == "done"
+            assert text_of(frames) == LONG
+            # Both stalled clients are dropped after the send timeout; the reader is still counted.
+            wait_for(lambda: open_connections(server) == 1)
+        wait_for(lambda: open_connections(server) == 0)
+        turn = hx.get(f"{server.base_url}/api/sessions/{sid}").json()["turns"][0]
+        assert (turn["status"], turn["text"]) == ("complete", LONG)
+        assert closed_by_server(stalled_ws)
+        assert closed_by_server(stalled_sse)
+
+
+class _BlockedSocket:
+    """A WebSocket whose sends never complete (the peer stopped reading); records the close."""
+
+    application_state = WebSocketState.CONNECTED
+
+    def __init__(self) -> None:
+        self.closed_with: tuple[int, str] | None = None
+
+    async def send_text(self, text: str) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed_with = (code, reason)
+
+
+async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
+    """A send blocked longer than the send timeout stops the streamer and closes with 1013, reason given."""
+    socket = _BlockedSocket()
+    services: Any = SimpleNamespace(settings=SimpleNamespace(send_timeout_seconds=0.05))
+    connection = _Connection(socket, services, "session", "owner")  # type: ignore[arg-type]
+    try:
+        await connection._send('{"type": "delta"}')
+        raise AssertionError("the send should have timed out")
+    except _Ended:
+        pass
+    await connection.close()
+    assert socket.closed_with is not None
+    assert socket.closed_with[0] == TRY_AGAIN_LATER
+    assert "stopped reading" in socket.closed_with[1]

@@ -1,0 +1,108 @@
+"""The turn log on Redis Streams behaves as the in-memory one, and fences out a writer presumed dead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+import datastores
+from hotseat.errors import Unavailable
+from hotseat.store.repo import new_id
+from hotseat.streaming.events import Event
+from hotseat.streaming.log import LogMissing
+from hotseat.streaming.redis_client import connect, log_key
+from hotseat.streaming.redis_log import RedisStreamLog
+from hotseat.streaming.sweeper import outcome_from_log
+
+
+@pytest.fixture
+async def redis(stores: datastores.Stores) -> AsyncIterator[Redis]:
+    client = connect(stores.redis.url)
+    yield client
+    await client.aclose()
+
+
+async def collect(log: RedisStreamLog, turn_id: str, after: int = 0) -> list[Event]:
+    return [event async for batch in log.read(turn_id, after) for event in batch]
+
+
+async def test_seqs_live_readers_and_resume_from_any_seq(redis: Redis) -> None:
+    """Seqs 1, 2, 3...; a live reader gets every event; reading after k gives exactly k+1..end."""
+    log, turn = RedisStreamLog(redis), new_id()
+    await log.create(turn)
+    reader = asyncio.create_task(collect(log, turn))
+    for i in range(5):
+        await log.append(turn, "delta", {"text": f"w{i} "})
+    done = await log.append(turn, "done", {"finish_reason": "stop"})
+    events = await asyncio.wait_for(reader, 10)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6] and done.seq == 6
+    assert "".join(e.payload["text"] for e in events[:-1]) == "w0 w1 w2 w3 w4 "
+    assert events[-1].payload == {"finish_reason": "stop"}
+    assert events[0].json == f'{{"type":"delta","turn_id":"{turn}","seq":1,"text":"w0 "}}'
+    for after in range(7):
+        assert [e.seq for e in await collect(log, turn, after)] == list(range(after + 1, 7))
+
+
+async def test_one_xread_per_batch_for_a_reader_that_fell_behind(redis: Redis) -> None:
+    """A reader that starts late gets everything logged so far in one batch."""
+    log, turn = RedisStreamLog(redis), new_id()
+    await log.create(turn)
+    for i in range(200):
+        await log.append(turn, "delta", {"text": str(i)})
+    await log.append(turn, "done", {"finish_reason": "stop"})
+    batches = [batch async for batch in log.read(turn)]
+    assert [len(batch) for batch in batches] == [201]
+
+
+async def test_terminal_closes_the_log_and_sets_its_ttl(stores: datastores.Stores, redis: Redis) -> None:
+    """Nothing is appended after the terminal event, which gives the stream the retention TTL."""
+    log, turn = RedisStreamLog(redis, retention_seconds=60), new_id()
+    await log.create(turn)
+    assert await redis.ttl(log_key(turn)) > 3600  # an unfinished log lingers (its writer may be alive)
+    await log.append(turn, "delta", {"text": "a"})
+    await log.append(turn, "error", {"code": "internal", "message": "x"})
+    assert 0 < await redis.ttl(log_key(turn)) <= 60
+    with pytest.raises(LogMissing):
+        await log.append(turn, "delta", {"text": "late"})
+
+
+async def test_missing_log_and_a_log_lost_mid_turn(redis: Redis) -> None:
+    """No stream: readers get LogMissing; a writer whose stream vanished (Redis restart) gets Unavailable."""
+    log, turn = RedisStreamLog(redis), new_id()
+    with pytest.raises(LogMissing):
+        await collect(log, turn)
+    await log.create(turn)
+    await log.append(turn, "delta", {"text": "a"})
+    await redis.delete(log_key(turn))
+    with pytest.raises(Unavailable):
+        await log.append(turn, "delta", {"text": "b"})
+
+
+async def test_a_retried_append_is_not_duplicated(redis: Redis) -> None:
+    """An append that reached Redis and is sent again (the client's retry) leaves one entry."""
+    log, turn = RedisStreamLog(redis), new_id()
+    await log.create(turn)
+    event = await log.append(turn, "delta", {"text": "once"})
+    await log._write(event)  # what the connection's retry would send again
+    await log.append(turn, "done", {"finish_reason": "stop"})
+    assert [e.seq for e in await collect(log, turn)] == [1, 2]
+
+
+async def test_a_sweeper_fences_out_a_writer_presumed_dead(redis: Redis) -> None:
+    """Once another replica closed the log, the original writer can append nothing more."""
+    writer, sweeper, turn = RedisStreamLog(redis), RedisStreamLog(redis), new_id()
+    await writer.create(turn)
+    await writer.append(turn, "delta", {"text": "Half a sen"})
+    events = await sweeper.events(turn)
+    assert events is not None
+    outcome = outcome_from_log(turn, events)
+    assert (outcome.status, outcome.text, outcome.terminal_seq) == ("interrupted", "Half a sen", 2)
+    assert outcome.error is not None
+    assert await sweeper.close_abandoned(turn, 2, "error", outcome.error.to_dict())
+    assert not await sweeper.close_abandoned(turn, 2, "error", {"code": "internal", "message": "again"})
+    with pytest.raises(LogMissing):
+        await writer.append(turn, "delta", {"text": "tence"})
+    assert [e.type for e in await collect(writer, turn)] == ["delta", "error"]
