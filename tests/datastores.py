@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 BACKENDS_VARIABLE = "HOTSEAT_TEST_BACKENDS"
 START_TIMEOUT = 30.0
@@ -95,11 +96,27 @@ class RedisServer:
         self.port = free_port()
         self.log = directory / "redis.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._last_database = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_of(0)
+
+    def url_of(self, database: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{database}"
+
+    def fresh_database(self) -> str:
+        """The URL of an emptied numbered database other than 0 (the cluster's), for one test.
+
+        Tests take turns through databases 1..15, so the rate and connection counts one test
+        leaves in Redis never reach the next test's app.
+        """
+        self._last_database = self._last_database % 15 + 1
+        url = self.url_of(self._last_database)
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()
+        return url
 
     def start(self) -> None:
         binary = redis_binary()
@@ -266,4 +283,4 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     stores: Stores = request.getfixturevalue("stores")
     url = stores.new_database()
     request.addfinalizer(lambda: stores.drop_database(url))
-    return {"database_url": url, "redis_url": stores.redis.url}
+    return {"database_url": url, "redis_url": stores.redis.fresh_database()}

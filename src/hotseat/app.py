@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
+from hotseat.api.redis_limits import shared_limits
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
@@ -26,8 +27,9 @@ from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
+from hotseat.streaming.background import run_every
 from hotseat.streaming.runner import TurnRunner
-from hotseat.streaming.wiring import open_streaming
+from hotseat.streaming.wiring import RedisStreaming, open_streaming
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,30 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     return Services(settings, engine, store, packs, backend, runner, interview, streaming)
 
 
+def open_limits(settings: Settings, services: Services) -> tuple[Limits, Callable[[], Awaitable[None]]]:
+    """The app's limits, shared through Redis between replicas when it is configured; and their closer."""
+    running = services.runner.running_for_owner
+    streaming = services.streaming
+    if not isinstance(streaming, RedisStreaming):
+
+        async def nothing_to_close() -> None:
+            pass
+
+        return Limits.from_settings(settings, running), nothing_to_close
+    limits, counter = shared_limits(settings, running, streaming.redis, streaming.replica_id)
+    heartbeat = asyncio.create_task(
+        run_every(counter.heartbeat_seconds, "the connection-count heartbeat", counter.heartbeat),
+        name="connection-count-heartbeat",
+    )
+
+    async def close() -> None:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        await counter.forget()
+
+    return limits, close
+
+
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
     """The app. ``backend`` overrides the one the settings name (tests pass a scripted one)."""
     settings = settings or Settings()
@@ -74,7 +100,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, backend)
         app.state.services = services
-        app.state.limits = Limits.from_settings(settings, services.runner.running_for_owner)
+        app.state.limits, close_limits = open_limits(settings, services)
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
         )
@@ -83,6 +109,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         finally:
             if lag_watcher is not None:
                 lag_watcher.cancel()
+            await close_limits()
             await services.runner.shutdown(settings.shutdown_grace_seconds)
             await services.interview.shutdown()
             await services.runner.log.aclose()

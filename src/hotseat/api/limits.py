@@ -10,10 +10,10 @@ rates are also kept per client IP: the per-owner rates give each candidate a
 fair share, the per-IP ones stop a script that rotates cookies.
 
 The mechanisms sit behind two protocols, ``ConnectionCounter`` and
-``RateLimiter``, with in-memory implementations that count within this
-process. A Redis implementation (INCR/DECR with a TTL for connections, a Lua
-token bucket for rates) can share the counts across replicas without touching
-the routes; it does not exist yet.
+``RateLimiter``. The in-memory implementations here count within this
+process; with Redis configured, ``api.redis_limits`` shares the counts across
+replicas, without touching the routes. The cap on running turns per owner
+(``TurnGate``) stays per replica: it asks the local runner.
 """
 
 from __future__ import annotations
@@ -136,6 +136,15 @@ class MemoryRateLimiter:
             buckets.take(key, now)
 
 
+# (kind of action, refusal message with "{wait}", per-owner rate, per-IP rate) -> its limiter.
+RateLimiterFactory = Callable[[str, str, Rate, Rate], RateLimiter]
+
+
+def memory_rate_limiter(kind: str, refusal: str, per_owner: Rate, per_ip: Rate) -> RateLimiter:
+    del kind  # one process keeps each kind in its own object
+    return MemoryRateLimiter(refusal, per_owner, per_ip)
+
+
 class ConnectionCounter(Protocol):
     async def acquire(self, owner: str) -> None:
         """Count one more open connection, or raise ``RateLimited`` (owner's cap) or ``Busy`` (total)."""
@@ -189,6 +198,12 @@ class MemoryConnectionCounter:
 
     def owners(self) -> int:
         return len(self._by_owner)
+
+    def count(self, owner: str) -> int:
+        return self._by_owner.get(owner, 0)
+
+    def owner_ids(self) -> list[str]:
+        return list(self._by_owner)
 
 
 class Lease:
@@ -250,15 +265,27 @@ class Limits:
     max_sessions_per_owner: int
 
     @classmethod
-    def from_settings(cls, settings: Settings, running_for_owner: Callable[[str], int]) -> Limits:
+    def from_settings(
+        cls,
+        settings: Settings,
+        running_for_owner: Callable[[str], int],
+        *,
+        connections: ConnectionCounter | None = None,
+        rate_limiter: RateLimiterFactory | None = None,
+    ) -> Limits:
+        """The limits the settings ask for, counted in this process unless shared ones are given."""
+        make_rate_limiter = rate_limiter or memory_rate_limiter
         return cls(
-            connections=MemoryConnectionCounter(settings.max_connections, settings.max_connections_per_owner),
-            answers=MemoryRateLimiter(
+            connections=connections
+            or MemoryConnectionCounter(settings.max_connections, settings.max_connections_per_owner),
+            answers=make_rate_limiter(
+                "answers",
                 "You are sending replies faster than this server allows; wait {wait} s and try again.",
                 Rate(settings.answer_rate_per_minute, settings.answer_burst),
                 Rate(settings.answer_rate_per_minute_per_ip, settings.answer_burst_per_ip),
             ),
-            uploads=MemoryRateLimiter(
+            uploads=make_rate_limiter(
+                "uploads",
                 "Too many CV uploads in a short time; wait {wait} s and upload again.",
                 Rate(settings.upload_rate_per_minute, settings.upload_burst),
                 Rate(settings.upload_rate_per_minute_per_ip, settings.upload_burst_per_ip),

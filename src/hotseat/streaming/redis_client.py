@@ -14,6 +14,9 @@ Keys (all prefixed ``hotseat:``)::
     watchers:{session}  Sorted set: replica ids watching the session, scored by expiry (ms)
     session:{session}   Pub/sub channel: turn-started announcements
     cancel:{replica}    Pub/sub channel: turn ids that replica must cancel
+
+The rate buckets and connection counts (``rate:…``, ``conns…``, ``replicas``) are
+described in ``api.redis_limits``.
 """
 
 from __future__ import annotations
