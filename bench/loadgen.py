@@ -321,6 +321,7 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
         async with ws_connect(url, spec.ws_compression, cookie=conn.cookie) as ws:
             try:
                 ended: set[str] = set()
+                current = ""  # the turn of the last turn frame: deltas carry no turn id
                 for index in range(spec.turns):
                     if index:
                         turn = TurnStats(time.perf_counter())
@@ -344,10 +345,12 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         if kind == "turn":
                             if not turn_id and frame["turn_id"] not in ended:
                                 turn_id = frame["turn_id"]
+                            current = frame["turn_id"]  # the following deltas are this turn's
+                        elif kind == "delta":
+                            if current == turn_id:
+                                turn.add(frame["text"], now)
                         elif frame.get("turn_id") != turn_id:
                             continue
-                        elif kind == "delta":
-                            turn.add(frame["text"], now)
                         elif kind == "done":
                             break
                         elif kind == "error":

@@ -18,19 +18,26 @@ def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
 
 
 def recv_turn(
-    ws: ClientConnection, timeout: float = 10, after: int = 0
+    ws: ClientConnection, timeout: float = 10, after: int = 0, turn_id: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Frames until a turn's terminal one: (delta, queued and error frames, terminal frame).
 
     Like any client, it drops frames whose seq it has already seen for that turn
-    (a resume may overlap what the connection was already sending).
+    (a resume may overlap what the connection was already sending), and gives
+    each delta the id of the turn it belongs to: the last ``turn`` frame's (or
+    ``turn_id``, when the caller has read that frame itself).
     """
     frames: list[dict[str, Any]] = []
-    last_seq: dict[str, int] = {}
+    last_seq: dict[str | None, int] = {}
+    current = turn_id
     while True:
         frame = recv_json(ws, timeout)
         if frame["type"] == "turn":
+            current = frame["turn_id"]
             continue
+        if frame["type"] == "delta":
+            assert "turn_id" not in frame, frame  # deltas are compact
+            frame["turn_id"] = current
         if "seq" in frame:
             if frame["seq"] <= last_seq.get(frame["turn_id"], after):
                 continue

@@ -25,7 +25,11 @@ def events_url(server: ServerThread, session_id: str, turn_id: str) -> str:
 
 
 def test_stream_is_one_sse_event_per_log_event(server: ServerThread, backend: ScriptedBackend) -> None:
-    """Each event has id=seq, its type as the event name, JSON data; the response ends after done."""
+    """Each event has id=seq, its type as the event name, JSON data; the response ends after done.
+
+    A delta's data is only its text (seq, type and turn are in the id, event and URL); the
+    terminal event's data is the whole frame.
+    """
     hold = threading.Event()
     backend.enqueue(ScriptedReply(TEXT, token_delay=0.005, hold=hold))
     session_id, turn_id = start_session(server)
@@ -39,8 +43,11 @@ def test_stream_is_one_sse_event_per_log_event(server: ServerThread, backend: Sc
     events = sse_events(response)
     assert events[-1]["event"] == "done"
     assert all(e["event"] == "delta" for e in events[:-1])
-    assert [int(e["id"]) for e in events] == [e["data"]["seq"] for e in events]
+    assert [int(e["id"]) for e in events] == list(range(1, len(events) + 1))
+    assert all(list(e["data"]) == ["text"] for e in events[:-1])
     assert "".join(e["data"]["text"] for e in events[:-1]) == TEXT
+    done = events[-1]["data"]
+    assert (done["type"], done["turn_id"], done["seq"]) == ("done", turn_id, len(events))
 
 
 def test_last_event_id_and_after_resume_exactly(server: ServerThread, backend: ScriptedBackend) -> None:
@@ -71,11 +78,12 @@ def test_resume_mid_stream_has_no_gap_and_no_duplicate(
     last_id = "0"
     with hx.stream("GET", url, timeout=10) as response:
         hold.set()
-        for line in response.iter_lines():
+        lines = response.iter_lines()
+        for line in lines:
             if line.startswith("id: "):
                 last_id = line[4:]
-            if line.startswith("data: ") and '"delta"' in line:
-                first.append(line)
+            if line == "event: delta":
+                first.append(next(lines))
             if len(first) == 5:
                 break
     rest = sse_events(hx.get(url, headers={"Last-Event-ID": last_id}, timeout=10))

@@ -47,7 +47,7 @@ def test_opening_streams_delta_by_delta_then_done(server: ServerThread, backend:
     with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         hold.set()
         first = recv_json(ws)
-        assert first == {"type": "turn", "turn_id": turn_id, "kind": "opening"}
+        assert first == {"type": "turn", "turn_id": turn_id, "kind": "opening", "after": 0}
         frames, done = recv_turn(ws)
     assert text_of(frames) == "Welcome! Tell me about a project you led."
     seqs = [f["seq"] for f in frames]

@@ -58,11 +58,15 @@ def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
 def recv_turn(ws: ClientConnection, timeout: float = 10) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Frames up to a turn's terminal event: (deltas and other frames, the terminal frame)."""
     frames: list[dict[str, Any]] = []
-    last_seq: dict[str, int] = {}
+    last_seq: dict[str | None, int] = {}
+    current = None  # deltas belong to the last turn frame's turn
     while True:
         frame = recv_json(ws, timeout)
         if frame["type"] == "turn":
+            current = frame["turn_id"]
             continue
+        if frame["type"] == "delta":
+            frame["turn_id"] = current
         if "seq" in frame:
             if frame["seq"] <= last_seq.get(frame["turn_id"], 0):
                 continue

@@ -148,14 +148,24 @@ def settled(replica: Replica, session_id: str, turn_id: str, timeout: float = 30
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """The events of a live SSE response as they arrive (each its ``data`` JSON)."""
+    """The events of a live SSE response as they arrive, as frames like the WebSocket's.
+
+    A delta's ``data`` is only its text; its type and seq come from the ``event`` and ``id`` lines.
+    """
     data: str | None = None
+    fields: dict[str, str] = {}
     for line in response.iter_lines():
         if line.startswith("data: "):
             data = line[len("data: ") :]
+        elif line.startswith(("id: ", "event: ")):
+            name, _, value = line.partition(": ")
+            fields[name] = value
         elif not line and data is not None:
-            yield json.loads(data)
-            data = None
+            frame = json.loads(data)
+            if fields.get("event") == "delta":
+                frame = {"type": "delta", "seq": int(fields["id"]), **frame}
+            yield frame
+            data, fields = None, {}
 
 
 def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def test_start_on_a_stream_sse_on_b_resume_ws_on_c(cluster: Cluster, upstream: M
                 break
     cut = int(str(sse[-1]["seq"]))
     with hx.ws_connect(f"{cluster.c.ws_url}/ws?session={session_id}&turn_id={turn_id}&after={cut}") as ws:
-        assert recv_json(ws) == {"type": "turn", "turn_id": turn_id, "kind": "opening"}
+        assert recv_json(ws) == {"type": "turn", "turn_id": turn_id, "kind": "opening", "after": cut}
         rest, done = recv_until_end(ws, timeout=30, after=cut)
     seqs = [e["seq"] for e in [*sse, *rest, done]]
     assert seqs == sorted(set(seqs)), "every seq once, in order"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from hotseat.streaming.events import Event, delta, merge_deltas
@@ -103,9 +104,12 @@ def test_merge_deltas_keeps_order_and_last_seq() -> None:
 
 
 def test_event_encodings_are_built_once() -> None:
-    """The JSON and SSE encodings of an event are cached, and agree with each other."""
+    """The JSON and SSE encodings of an event are cached; a delta's carry no turn id."""
     event = delta("t", 3, 'say "hi"\n')
     assert event.json is event.json
     assert event.sse is event.sse
-    assert event.sse == f"id: 3\nevent: delta\ndata: {event.json}\n\n".encode()
-    assert '"seq":3' in event.json
+    assert event.json == '{"type":"delta","seq":3,"text":"say \\"hi\\"\\n"}'
+    assert event.sse == b'id: 3\nevent: delta\ndata: {"text":"say \\"hi\\"\\n"}\n\n'
+    done = Event("t", 4, "done", {"finish_reason": "stop"})
+    assert done.sse == f"id: 4\nevent: done\ndata: {done.json}\n\n".encode()
+    assert orjson.loads(done.json) == {"type": "done", "turn_id": "t", "seq": 4, "finish_reason": "stop"}

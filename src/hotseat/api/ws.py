@@ -11,7 +11,9 @@ Tasks of one connection::
 
 Streamers of successive turns run one after another, so frames keep turn
 order; a ``resume`` replaces the streamer of that turn. Sends go through one
-lock so frames never interleave.
+lock so frames never interleave. Each streamer begins with a ``turn`` frame
+(with ``after``, the seq it continues from), and ``delta`` frames carry no turn
+id: a delta belongs to the turn of the last ``turn`` frame.
 
 A client that stops reading backpressures only its own streamer: the send
 waits for the socket, the turn's shared log keeps growing for every reader,
@@ -276,9 +278,10 @@ class _Connection:
         if isinstance(frame, CancelFrame):
             await interview.cancel(self.session_id, frame.turn_id)
         elif isinstance(frame, ResumeFrame):
-            if await self.services.store.get_turn(self.session_id, frame.turn_id) is None:
+            turn = await self.services.store.get_turn(self.session_id, frame.turn_id)
+            if turn is None:
                 raise NotFound(f"No turn {frame.turn_id!r} in this session.")
-            self._stream(frame.turn_id, frame.after, announce=None)
+            self._stream(frame.turn_id, frame.after, turn.kind)
         else:
             if isinstance(frame, AnswerFrame):
                 check_answer(frame.text, self.services.settings.max_answer_chars)
@@ -307,19 +310,19 @@ class _Connection:
         turn = await self.services.store.get_turn(self.session_id, turn_id)
         if turn is not None and turn_id not in self._streamers:
             after = resume[1] if resume is not None and resume[0] == turn_id else 0
-            self._stream(turn_id, after, announce=turn.kind)
+            self._stream(turn_id, after, turn.kind)
 
     async def _follow_announcements(self, announcements: asyncio.Queue[TurnStarted]) -> None:
         while True:
             started = await announcements.get()
             if started.turn_id not in self._streamers:
-                self._stream(started.turn_id, 0, announce=started.kind)
+                self._stream(started.turn_id, 0, started.kind)
 
-    def _stream(self, turn_id: str, after: int, announce: str | None) -> None:
+    def _stream(self, turn_id: str, after: int, kind: str) -> None:
         previous = self._streamers.pop(turn_id, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.create_task(self._send_turn(turn_id, after, announce, self._last_streamer))
+        task = asyncio.create_task(self._send_turn(turn_id, after, kind, self._last_streamer))
         self._streamers[turn_id] = task
         self._last_streamer = task
         task.add_done_callback(lambda done: self._forget(turn_id, done))
@@ -330,7 +333,7 @@ class _Connection:
             self._sent.pop(turn_id, None)
 
     async def _send_turn(
-        self, turn_id: str, after: int, announce: str | None, before: asyncio.Task[None] | None
+        self, turn_id: str, after: int, kind: str, before: asyncio.Task[None] | None
     ) -> None:
         if before is not None and not before.done():
             # Finish sending the previous turn first, so frames stay in turn order.
@@ -339,10 +342,10 @@ class _Connection:
         # inside a merged delta with a higher seq, which the client could not drop.
         after = max(after, self._sent.get(turn_id, 0))
         try:
-            if announce is not None:
-                await self._send(
-                    orjson.dumps({"type": "turn", "turn_id": turn_id, "kind": announce}).decode()
-                )
+            # The deltas that follow belong to this turn (they do not repeat its id).
+            await self._send(
+                orjson.dumps({"type": "turn", "turn_id": turn_id, "kind": kind, "after": after}).decode()
+            )
             async for batch in self.services.interview.turn_events(self.session_id, turn_id, after):
                 for event in merge_deltas(batch) if len(batch) > 1 else batch:
                     await self._send(event.json)

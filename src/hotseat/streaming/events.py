@@ -4,7 +4,13 @@ An event is one entry of a turn's log: ``delta`` (new text only), ``queued``
 (waiting for the model), then exactly one terminal ``done`` or ``error``. Its
 JSON is the WebSocket frame and the SSE ``data:`` line alike::
 
-    {"type": "delta", "turn_id": "...", "seq": 3, "text": "Hello"}
+    {"type": "done", "turn_id": "...", "seq": 9, "finish_reason": "stop", "usage": {...}}
+
+except for deltas, which are most of the traffic and carry only what the
+transport does not already say (docs/protocol.md, "Compact deltas")::
+
+    WebSocket:  {"type":"delta","seq":3,"text":"Hello"}    (the turn: the last ``turn`` frame)
+    SSE:        id: 3 / event: delta / data: {"text":"Hello"}   (the turn: the URL)
 
 A transport that fell behind may merge consecutive deltas into one frame that
 carries the last merged seq (``merge_deltas``); it never drops or reorders them.
@@ -40,16 +46,24 @@ class Event:
 
     @property
     def json(self) -> str:
-        """The event as a JSON text frame, encoded on first use only."""
+        """The event as a WebSocket JSON text frame (a delta without its turn id), encoded once."""
         if self._json is None:
-            self._json = orjson.dumps(self.to_dict()).decode()
+            if self.type == "delta":
+                self._json = orjson.dumps({"type": "delta", "seq": self.seq, **self.payload}).decode()
+            else:
+                self._json = orjson.dumps(self.to_dict()).decode()
         return self._json
 
     @property
     def sse(self) -> bytes:
-        """The event as one SSE message (``id``, ``event``, ``data``), encoded once."""
+        """The event as one SSE message (``id``, ``event``, ``data``), encoded once.
+
+        A delta's ``data`` is only ``{"text": ...}``: its seq is the ``id``, its type the
+        ``event`` and its turn the URL.
+        """
         if self._sse is None:
-            self._sse = f"id: {self.seq}\nevent: {self.type}\ndata: {self.json}\n\n".encode()
+            data = orjson.dumps(self.payload).decode() if self.type == "delta" else self.json
+            self._sse = f"id: {self.seq}\nevent: {self.type}\ndata: {data}\n\n".encode()
         return self._sse
 
 

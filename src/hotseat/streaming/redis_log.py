@@ -224,8 +224,8 @@ def _events(turn_id: str, entries: Sequence[_Entry]) -> list[Event]:
             continue
         text = fields[b"j"].decode()
         payload: dict[str, Any] = orjson.loads(text)
-        for key in ("type", "turn_id", "seq"):
-            del payload[key]
+        for key in ("type", "turn_id", "seq"):  # a delta's frame has no turn_id
+            payload.pop(key, None)
         type = cast(EventType, kind.decode())
         event = Event(turn_id, _seq(entry_id), type, payload, _json=text)
         events.append(event)

@@ -73,6 +73,7 @@ let wsNeverOpened = 0; // consecutive sockets that closed without opening
 let reconnectTimer = 0;
 let recheckTimer = 0;
 let rechecks = 0;
+let wsTurnId = null; // the turn of the socket's last `turn` frame: its deltas belong to it
 let lastSent = null; // the last frame sent: error frames without turn_id are about it
 let pendingAnswer = null; // a local candidate turn the server has not confirmed yet
 let inFlight = null; // "finish" or "retry" sent, its turn not started yet
@@ -223,8 +224,13 @@ function onFrame(frame) {
     case "turn": {
       const isNew = !turns.has(frame.turn_id);
       const turn = ensureTurn(frame.turn_id, frame.kind);
-      // The stream of this turn starts over from its beginning: drop what we had.
       announced.add(turn.id);
+      if (frame.after > 0 && !isNew) {
+        // A resumed stream continues after what we have: keep the text.
+        turn.kind = frame.kind || turn.kind;
+        break;
+      }
+      // The stream of this turn starts over from its beginning: drop what we had.
       turn.kind = frame.kind || turn.kind;
       turn.status = "streaming";
       turn.finishReason = null;
@@ -350,6 +356,7 @@ function connect() {
 
 function connectWs() {
   const ws = new WebSocket(wsUrl(session.id));
+  wsTurnId = null;
   let opened = false;
   socket = ws;
   link = ws;
@@ -373,6 +380,9 @@ function connectWs() {
     } catch {
       return;
     }
+    // Deltas do not repeat their turn's id: they belong to the last `turn` frame.
+    if (frame.type === "turn") wsTurnId = frame.turn_id;
+    else if (frame.type === "delta") frame.turn_id = wsTurnId;
     onFrame(frame);
   });
   ws.addEventListener("close", (event) => {
@@ -487,6 +497,10 @@ function openStream(turnId) {
       frame = JSON.parse(event.data);
     } catch {
       return;
+    }
+    if (event.type === "delta") {
+      // A delta's data is only its text: the seq is the event id, the turn is this stream's.
+      frame = { type: "delta", turn_id: turnId, seq: Number(event.lastEventId), text: frame.text };
     }
     onStreamFrame(turnId, stream, frame);
   };
