@@ -38,7 +38,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "SDK: ChatCompletionChunk model construction",
         ("openai/_base_client.py:BaseClient._process_response_data",),
     ),
-    ("SDK: HTTP body read (httpx2/httpcore2/h11/anyio)", ("httpx2/_models.py:Response.aiter_bytes",)),
+    ("SDK: HTTP body read (httpx2 over aiohttp or httpcore2)", ("httpx2/_models.py:Response.aiter_bytes",)),
     ("SDK: SSE decoding + JSON parse", ("openai/_streaming.py:",)),
     ("SDK: request set-up, connect, headers", ("openai/resources/chat/completions/completions.py:",)),
     ("turn log append + wake readers", ("hotseat/streaming/log.py:MemoryStreamLog.append",)),
@@ -57,7 +57,10 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HTTP server (uvicorn/starlette/fastapi)", ("uvicorn/protocols/http/", "starlette/", "fastapi/")),
     # Stacks that start below the code that caused them (callbacks run by the loop): by the inner frames.
     ("SDK: ChatCompletionChunk model construction", ("openai/_models.py:",)),
-    ("SDK: HTTP body read (httpx2/httpcore2/h11/anyio)", ("httpcore2/", "h11/", "httpx2/", "anyio/")),
+    (
+        "SDK: HTTP body read (httpx2 over aiohttp or httpcore2)",
+        ("httpcore2/", "h11/", "httpx2/", "anyio/", "aiohttp/", "httpx_aiohttp/"),
+    ),
     ("SDK: SSE decoding + JSON parse", ("json/decoder.py:",)),
     ("event loop (uvloop, callbacks, timers)", ("asyncio/runners.py:Runner.run",)),
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import aiohttp
+import httpx2
 import pytest
 
 from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
@@ -195,3 +197,21 @@ async def test_json_schema_is_requested_and_falls_back_when_refused(upstream: Mo
     await backend.aclose()
     assert "".join(texts) == '{"score": 2}'
     assert "response_format" not in upstream.requests[2].body
+
+
+@pytest.mark.parametrize(
+    ("aiohttp_error", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), UpstreamTimeout),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), UpstreamTimeout),
+        (aiohttp.ServerDisconnectedError(), UpstreamUnavailable),
+    ],
+)
+def test_the_aiohttp_error_under_a_timeout_decides(
+    aiohttp_error: aiohttp.ClientError, expected: type[Exception]
+) -> None:
+    """The SDK's aiohttp transport calls every aiohttp connection error ConnectTimeout; only real ones are."""
+    backend = OpenAIBackend(base_url="http://127.0.0.1:9/v1", api_key="", model="m")
+    mapped = httpx2.ConnectTimeout(str(aiohttp_error))  # as the transport raises it: `from` the original
+    mapped.__cause__ = aiohttp_error
+    assert isinstance(backend._translate(mapped, streaming=False), expected)

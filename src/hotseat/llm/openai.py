@@ -1,8 +1,12 @@
 """Backend for any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp, LiteLLM.
 
 Uses the official SDK's ``AsyncOpenAI`` with ``stream=True`` and
-``stream_options={"include_usage": True}``. Retries happen only before the
-first text, so a candidate never sees a reply start twice:
+``stream_options={"include_usage": True}``, over the SDK's aiohttp transport
+(``openai.DefaultAioHttpClient``, the ``openai[aiohttp]`` extra). httpx2's
+default transport opens an anyio cancel scope for every socket read, which made
+reading the reply body the largest CPU cost per token (docs/performance.md).
+Retries happen only before the first text, so a candidate never sees a reply
+start twice:
 
 - the SDK retries connection errors, 408/409/429 and 5xx (``max_retries``,
   exponential back-off, honouring ``retry-after`` up to 120 s);
@@ -25,6 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 import orjson
@@ -63,12 +68,15 @@ class OpenAIBackend:
         self._max_retries = max_retries
         # 0 is no deadline of our own (only the read timeout between bytes applies).
         self._first_token_timeout = first_token_timeout or None
+        timeout = httpx2.Timeout(read_timeout, connect=connect_timeout)
         self._client = AsyncOpenAI(
             base_url=base_url,
             # Local servers (vLLM, Ollama, llama.cpp) accept any key, but the SDK insists on one.
             api_key=api_key or "not-needed",
-            timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
+            timeout=timeout,
             max_retries=max_retries,
+            # aiohttp under the SDK (see the module docstring; its errors: _timed_out).
+            http_client=openai.DefaultAioHttpClient(timeout=timeout),
         )
         # Flipped off the first time the server rejects ``response_format: json_schema``.
         self._schema_supported = True
@@ -157,7 +165,7 @@ class OpenAIBackend:
 
     def _translate(self, exc: Exception, streaming: bool) -> HotseatError:
         """Map SDK and transport failures to the documented upstream error codes."""
-        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException) and _timed_out(exc):
             return UpstreamTimeout(
                 f"The model server did not answer within {self._read_timeout:g} s; retry, or raise "
                 "HOTSEAT_UPSTREAM_READ_TIMEOUT."
@@ -246,6 +254,23 @@ class _NoText(Exception):
 def _backoff(attempt: int) -> float:
     """0.5 s, 1 s, 2 s ... up to 8 s, less up to a quarter at random (as the SDK does)."""
     return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a failure the SDK reports as a timeout was one.
+
+    The SDK's aiohttp transport turns every aiohttp connection error, a refused
+    connection or a failed DNS lookup included, into ``httpx2.ConnectTimeout``.
+    The aiohttp error it chains tells what really happened.
+    """
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain is SDK error -> httpx2 error -> aiohttp error
+        if cause is None:
+            break
+        if isinstance(cause, aiohttp.ClientError):
+            return isinstance(cause, TimeoutError)
+        cause = cause.__cause__ or cause.__context__
+    return True
 
 
 def _mentions_response_format(exc: openai.BadRequestError) -> bool:
