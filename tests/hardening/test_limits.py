@@ -91,7 +91,7 @@ async def test_connection_counter_refuses_per_owner_then_in_total_and_forgets_ow
         await counter.acquire("c")
     for owner in ("a", "a", "b"):
         await counter.release(owner)
-    assert (counter.open_count(), counter.owners()) == (0, 0)
+    assert (counter.open_count(), counter.owner_ids()) == (0, [])
 
 
 def test_turn_gate_counts_moves_being_admitted() -> None:

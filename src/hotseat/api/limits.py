@@ -196,9 +196,6 @@ class MemoryConnectionCounter:
     def open_count(self) -> int:
         return self._total
 
-    def owners(self) -> int:
-        return len(self._by_owner)
-
     def count(self, owner: str) -> int:
         return self._by_owner.get(owner, 0)
 

@@ -132,18 +132,18 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, kind: str, refusal: str, per_owner: Rate, per_ip: Rate) -> None:
         self._kind = kind
         self._refusal = refusal
-        self._rates = [(rate, by) for rate, by in ((per_owner, "owner"), (per_ip, "ip")) if rate.limited]
+        limited = [(rate, by) for rate, by in ((per_owner, "owner"), (per_ip, "ip")) if rate.limited]
+        self._by = [by for _rate, by in limited]
+        # The script's ARGV: tokens per second and burst of each limited bucket, in key order.
+        self._args = [number for rate, _by in limited for number in (rate.per_minute / 60.0, rate.burst)]
         self._script: AsyncScript = redis.register_script(_TAKE_TOKEN)
 
     async def hit(self, owner: str, ip: str) -> None:
-        if not self._rates:
+        if not self._by:
             return
-        keys = [rate_key(self._kind, by, owner if by == "owner" else ip) for _rate, by in self._rates]
-        args: list[float] = []
-        for rate, _by in self._rates:
-            args += [rate.per_minute / 60.0, rate.burst]
+        keys = [rate_key(self._kind, by, owner if by == "owner" else ip) for by in self._by]
         with redis_errors():
-            wait = float(await self._script(keys=keys, args=args))
+            wait = float(await self._script(keys=keys, args=self._args))
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(self._refusal.format(wait=seconds), retry_after=float(seconds))
