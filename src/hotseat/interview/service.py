@@ -40,6 +40,14 @@ class StartedTurn:
     kind: str
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedSession:
+    """A new session as stored, and its opening turn (already generating)."""
+
+    session: SessionRow
+    turn: StartedTurn
+
+
 class InterviewService:
     def __init__(
         self,
@@ -68,7 +76,7 @@ class InterviewService:
         cv: CvRow | None = None,
         job_description: str | None = None,
         language: str | None = None,
-    ) -> StartedTurn:
+    ) -> CreatedSession:
         """Start an interview for ``owner`` (the caller has checked that the CV is theirs)."""
         pack = self.packs.get(pack_id)
         state, plan = flow.start()
@@ -84,8 +92,9 @@ class InterviewService:
         )
         turn = _interviewer_turn(session.id, plan)
         await self.store.add_session(session, turn)
-        await self._start_turn(session, turn, plan)
-        return StartedTurn(session.id, turn.id, plan.kind)
+        # Nothing is read back: the opening turn has no history, and the CV is already at hand.
+        await self._start_turn(session, turn, plan, known=([], cv.text if cv is not None else None))
+        return CreatedSession(session, StartedTurn(session.id, turn.id, plan.kind))
 
     async def get_session(self, session_id: str) -> SessionRow:
         session = await self.store.get_session(session_id)
@@ -224,19 +233,34 @@ class InterviewService:
         await self._start_turn(session, turn, plan)
         return StartedTurn(session.id, turn.id, plan.kind)
 
-    async def _start_turn(self, session: SessionRow, turn: TurnRow, plan: TurnPlan) -> None:
+    async def _start_turn(
+        self,
+        session: SessionRow,
+        turn: TurnRow,
+        plan: TurnPlan,
+        known: tuple[list[PastTurn], str | None] | None = None,
+    ) -> None:
+        """Build the prompt and start generating.
+
+        ``known`` is the history and CV text when the caller has them (a new session), so
+        they are not read back from the database.
+        """
         pack = self.packs.get(session.pack_id)
-        history = [
-            PastTurn(row.role, row.kind, row.text)
-            for row in await self.store.list_turns(session.id)
-            if row.id != turn.id and row.kind != "report"
-        ]
+        if known is not None:
+            history, cv_text = known
+        else:
+            history = [
+                PastTurn(row.role, row.kind, row.text)
+                for row in await self.store.list_turns(session.id)
+                if row.id != turn.id and row.kind != "report"
+            ]
+            cv_text = await self._cv_text(session)
         messages = build_messages(
             pack,
             plan,
             history,
             language=session.language,
-            cv_text=await self._cv_text(session),
+            cv_text=cv_text,
             job_description=session.job_description,
         )
         request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id)

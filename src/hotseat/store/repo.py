@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,6 +76,20 @@ class Store:
             row = await db.get(TurnRow, turn_id)
             return row if row is not None and row.session_id == session_id else None
 
+    async def get_session_and_turn(
+        self, session_id: str, turn_id: str
+    ) -> tuple[SessionRow, TurnRow | None] | None:
+        """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
+        async with self._session() as db:
+            found = (
+                await db.execute(
+                    select(SessionRow, TurnRow)
+                    .outerjoin(TurnRow, and_(TurnRow.id == turn_id, TurnRow.session_id == SessionRow.id))
+                    .where(SessionRow.id == session_id)
+                )
+            ).first()
+            return None if found is None else (found[0], found[1])
+
     async def add_turns(self, session_id: str, turns: Sequence[TurnRow], flow: dict[str, Any]) -> None:
         """Append turns to a session and save its flow state, all or nothing.
 
@@ -133,6 +147,14 @@ class Store:
                 select(TurnRow.id).where(TurnRow.status == "streaming", TurnRow.created_at < started_before)
             )
             return list(rows.all())
+
+    async def streaming_turn(self, session_id: str) -> TurnRow | None:
+        """The session's turn that is generating, on whichever replica (at most one: see TurnRow)."""
+        async with self._session() as db:
+            found: TurnRow | None = await db.scalar(
+                select(TurnRow).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
+            )
+            return found
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""

@@ -134,6 +134,11 @@ class TurnRunner:
         """The id of the session's turn being generated here, if any."""
         return self._by_session.get(session_id)
 
+    def running_kind(self, turn_id: str) -> str | None:
+        """The kind of a turn being generated here (``opening``, ``question``...), if it is."""
+        running = self._running.get(turn_id)
+        return running.request.kind if running is not None else None
+
     def is_running(self, turn_id: str) -> bool:
         return turn_id in self._running
 
