@@ -1,7 +1,9 @@
 """Which failures mean "the database or Redis is down" rather than "hotseat has a bug".
 
 An outage is reported to clients as ``unavailable`` (503, retryable) and logged
-as one line; a bug stays ``internal`` with its traceback. ``api/errors.py``
+as one line; a bug stays ``internal`` with its traceback. A database pool with no
+connection free within ``HOTSEAT_DATABASE_POOL_TIMEOUT_SECONDS`` (overload, not an
+outage) is reported as ``busy`` (503, retryable), also as one line. ``api/errors.py``
 maps exceptions with ``unavailable_error``; the background loops use
 ``outage_of`` to decide whether a traceback is worth logging.
 """
@@ -13,10 +15,11 @@ from typing import Literal
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa
 
-from hotseat.errors import Unavailable
+from hotseat.errors import Busy, Unavailable
 from hotseat.streaming.redis_client import REDIS_DOWN_MESSAGE
 
 DATABASE_DOWN_MESSAGE = "The database cannot be reached; retry in a few seconds."
+DATABASE_BUSY_MESSAGE = "The server is too busy to reach its database right now; retry in a few seconds."
 
 Outage = Literal["database", "redis"]
 
@@ -42,10 +45,12 @@ def outage_of(exc: BaseException) -> Outage | None:
     return None
 
 
-def unavailable_error(exc: BaseException) -> Unavailable | None:
-    """``exc`` as the error a client gets, if it is an outage."""
+def unavailable_error(exc: BaseException) -> Busy | Unavailable | None:
+    """``exc`` as the error a client gets, if it is an outage (or the database pool is exhausted)."""
     if isinstance(exc, Unavailable):
         return exc
+    if isinstance(exc, sa.TimeoutError):
+        return Busy(DATABASE_BUSY_MESSAGE, retry_after=2)
     outage = outage_of(exc)
     if outage is None:
         return None

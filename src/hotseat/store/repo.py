@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
@@ -16,6 +17,8 @@ from hotseat.store.db import sessionmaker
 from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow, utcnow
 from hotseat.streaming.runner import TurnOutcome
 
+# How many pool timeouts storing a turn's outcome may wait through (a request waits through one).
+FINISH_ATTEMPTS = 6
 BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish or stop it first."
 
 
@@ -121,10 +124,20 @@ class Store:
             return found is not None
 
     async def finish_turn(self, outcome: TurnOutcome) -> None:
-        async with self._session.begin() as db:
-            await db.execute(
-                update(TurnRow).where(TurnRow.id == outcome.turn_id).values(**_outcome_values(outcome))
-            )
+        """Store a turn's outcome. Its readers wait for this ("done" means saved), so when the pool is
+        exhausted it waits for a connection up to ``FINISH_ATTEMPTS`` pool timeouts, not one."""
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                async with self._session.begin() as db:
+                    await db.execute(
+                        update(TurnRow)
+                        .where(TurnRow.id == outcome.turn_id)
+                        .values(**_outcome_values(outcome))
+                    )
+                return
+            except PoolTimeout:
+                if attempt == FINISH_ATTEMPTS:
+                    raise
 
     async def finish_abandoned_turn(self, outcome: TurnOutcome) -> bool:
         """Store the outcome of a turn whose replica died, unless it has ended meanwhile.
