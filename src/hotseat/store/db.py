@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from hotseat.store import sqlite
 from hotseat.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -36,9 +37,15 @@ def create_engine(url: str, *, pool_size: int = 15, pool_timeout: float = 5.0) -
         # a request fail fast (503) while the database is unreachable instead of hanging for 60 s.
         connect_args = {"timeout": 5} if parsed.get_driver_name() == "asyncpg" else {}
         return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
-    if parsed.database and parsed.database != ":memory:":
+    if not parsed.database or parsed.database == ":memory:":
+        # One in-memory database per connection: SQLAlchemy's own pool for it, and plain aiosqlite.
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+    else:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        # The arguments SQLAlchemy would pass to sqlite3.connect, to aiosqlite with fewer hand-offs.
+        args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+        lean = sqlite.connector(*args, **{**kwargs, "timeout": 30})
+        engine = create_async_engine(url, async_creator=lean, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
