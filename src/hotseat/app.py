@@ -45,7 +45,7 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
         pool_timeout=settings.database_pool_timeout_seconds,
     )
     await migrate(engine)
-    store = Store(engine)
+    store = Store(engine, pool_timeout=settings.database_pool_timeout_seconds)
     streaming = open_streaming(settings, store)
     if not streaming.shared:
         # This process alone uses the database, so what a previous run left unfinished is dead.

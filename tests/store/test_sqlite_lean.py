@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotseat.store.db import create_engine
 from hotseat.store.sqlite import LeanConnection
@@ -46,3 +46,38 @@ async def _insert_d_then_a_again(engine: AsyncEngine) -> None:
     async with engine.begin() as db:
         await db.execute(text("INSERT INTO t (v) VALUES ('d')"))
         await db.execute(text("INSERT INTO t (v) VALUES ('a')"))
+
+
+def test_held_writes_run_with_the_commit_all_or_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'held.db'}", pool_size=1)
+        try:
+            async with engine.begin() as db:
+                await db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+            async with engine.begin() as db:
+                await _hold(db)
+                await db.execute(text("INSERT INTO t (v) VALUES ('a')"))
+                # A read runs the writes held before it, so it sees them.
+                assert await db.scalar(text("SELECT count(*) FROM t")) == 1
+                await db.execute(text("INSERT INTO t (v) VALUES ('b')"))
+            with pytest.raises(IntegrityError):
+                await _held_insert_d_then_a_again(engine)
+            async with engine.connect() as db:
+                assert (await db.execute(text("SELECT v FROM t ORDER BY v"))).scalars().all() == ["a", "b"]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+async def _hold(db: AsyncConnection) -> None:
+    raw = await db.get_raw_connection()
+    assert isinstance(raw.driver_connection, LeanConnection)
+    raw.driver_connection.hold_writes()
+
+
+async def _held_insert_d_then_a_again(engine: AsyncEngine) -> None:
+    async with engine.begin() as db:
+        await _hold(db)
+        await db.execute(text("INSERT INTO t (v) VALUES ('d')"))
+        await db.execute(text("INSERT INTO t (v) VALUES ('a')"))  # fails only at the commit

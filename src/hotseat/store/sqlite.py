@@ -7,7 +7,8 @@ which in SQLite is a no-op when no transaction is open, but still a hand-off.
 
 Here a statement is executed, fetched and its cursor closed in one call on the
 connection's thread, and ``commit``/``rollback`` are skipped when SQLite has no
-transaction open (``sqlite3`` itself does nothing then). Results, errors and
+transaction open (``sqlite3`` itself does nothing then). On request
+(``hold_writes``), a transaction's writes run together with its commit. Results, errors and
 transactions are exactly those of ``sqlite3``. This uses ``Connection._execute``,
 aiosqlite's own way to run a call on its thread, which its cursors use too.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -42,11 +44,18 @@ class LeanCursor:
         return None
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> LeanCursor:
-        self._take(await self._connection.on_thread(_execute, sql, () if parameters is None else parameters))
-        return self
+        return await self._run(_Statement(sql, () if parameters is None else parameters, many=False))
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> LeanCursor:
-        self._take(await self._connection.on_thread(_executemany, sql, parameters))
+        return await self._run(_Statement(sql, list(parameters), many=True))
+
+    async def _run(self, statement: _Statement) -> LeanCursor:
+        held = self._connection.held
+        if held is not None and statement.is_plain_write():
+            held.append(statement)  # runs with the commit; its row count is not known before
+            self._take(([], None, -1, None))
+        else:
+            self._take(await self._connection.on_thread(_run_all, self._connection.release_held(), statement))
         return self
 
     def _take(self, result: _Result) -> None:
@@ -70,9 +79,30 @@ class LeanCursor:
 
 
 class LeanConnection(aiosqlite.Connection):
+    # Writes held back until the commit (``hold_writes``), or None.
+    held: list[_Statement] | None = None
+
     def cursor(self) -> LeanCursor:  # type: ignore[override]
         # No hand-off: the sqlite3 cursor is made, used and closed inside ``execute``.
         return LeanCursor(self)
+
+    def hold_writes(self) -> None:
+        """Until the transaction ends, run INSERT, UPDATE and DELETE statements with the commit.
+
+        A whole write transaction is then one hand-off, so SQLite's write lock is held for
+        microseconds on the thread, not across several turns of a busy event loop. A read
+        first runs the writes held before it, so it sees them. The catch: a held write's
+        row count is unknown (-1), and its error is raised by the commit. Use it only
+        around writes whose row counts nobody reads.
+        """
+        self.held = []
+
+    def release_held(self) -> list[_Statement]:
+        """The writes held so far, to run now (before a read); holding goes on."""
+        if not self.held:
+            return []
+        held, self.held = self.held, []
+        return held
 
     async def on_thread(self, fn: Callable[..., _Result], *args: Any) -> _Result:
         """``fn(sqlite3_connection, *args)`` on this connection's thread."""
@@ -80,31 +110,59 @@ class LeanConnection(aiosqlite.Connection):
         return result
 
     async def commit(self) -> None:
-        if self.in_transaction:
+        held, self.held = self.held or [], None
+        if held:
+            await self.on_thread(_commit_all, held)
+        elif self.in_transaction:
             await super().commit()
 
     async def rollback(self) -> None:
+        self.held = None  # never run, so nothing to undo
         if self.in_transaction:
             await super().rollback()
 
 
-def _execute(connection: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> _Result:
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str
+    parameters: Any
+    many: bool
+
+    def is_plain_write(self) -> bool:
+        head = self.sql.lstrip()[:6].upper()
+        return head in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in self.sql.upper()
+
+    def run(self, cursor: sqlite3.Cursor) -> None:
+        if self.many:
+            cursor.executemany(self.sql, self.parameters)
+        else:
+            cursor.execute(self.sql, self.parameters)
+
+
+def _run_all(connection: sqlite3.Connection, held: list[_Statement], statement: _Statement) -> _Result:
     cursor = connection.cursor()
     try:
-        cursor.execute(sql, parameters)
+        for earlier in held:
+            earlier.run(cursor)
+        statement.run(cursor)
         rows = cursor.fetchall() if cursor.description else []
         return rows, cursor.description, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
 
 
-def _executemany(connection: sqlite3.Connection, sql: str, parameters: Iterable[Sequence[Any]]) -> _Result:
+def _commit_all(connection: sqlite3.Connection, held: list[_Statement]) -> _Result:
     cursor = connection.cursor()
     try:
-        cursor.executemany(sql, parameters)
-        return [], cursor.description, cursor.rowcount, cursor.lastrowid
+        for statement in held:
+            statement.run(cursor)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
     finally:
         cursor.close()
+    return [], None, -1, None
 
 
 def connector(database: str, **kwargs: Any) -> Callable[[], LeanConnection]:
