@@ -41,9 +41,13 @@ _SHUTDOWN_FLUSH_SECONDS = 5.0
 async def build_services(settings: Settings, backend: Backend | None = None) -> Services:
     """Open the database (migrated), load packs, and wire the runner to the backend."""
     packs = PackRegistry.load([BUILTIN_PACKS_DIR, *settings.pack_dirs()])
-    engine = create_engine(settings.resolved_database_url())
+    engine = create_engine(
+        settings.resolved_database_url(),
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
     await migrate(engine)
-    store = Store(engine)
+    store = Store(engine, pool_timeout=settings.database_pool_timeout_seconds)
     streaming = open_streaming(settings, store)
     if not streaming.shared:
         # This process alone uses the database, so what a previous run left unfinished is dead.

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str = ""
+    # Connections kept open (no overflow), and how long a request waits for one before a 503 busy.
+    database_pool_size: int = Field(default=15, ge=1)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Empty: turn logs, announcements and cancels stay in this process (one replica).
     redis_url: str = ""
     # Scale-out only: a replica that stops renewing its turns' leases for this long is presumed dead.

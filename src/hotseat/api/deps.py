@@ -57,8 +57,12 @@ async def owned_session(services: Services, owner: str, session_id: str) -> Sess
     """The session, if it exists and belongs to ``owner``; otherwise the same 404 either way."""
     session = await services.store.get_session(session_id)
     if session is None or session.owner_id != owner:
-        raise NotFound(f"No interview session {session_id!r}; it may have been deleted.")
+        raise NotFound(no_session_message(session_id))
     return session
+
+
+def no_session_message(session_id: str) -> str:
+    return f"No interview session {session_id!r}; it may have been deleted."
 
 
 async def owned_cv(services: Services, owner: str, cv_id: str) -> CvRow:

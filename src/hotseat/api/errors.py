@@ -2,7 +2,8 @@
 
 Every response body is ``{"error": {"code", "message"}}``; a WebSocket error is
 ``{"type": "error", "code", "message"}``; SSE errors are log events. The
-database or Redis being down is ``unavailable`` (503, logged as one line; see
+database or Redis being down is ``unavailable``, and no database connection
+free in time is ``busy`` (both 503 with Retry-After, logged as one line; see
 ``hotseat.outages``). Anything else that is not a ``HotseatError`` is logged
 with its traceback here and reaches the client only as ``internal``.
 """

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from hotseat import metrics
-from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv, owned_session
+from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv
 from hotseat.api.limits import admit_move, limits_of
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
@@ -77,16 +77,16 @@ async def create_session(
     await limits_of(request).check_new_session(services.store, owner)
     # The opening turn starts at once, so a new session is a move like an answer.
     async with admit_move(request, owner):
-        started = await services.interview.create_session(
+        created = await services.interview.create_session(
             owner, body.pack, cv=cv, job_description=body.job_description, language=body.language
         )
-    session = await owned_session(services, owner, started.session_id)
+    session = created.session  # as just stored: not read back
     return SessionCreated(
         id=session.id,
         pack=session.pack_id,
         language=session.language,
         status=session.status,
-        turn_id=started.turn_id,
+        turn_id=created.turn.turn_id,
     )
 
 

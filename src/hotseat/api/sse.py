@@ -24,7 +24,7 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from hotseat import metrics
-from hotseat.api.deps import OwnerDep, ServicesDep, owned_session
+from hotseat.api.deps import OwnerDep, ServicesDep, no_session_message
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.limits import Lease, limits_of
 from hotseat.errors import BadRequest, HotseatError, NotFound
@@ -77,9 +77,11 @@ async def turn_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     start = _resume_point(after, last_event_id)
-    # Answer a bad id with a 404 now, not with an event inside a 200 stream.
-    await owned_session(services, owner, session_id)
-    if await services.store.get_turn(session_id, turn_id) is None:
+    # Answer a bad id with a 404 now, not with an event inside a 200 stream (one query for both).
+    found = await services.store.get_session_and_turn(session_id, turn_id)
+    if found is None or found[0].owner_id != owner:
+        raise NotFound(no_session_message(session_id))
+    if found[1] is None:
         raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
     lease = await limits_of(request).lease(owner)

@@ -300,17 +300,18 @@ class _Connection:
 
     async def _resume_turn_in_progress(self, resume: tuple[str, int] | None) -> None:
         """On connect, a turn still generating streams from its start (or the client's seq)."""
-        turn_id = self.services.runner.running_turn(self.session_id)
-        if turn_id is None:
-            turns = await self.services.store.list_turns(self.session_id)
-            streaming = [t for t in turns if t.status == "streaming"]
-            if not streaming:
+        runner = self.services.runner
+        # Generating here: the runner knows its kind, so the database is not asked.
+        turn_id = runner.running_turn(self.session_id)
+        kind = runner.running_kind(turn_id) if turn_id is not None else None
+        if turn_id is None or kind is None:
+            turn = await self.services.store.streaming_turn(self.session_id)  # on another replica
+            if turn is None:
                 return
-            turn_id = streaming[-1].id
-        turn = await self.services.store.get_turn(self.session_id, turn_id)
-        if turn is not None and turn_id not in self._streamers:
+            turn_id, kind = turn.id, turn.kind
+        if turn_id not in self._streamers:
             after = resume[1] if resume is not None and resume[0] == turn_id else 0
-            self._stream(turn_id, after, turn.kind)
+            self._stream(turn_id, after, kind)
 
     async def _follow_announcements(self, announcements: asyncio.Queue[TurnStarted]) -> None:
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from hotseat.interview.packs import Pack, PackRegistry
 from hotseat.interview.prompts import PastTurn, build_messages
 from hotseat.interview.report import build_report
 from hotseat.llm.base import GenerationParams
+from hotseat.outages import outage_of, retry_outages
 from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
 from hotseat.streaming.events import Event
@@ -38,6 +39,14 @@ class StartedTurn:
     session_id: str
     turn_id: str
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSession:
+    """A new session as stored, and its opening turn (already generating)."""
+
+    session: SessionRow
+    turn: StartedTurn
 
 
 class InterviewService:
@@ -68,7 +77,7 @@ class InterviewService:
         cv: CvRow | None = None,
         job_description: str | None = None,
         language: str | None = None,
-    ) -> StartedTurn:
+    ) -> CreatedSession:
         """Start an interview for ``owner`` (the caller has checked that the CV is theirs)."""
         pack = self.packs.get(pack_id)
         state, plan = flow.start()
@@ -84,8 +93,9 @@ class InterviewService:
         )
         turn = _interviewer_turn(session.id, plan)
         await self.store.add_session(session, turn)
-        await self._start_turn(session, turn, plan)
-        return StartedTurn(session.id, turn.id, plan.kind)
+        # Nothing is read back: the opening turn has no history, and the CV is already at hand.
+        await self._start_turn(session, turn, plan, known=([], cv.text if cv is not None else None))
+        return CreatedSession(session, StartedTurn(session.id, turn.id, plan.kind))
 
     async def get_session(self, session_id: str) -> SessionRow:
         session = await self.store.get_session(session_id)
@@ -124,9 +134,9 @@ class InterviewService:
         session = await self.get_session(session_id)
         state, plan = flow.finish(FlowState.from_dict(session.flow))
         turn = _interviewer_turn(session_id, plan)
-        await self.store.add_turns(session_id, [turn], state.to_dict())
-        await self.store.set_session_status(session_id, "finished")
-        await self._start_turn(session, turn, plan)
+        known = await self._prompt_inputs(session)
+        await self.store.add_turns(session_id, [turn], state.to_dict(), status="finished")
+        await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind)
 
     async def retry(self, session_id: str) -> StartedTurn:
@@ -143,8 +153,9 @@ class InterviewService:
             )
         plan = TurnPlan(cast(TurnKind, last.kind), last.question_index)
         turn = _interviewer_turn(session_id, plan)
+        known = (_history(turns), await self._cv_text(session))
         await self.store.add_turns(session_id, [turn], session.flow)
-        await self._start_turn(session, turn, plan)
+        await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind)
 
     async def cancel(self, session_id: str, turn_id: str | None = None) -> str | None:
@@ -220,23 +231,37 @@ class InterviewService:
         self, session: SessionRow, reply: TurnRow, state: FlowState, plan: TurnPlan
     ) -> StartedTurn:
         turn = _interviewer_turn(session.id, plan)
+        history, cv_text = await self._prompt_inputs(session)
+        known = ([*history, PastTurn(reply.role, reply.kind, reply.text)], cv_text)
         await self.store.add_turns(session.id, [reply, turn], state.to_dict())
-        await self._start_turn(session, turn, plan)
+        await self._start_turn(session, turn, plan, known)
         return StartedTurn(session.id, turn.id, plan.kind)
 
-    async def _start_turn(self, session: SessionRow, turn: TurnRow, plan: TurnPlan) -> None:
+    async def _prompt_inputs(self, session: SessionRow) -> tuple[list[PastTurn], str | None]:
+        """The history and CV text a new turn's prompt is built from.
+
+        Read before the new turn is stored: a read that fails after the write (database busy)
+        would leave a turn marked generating that nothing generates, blocking every move.
+        """
+        return _history(await self.store.list_turns(session.id)), await self._cv_text(session)
+
+    async def _start_turn(
+        self,
+        session: SessionRow,
+        turn: TurnRow,
+        plan: TurnPlan,
+        known: tuple[list[PastTurn], str | None],
+    ) -> None:
+        """Build the prompt from ``known`` (the history and CV text, read before ``turn`` was
+        stored) and start generating."""
         pack = self.packs.get(session.pack_id)
-        history = [
-            PastTurn(row.role, row.kind, row.text)
-            for row in await self.store.list_turns(session.id)
-            if row.id != turn.id and row.kind != "report"
-        ]
+        history, cv_text = known
         messages = build_messages(
             pack,
             plan,
             history,
             language=session.language,
-            cv_text=await self._cv_text(session),
+            cv_text=cv_text,
             job_description=session.job_description,
         )
         request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id)
@@ -248,12 +273,29 @@ class InterviewService:
 
     def _assess_in_background(self, session: SessionRow, pack: Pack, question_index: int) -> None:
         # Started after the next turn, so a shared local model serves the candidate first.
-        task = asyncio.create_task(self._assess(session, pack, question_index))
+        task = asyncio.create_task(self._assess_logged(session, pack, question_index))
         self._assessing.add(task)
         task.add_done_callback(self._assessing.discard)
 
+    async def _assess_logged(self, session: SessionRow, pack: Pack, question_index: int) -> None:
+        try:
+            await self._assess(session, pack, question_index)
+        except Exception as exc:
+            # Still down after the retries: the report says the answer was not assessed (a
+            # pending row is marked so on the next start).
+            if outage_of(exc) is None:
+                raise
+            logger.warning(
+                "assessing session %s question %d: the database stayed unavailable (%s)",
+                session.id,
+                question_index,
+                type(exc).__name__,
+            )
+
     async def _assess(self, session: SessionRow, pack: Pack, question_index: int) -> None:
-        turns = await self.store.list_turns(session.id)
+        store = self.store
+        what = f"assessing session {session.id}"
+        turns = await retry_outages(what, lambda: store.list_turns(session.id))
         answers = [
             Answer(t.id, t.text)
             for t in turns
@@ -266,7 +308,8 @@ class InterviewService:
             answer_turn_id=answers[-1].turn_id,
             status="pending",
         )
-        await self.store.add_assessment(row)
+        cv_text = await retry_outages(what, lambda: self._cv_text(session))
+        await retry_outages(what, lambda: store.add_assessment(row))
         try:
             result = await assess(
                 self.runner.backend,
@@ -275,16 +318,25 @@ class InterviewService:
                 question_index,
                 answers,
                 language=session.language,
-                cv_text=await self._cv_text(session),
+                cv_text=cv_text,
                 job_description=session.job_description,
             )
         except Exception:
             logger.exception("assessing session %s question %d failed", session.id, question_index)
-            await self.store.finish_assessment(
-                row.id, "not_assessed", None, "the assessment failed unexpectedly"
+            await retry_outages(
+                what,
+                lambda: store.finish_assessment(
+                    row.id, "not_assessed", None, "the assessment failed unexpectedly"
+                ),
             )
             return
-        await self.store.finish_assessment(row.id, result.status, result.result, result.reason)
+        await retry_outages(
+            what, lambda: store.finish_assessment(row.id, result.status, result.result, result.reason)
+        )
+
+
+def _history(turns: Sequence[TurnRow]) -> list[PastTurn]:
+    return [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
 from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow, utcnow
+from hotseat.store.sqlite import LeanConnection
 from hotseat.streaming.runner import TurnOutcome
 
 BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish or stop it first."
@@ -24,13 +29,47 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+class WriterTimeout(PoolTimeout):
+    """SQLite's one writer was busy for longer than the pool timeout (answered as ``busy``, like the pool)."""
+
+
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool_timeout: float = 5.0) -> None:
         self.engine = engine
         self._session = sessionmaker(engine)
+        self._pool_timeout = pool_timeout
+        self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time, and a transaction whose writes run statement by statement
+        # holds its lock across several turns of a busy event loop. Such writers queue here, on the
+        # loop, and not in pooled connections blocked on that lock, whose busy handler polls for it
+        # in sleeps of up to 100 ms while readers wait for the connections. PostgreSQL writes concurrently.
+        self._writer = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _write(self, *, blind: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed at the end of the block, or rolled back whole.
+
+        ``blind``: the block reads no row count of its writes. On SQLite they then run with the
+        commit, in one hand-off (``LeanConnection.hold_writes``), which holds SQLite's lock only
+        for that moment on the connection's thread, so the block does not queue for the writer
+        here; errors of its writes, such as an IntegrityError, are raised when the block ends.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            if self._sqlite and not blind:
+                try:
+                    async with asyncio.timeout(self._pool_timeout):
+                        await stack.enter_async_context(self._writer)
+                except TimeoutError:
+                    raise WriterTimeout(f"SQLite's writer stayed busy for {self._pool_timeout} s") from None
+            async with self._session.begin() as db:
+                if blind and self._sqlite:
+                    raw = await (await db.connection()).get_raw_connection()
+                    if isinstance(raw.driver_connection, LeanConnection):
+                        raw.driver_connection.hold_writes()
+                yield db
 
     async def add_session(self, session: SessionRow, first_turn: TurnRow) -> None:
-        async with self._session.begin() as db:
+        async with self._write(blind=True) as db:
             db.add(session)
             await db.flush()
             first_turn.position = 0
@@ -59,7 +98,7 @@ class Store:
 
     async def delete_session(self, session_id: str) -> None:
         """Delete a session with its turns and assessments (one transaction)."""
-        async with self._session.begin() as db:
+        async with self._write() as db:
             await db.execute(delete(AssessmentRow).where(AssessmentRow.session_id == session_id))
             await db.execute(delete(TurnRow).where(TurnRow.session_id == session_id))
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
@@ -76,13 +115,37 @@ class Store:
             row = await db.get(TurnRow, turn_id)
             return row if row is not None and row.session_id == session_id else None
 
-    async def add_turns(self, session_id: str, turns: Sequence[TurnRow], flow: dict[str, Any]) -> None:
-        """Append turns to a session and save its flow state, all or nothing.
+    async def get_session_and_turn(
+        self, session_id: str, turn_id: str
+    ) -> tuple[SessionRow, TurnRow | None] | None:
+        """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
+        async with self._session() as db:
+            found = (
+                await db.execute(
+                    select(SessionRow, TurnRow)
+                    .outerjoin(TurnRow, and_(TurnRow.id == turn_id, TurnRow.session_id == SessionRow.id))
+                    .where(SessionRow.id == session_id)
+                )
+            ).first()
+            return None if found is None else (found[0], found[1])
+
+    async def add_turns(
+        self,
+        session_id: str,
+        turns: Sequence[TurnRow],
+        flow: dict[str, Any],
+        *,
+        status: str | None = None,
+    ) -> None:
+        """Append turns to a session and save its flow state (and ``status``), all or nothing.
 
         Raises ``Conflict`` if the session already has a turn generating.
         """
+        changes: dict[str, Any] = {"flow": flow, "updated_at": utcnow()}
+        if status is not None:
+            changes["status"] = status
         try:
-            async with self._session.begin() as db:
+            async with self._write(blind=True) as db:
                 last = await db.scalar(
                     select(func.max(TurnRow.position)).where(TurnRow.session_id == session_id)
                 )
@@ -91,11 +154,7 @@ class Store:
                     position += 1
                     turn.position = position
                     db.add(turn)
-                await db.execute(
-                    update(SessionRow)
-                    .where(SessionRow.id == session_id)
-                    .values(flow=flow, updated_at=utcnow())
-                )
+                await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
 
@@ -107,7 +166,8 @@ class Store:
             return found is not None
 
     async def finish_turn(self, outcome: TurnOutcome) -> None:
-        async with self._session.begin() as db:
+        """Store a turn's outcome (the runner retries it through a busy pool or a short outage)."""
+        async with self._write(blind=True) as db:
             await db.execute(
                 update(TurnRow).where(TurnRow.id == outcome.turn_id).values(**_outcome_values(outcome))
             )
@@ -118,7 +178,7 @@ class Store:
         Only a turn still 'streaming' is updated, so of several replicas sweeping
         at once exactly one wins (True) and logs the terminal event.
         """
-        async with self._session.begin() as db:
+        async with self._write() as db:
             result = await db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == outcome.turn_id, TurnRow.status == "streaming")
@@ -133,6 +193,14 @@ class Store:
                 select(TurnRow.id).where(TurnRow.status == "streaming", TurnRow.created_at < started_before)
             )
             return list(rows.all())
+
+    async def streaming_turn(self, session_id: str) -> TurnRow | None:
+        """The session's turn that is generating, on whichever replica (at most one: see TurnRow)."""
+        async with self._session() as db:
+            found: TurnRow | None = await db.scalar(
+                select(TurnRow).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
+            )
+            return found
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""
@@ -149,7 +217,7 @@ class Store:
 
     async def interrupt_streaming_turns(self) -> int:
         """Mark turns left 'streaming' by a process that died as interrupted; returns how many."""
-        async with self._session.begin() as db:
+        async with self._write() as db:
             result = await db.execute(
                 update(TurnRow)
                 .where(TurnRow.status == "streaming")
@@ -162,16 +230,8 @@ class Store:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    async def set_session_status(self, session_id: str, status: str) -> None:
-        async with self._session.begin() as db:
-            await db.execute(
-                update(SessionRow)
-                .where(SessionRow.id == session_id)
-                .values(status=status, updated_at=utcnow())
-            )
-
     async def add_cv(self, cv: CvRow) -> None:
-        async with self._session.begin() as db:
+        async with self._write() as db:
             db.add(cv)
 
     async def get_cv(self, cv_id: str) -> CvRow | None:
@@ -180,18 +240,18 @@ class Store:
 
     async def delete_cv(self, cv_id: str) -> None:
         """Delete a CV; sessions that used it keep their transcript but lose the link."""
-        async with self._session.begin() as db:
+        async with self._write() as db:
             await db.execute(update(SessionRow).where(SessionRow.cv_id == cv_id).values(cv_id=None))
             await db.execute(delete(CvRow).where(CvRow.id == cv_id))
 
     async def add_assessment(self, assessment: AssessmentRow) -> None:
-        async with self._session.begin() as db:
+        async with self._write() as db:
             db.add(assessment)
 
     async def finish_assessment(
         self, assessment_id: str, status: str, result: dict[str, Any] | None, reason: str | None
     ) -> None:
-        async with self._session.begin() as db:
+        async with self._write() as db:
             await db.execute(
                 update(AssessmentRow)
                 .where(AssessmentRow.id == assessment_id)
@@ -209,7 +269,7 @@ class Store:
 
     async def abandon_pending_assessments(self) -> int:
         """Assessments a dead process left pending are recorded as not assessed."""
-        async with self._session.begin() as db:
+        async with self._write() as db:
             result = await db.execute(
                 update(AssessmentRow)
                 .where(AssessmentRow.status == "pending")

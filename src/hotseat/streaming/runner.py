@@ -30,6 +30,7 @@ from typing import Literal
 from hotseat import metrics
 from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, Usage
+from hotseat.outages import retry_outages
 from hotseat.streaming.bus import SessionBus, TurnStarted
 from hotseat.streaming.log import LogMissing, StreamLog
 from hotseat.streaming.peers import Peers, Standalone
@@ -133,6 +134,11 @@ class TurnRunner:
     def running_turn(self, session_id: str) -> str | None:
         """The id of the session's turn being generated here, if any."""
         return self._by_session.get(session_id)
+
+    def running_kind(self, turn_id: str) -> str | None:
+        """The kind of a turn being generated here (``opening``, ``question``...), if it is."""
+        running = self._running.get(turn_id)
+        return running.request.kind if running is not None else None
 
     def is_running(self, turn_id: str) -> bool:
         return turn_id in self._running
@@ -318,7 +324,8 @@ class TurnRunner:
         running.ending = True
         self._disarm_orphan_timer(running)
         try:
-            await running.on_end(outcome)
+            # The outcome is the transcript: a busy pool or a short outage is waited out.
+            await retry_outages(f"storing turn {request.turn_id}", lambda: running.on_end(outcome))
         except Exception:
             logger.exception("persisting turn %s failed", request.turn_id)
             if outcome.error is None:

@@ -1,0 +1,177 @@
+"""aiosqlite with one thread hand-off per statement instead of three or four.
+
+aiosqlite runs each call on its connection's thread: SQLAlchemy's adapter makes a
+cursor, executes, fetches and closes the cursor, four hand-offs (and four wake-ups
+of the event loop) for one SELECT. It also rolls back on every return to the pool,
+which in SQLite is a no-op when no transaction is open, but still a hand-off.
+
+Here a statement is executed, fetched and its cursor closed in one call on the
+connection's thread, and ``commit``/``rollback`` are skipped when SQLite has no
+transaction open (``sqlite3`` itself does nothing then). On request
+(``hold_writes``), a transaction's writes run together with its commit. Results, errors and
+transactions are exactly those of ``sqlite3``. This uses ``Connection._execute``,
+aiosqlite's own way to run a call on its thread, which its cursors use too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+_Result = tuple[list[Any], Any, int, int | None]
+
+
+class LeanCursor:
+    """The part of ``aiosqlite.Cursor`` SQLAlchemy's adapter uses, with the rows fetched in ``execute``."""
+
+    arraysize = 1
+
+    def __init__(self, connection: LeanConnection) -> None:
+        self._connection = connection
+        self._rows: list[Any] = []
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+    async def __aenter__(self) -> LeanCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> LeanCursor:
+        return await self._run(_Statement(sql, () if parameters is None else parameters, many=False))
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> LeanCursor:
+        return await self._run(_Statement(sql, list(parameters), many=True))
+
+    async def _run(self, statement: _Statement) -> LeanCursor:
+        held = self._connection.held
+        if held is not None and statement.is_plain_write():
+            held.append(statement)  # runs with the commit; its row count is not known before
+            self._take(([], None, -1, None))
+        else:
+            self._take(await self._connection.on_thread(_run_all, self._connection.release_held(), statement))
+        return self
+
+    def _take(self, result: _Result) -> None:
+        self._rows, self.description, self.rowcount, self.lastrowid = result
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def close(self) -> None:
+        """Nothing to do: the ``sqlite3`` cursor was closed on the connection's thread."""
+        self._rows = []
+
+
+class LeanConnection(aiosqlite.Connection):
+    # Writes held back until the commit (``hold_writes``), or None.
+    held: list[_Statement] | None = None
+
+    def cursor(self) -> LeanCursor:  # type: ignore[override]
+        # No hand-off: the sqlite3 cursor is made, used and closed inside ``execute``.
+        return LeanCursor(self)
+
+    def hold_writes(self) -> None:
+        """Until the transaction ends, run INSERT, UPDATE and DELETE statements with the commit.
+
+        A whole write transaction is then one hand-off, so SQLite's write lock is held for
+        microseconds on the thread, not across several turns of a busy event loop. A read
+        first runs the writes held before it, so it sees them. The catch: a held write's
+        row count is unknown (-1), and its error is raised by the commit. Use it only
+        around writes whose row counts nobody reads.
+        """
+        self.held = []
+
+    def release_held(self) -> list[_Statement]:
+        """The writes held so far, to run now (before a read); holding goes on."""
+        if not self.held:
+            return []
+        held, self.held = self.held, []
+        return held
+
+    async def on_thread(self, fn: Callable[..., _Result], *args: Any) -> _Result:
+        """``fn(sqlite3_connection, *args)`` on this connection's thread."""
+        result: _Result = await self._execute(fn, self._conn, *args)  # type: ignore[no-untyped-call]
+        return result
+
+    async def commit(self) -> None:
+        held, self.held = self.held or [], None
+        if held:
+            await self.on_thread(_commit_all, held)
+        elif self.in_transaction:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        self.held = None  # never run, so nothing to undo
+        if self.in_transaction:
+            await super().rollback()
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str
+    parameters: Any
+    many: bool
+
+    def is_plain_write(self) -> bool:
+        head = self.sql.lstrip()[:6].upper()
+        return head in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in self.sql.upper()
+
+    def run(self, cursor: sqlite3.Cursor) -> None:
+        if self.many:
+            cursor.executemany(self.sql, self.parameters)
+        else:
+            cursor.execute(self.sql, self.parameters)
+
+
+def _run_all(connection: sqlite3.Connection, held: list[_Statement], statement: _Statement) -> _Result:
+    cursor = connection.cursor()
+    try:
+        for earlier in held:
+            earlier.run(cursor)
+        statement.run(cursor)
+        rows = cursor.fetchall() if cursor.description else []
+        return rows, cursor.description, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+def _commit_all(connection: sqlite3.Connection, held: list[_Statement]) -> _Result:
+    cursor = connection.cursor()
+    try:
+        for statement in held:
+            statement.run(cursor)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()
+    return [], None, -1, None
+
+
+def connector(database: str, **kwargs: Any) -> Callable[[], LeanConnection]:
+    """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)`` on its own thread."""
+
+    def connect() -> LeanConnection:
+        connection = LeanConnection(lambda: sqlite3.connect(database, **kwargs), iter_chunk_size=64)
+        # As SQLAlchemy does for aiosqlite: a connection left open does not keep the process alive.
+        connection._thread.daemon = True
+        return connection
+
+    return connect
