@@ -20,7 +20,7 @@ from hardening_kit import (
 from starlette.websockets import WebSocketState
 
 import hx
-from hotseat.api.ws import TRY_AGAIN_LATER, _Connection, _Ended
+from hotseat.api.ws import TRY_AGAIN_LATER, OpenWebSockets, _Connection, _Ended
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 
@@ -73,12 +73,16 @@ async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
     socket = _BlockedSocket()
     services: Any = SimpleNamespace(settings=SimpleNamespace(send_timeout_seconds=0.05))
     connection = _Connection(socket, services, "session", "owner")  # type: ignore[arg-type]
+    registry = OpenWebSockets()
+    registry.add(connection)  # its watchdog ends stalled sends
     try:
         await connection._send('{"type": "delta"}')
         raise AssertionError("the send should have timed out")
     except _Ended:
         pass
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await connection.close()
+    registry.discard(connection)
     assert socket.closed_with is not None
     assert socket.closed_with[0] == TRY_AGAIN_LATER
     assert "stopped reading" in socket.closed_with[1]

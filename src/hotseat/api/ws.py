@@ -19,7 +19,8 @@ A client that stops reading backpressures only its own streamer: the send
 waits for the socket, the turn's shared log keeps growing for every reader,
 and the events piled up meanwhile go out merged once the client reads again.
 A send still blocked after ``HOTSEAT_SEND_TIMEOUT_SECONDS`` ends the
-connection with close 1013 (try again later). At shutdown, ``OpenWebSockets``
+connection with close 1013 (try again later): one watchdog loop checks every
+connection's send in progress, so a send costs no timer of its own. At shutdown, ``OpenWebSockets``
 lets each connection send its turns' last events, then closes it with 1012.
 """
 
@@ -65,6 +66,8 @@ SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 # A close frame to a client that stopped reading cannot be sent; give up on it after this long.
 _CLOSE_SECONDS = 1.0
+# How often the watchdog looks for blocked sends, at most (a send may overrun its timeout by this).
+_WATCH_SECONDS = 1.0
 
 
 class _Ended(Exception):
@@ -148,12 +151,28 @@ class OpenWebSockets:
 
     def __init__(self) -> None:
         self._open: set[_Connection] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._open)
 
     def add(self, connection: _Connection) -> None:
         self._open.add(connection)
+        if self._watchdog is None or self._watchdog.done():
+            interval = min(_WATCH_SECONDS, connection.send_timeout / 4)
+            self._watchdog = asyncio.create_task(self._watch_sends(interval), name="ws-send-watchdog")
+
+    async def _watch_sends(self, interval: float) -> None:
+        """End the connections whose send has been blocked too long; runs while any is open.
+
+        One loop for all connections: a timer per send cost about 5% of the CPU per token.
+        """
+        loop = asyncio.get_running_loop()
+        while self._open:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            for connection in list(self._open):
+                connection.end_if_stalled(now)
 
     def discard(self, connection: _Connection) -> None:
         self._open.discard(connection)
@@ -167,6 +186,8 @@ class OpenWebSockets:
         """
         connections = list(self._open)
         await asyncio.gather(*(c.restart(flush_seconds) for c in connections))
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
 
 def open_websockets(connection: HTTPConnection) -> OpenWebSockets:
@@ -180,8 +201,12 @@ class _Connection:
         self.services = services
         self.session_id = session_id
         self.owner = owner
-        self._send_timeout = services.settings.send_timeout_seconds
+        self.send_timeout: float = services.settings.send_timeout_seconds
         self._send_lock = asyncio.Lock()
+        # The send in progress, if any: since when (loop time), and the task waiting on it.
+        self._sending_since: float | None = None
+        self._sending_task: asyncio.Task[Any] | None = None
+        self._stalled = False
         self._streamers: dict[str, asyncio.Task[None]] = {}
         self._last_streamer: asyncio.Task[None] | None = None
         # The highest seq sent of each turn still streaming here (the client has it all, in order).
@@ -367,14 +392,30 @@ class _Connection:
             if self._ended.done():
                 raise _Ended
             if self.websocket.application_state is WebSocketState.CONNECTED:
+                # The send waits while the socket's buffer is full (the client is not reading);
+                # the registry's watchdog cancels it past the send timeout (end_if_stalled).
+                self._sending_since = asyncio.get_running_loop().time()
+                self._sending_task = asyncio.current_task()
                 try:
-                    # The send waits while the socket's buffer is full (the client is not reading).
-                    async with asyncio.timeout(self._send_timeout):
-                        await self.websocket.send_text(text)
-                except TimeoutError:
-                    logger.info("closing a WebSocket that stopped reading (session %s)", self.session_id)
-                    self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
+                    await self.websocket.send_text(text)
+                except asyncio.CancelledError:
+                    if not self._stalled:
+                        raise
+                    if self._sending_task is not None:
+                        self._sending_task.uncancel()
                     raise _Ended from None
+                finally:
+                    self._sending_since = self._sending_task = None
+
+    def end_if_stalled(self, now: float) -> None:
+        """Called by the watchdog: a send blocked past the timeout ends the connection with 1013."""
+        since, task = self._sending_since, self._sending_task
+        if since is None or task is None or now - since < self.send_timeout or self._stalled:
+            return
+        logger.info("closing a WebSocket that stopped reading (session %s)", self.session_id)
+        self._stalled = True
+        self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
+        task.cancel()
 
     async def _send_error(self, error: HotseatError, turn_id: str | None = None) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, _Ended):
