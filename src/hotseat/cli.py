@@ -26,6 +26,7 @@ def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_seconds,
         "ws_ping_timeout": settings.ws_ping_seconds,
+        "ws_per_message_deflate": settings.ws_compression,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
         "log_level": settings.log_level,
         "proxy_headers": False,

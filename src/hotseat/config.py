@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Off by default: permessage-deflate holds about 37 KB of zlib state per open WebSocket,
+    # and compact delta frames are already small (see docs/performance.md).
+    ws_compression: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Input limits

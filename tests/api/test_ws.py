@@ -14,6 +14,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 import hx
+from hotseat.app import create_app
+from hotseat.cli import uvicorn_config_kwargs
+from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.server import ServerThread
 from hx import ws_connect
@@ -266,3 +269,19 @@ def test_second_tab_watches_the_same_turn(server: ServerThread, backend: Scripte
             frames, _ = recv_turn(ws)
             texts.append(text_of(frames))
     assert texts[0] == texts[1] == " ".join(f"w{i}" for i in range(30))
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_permessage_deflate_follows_the_setting(settings: Settings, enabled: bool) -> None:
+    """Off by default (it costs ~37 KB per connection); on, a client that offers it gets it,
+    and the compressed frames carry the same turn."""
+    settings = settings.model_copy(update={"ws_compression": enabled})
+    config = {**uvicorn_config_kwargs(settings), "log_level": "warning"}
+    with ServerThread(create_app(settings, backend=ScriptedBackend()), **config) as server:
+        session_id, turn_id = start_session(server)
+        # The websockets client offers permessage-deflate, as browsers do.
+        with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+            frames, end = follow(ws, turn_id)
+    assert (extensions is not None and "permessage-deflate" in extensions) is enabled
+    assert end["type"] == "done" and text_of(frames)
