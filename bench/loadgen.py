@@ -7,15 +7,10 @@ Targets and how one client runs one turn (``--target`` x ``--transport``):
 - ``naive`` / ``ws``: ``bench.naive_relay``'s ``/ws``: send the prompt, read
   whole-text frames until ``{"type":"end"}``. ``naive`` / ``sse``: ``GET /sse``.
 - ``hotseat`` / ``ws``: ``POST /api/sessions`` (the opening turn starts at
-  once), then ``/ws?session=ID`` frames ``turn``, ``delta`` {seq,text}, ``done``;
-  later turns send ``{"type":"answer"}`` on the same socket. A connect streams
-  only a turn still in progress, so when no frame comes within ``REPLAY_AFTER``
-  the client reads that turn with ``GET .../events`` instead, as the page loads
-  the transcript (counted as ``replayed``; it happens only when the server is so
-  loaded that the whole turn ended before ``POST /api/sessions`` answered). A
-  ``resume`` frame is not used: its replay may merge deltas the live stream has
-  already sent, and a merged frame names only its last seq, so the overlap
-  cannot be dropped exactly.
+  once), then ``/ws?session=ID&turn_id=TID&after=0`` frames ``turn``, ``delta``
+  {seq,text}, ``done``; naming the opening turn makes the server send it whole
+  even if it ended before the socket opened (a loaded server). Later turns send
+  ``{"type":"answer"}`` on the same socket.
   ``hotseat`` / ``sse``: ``POST /api/sessions`` then
   ``GET /api/sessions/{sid}/turns/{tid}/events``; later turns ``POST .../answers``.
 
@@ -60,8 +55,6 @@ PROMPT = "Ask me the next interview question."
 ANSWER = "I would start by measuring, then fix the biggest cost first."
 NAIVE_END = '{"type":"end"}'
 TOKEN_MARK = " tok"  # every mock token is " tok<N>"
-# hotseat WS: with no frame this long after connecting, the opening turn may be over: replay it.
-REPLAY_AFTER = 2.0
 
 
 def expected_text(tokens: int) -> str:
@@ -116,7 +109,6 @@ class ClientStats:
     turns: list[TurnStats] = field(default_factory=list)
     bytes_received: int = 0
     error: str | None = None
-    replayed: int = 0  # hotseat WS: turns that had ended before the socket opened
 
 
 @dataclass(slots=True)
@@ -152,10 +144,6 @@ class LoadResult:
                 key = ":".join(c.error.split(":", 2)[:2])
                 kinds[key] = kinds.get(key, 0) + 1
         return kinds
-
-    @property
-    def replayed(self) -> int:
-        return sum(c.replayed for c in self.clients)
 
     @property
     def tokens(self) -> int:
@@ -317,7 +305,7 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
     try:
         session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
         sid, turn_id = session["id"], session["turn_id"]
-        url = ws_url(spec.url, f"/ws?session={sid}")
+        url = ws_url(spec.url, f"/ws?session={sid}&turn_id={turn_id}&after=0")
         async with ws_connect(url, spec.ws_compression, cookie=conn.cookie) as ws:
             try:
                 ended: set[str] = set()
@@ -328,20 +316,10 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         stats.turns.append(turn)
                         await ws.send(orjson.dumps({"type": "answer", "text": ANSWER}).decode())
                         turn_id = ""
-                    # A connect streams only a turn still in progress: if the opening turn ended
-                    # before the socket opened, nothing comes; read it over HTTP as the page does.
-                    waiting = index == 0
                     for _ in range(spec.tokens * 2 + 20):
-                        try:
-                            raw = await (asyncio.wait_for(ws.recv(), REPLAY_AFTER) if waiting else ws.recv())
-                        except TimeoutError:
-                            stats.replayed += 1
-                            await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
-                            break
-                        frame = orjson.loads(raw)
+                        frame = orjson.loads(await ws.recv())
                         now = time.perf_counter()
                         kind = frame["type"]
-                        waiting = False
                         if kind == "turn":
                             if not turn_id and frame["turn_id"] not in ended:
                                 turn_id = frame["turn_id"]
@@ -448,14 +426,13 @@ async def warm_up(
                 session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
                 sid = session["id"]
                 async with ws_connect(
-                    ws_url(url, f"/ws?session={sid}"), compression, cookie=conn.cookie
+                    ws_url(url, f"/ws?session={sid}&turn_id={session['turn_id']}&after=0"),
+                    compression,
+                    cookie=conn.cookie,
                 ) as ws:
                     seen = 0
                     for _ in range(tokens * 2 + 20):
-                        try:
-                            frame = orjson.loads(await asyncio.wait_for(ws.recv(), REPLAY_AFTER))
-                        except TimeoutError:
-                            break  # a short turn may have ended before the socket opened
+                        frame = orjson.loads(await ws.recv())
                         seen += frame["type"] == "delta"
                         if seen == wanted:
                             await ws.send('{"type":"cancel"}')
@@ -503,7 +480,7 @@ def summary(result: LoadResult) -> str:
         f"errors={result.errors} {result.error_kinds or ''} tokens={result.tokens}/{result.expected_tokens} "
         f"ttft p50/p99={ms(percentile(ttfts, 0.5))}/{ms(percentile(ttfts, 0.99))} ms "
         f"gap p50/p99={ms(percentile(gaps, 0.5))}/{ms(percentile(gaps, 0.99))} ms "
-        f"merged={result.merged_frames}/{result.frames} replayed={result.replayed} bytes/token="
+        f"merged={result.merged_frames}/{result.frames} bytes/token="
         f"{result.bytes_received / max(result.tokens, 1):.1f} wall={result.wall_seconds:.1f}s "
         f"client cpu={result.client_cpu_seconds:.1f}s"
     )

@@ -46,7 +46,6 @@ class Row:
     rss_held: int | None = None  # S4: with every idle connection open
     wall: float | None = None
     idle_held: int | None = None  # S4: connections open at once
-    replayed: int = 0  # hotseat WS turns that had ended before the socket opened
     note: str = ""
 
     @classmethod
@@ -71,7 +70,6 @@ class Row:
             bytes_received=result.bytes_received,
             client_cpu=result.client_cpu_seconds,
             wall=result.wall_seconds,
-            replayed=result.replayed,
         )
 
     @property
@@ -210,8 +208,6 @@ def notes(rows: list[Row]) -> str:
             extra.append(f"wall {row.wall:.1f}s")
         if row.server_cpu is not None:
             extra.append(f"server cpu {row.server_cpu:.2f}s")
-        if row.replayed:
-            extra.append(f"{row.replayed} turns read over HTTP: they ended before the socket opened")
         if row.note:
             extra.append(row.note)
         lines.append(f"{row.scenario} {row.target}/{row.transport} run {row.run}: " + ", ".join(extra))

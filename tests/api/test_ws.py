@@ -285,3 +285,34 @@ def test_permessage_deflate_follows_the_setting(settings: Settings, enabled: boo
             frames, end = follow(ws, turn_id)
     assert (extensions is not None and "permessage-deflate" in extensions) is enabled
     assert end["type"] == "done" and text_of(frames)
+
+
+def test_connect_naming_an_ended_turn_sends_its_rest_then_the_running_one(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A reconnect with ?turn_id&after gets the rest of that turn even though it ended meanwhile,
+    then the turn in progress from its start, in that order; an unknown turn id is not_found."""
+    gate = threading.Event()
+    backend.enqueue("One two three four", ScriptedReply(text="Next question here", hold=gate))
+    session_id, opening = start_session(server)
+    wait_quiet(client, session_id)
+    moved = client.post(f"/api/sessions/{session_id}/answers", json={"text": "An answer."})
+    running = moved.json()["turn_id"]
+    try:
+        url = f"{server.ws_url}/ws?session={session_id}&turn_id={opening}&after=2"
+        with ws_connect(url) as ws:
+            first = recv_json(ws)
+            rest, end = recv_turn(ws, turn_id=opening)
+            gate.set()
+            second = recv_json(ws)
+            frames, second_end = recv_turn(ws, turn_id=running)
+        with ws_connect(f"{server.ws_url}/ws?session={session_id}&turn_id=nope") as ws:
+            unknown = recv_json(ws)
+    finally:
+        gate.set()
+    assert first == {"type": "turn", "turn_id": opening, "kind": "opening", "after": 2}
+    assert text_of(rest) == " three four" and rest[0]["seq"] > 2
+    assert end["type"] == "done"
+    assert second["type"] == "turn" and second["turn_id"] == running and second["after"] == 0
+    assert text_of(frames) == "Next question here" and second_end["type"] == "done"
+    assert unknown["type"] == "error" and unknown["code"] == "not_found"

@@ -222,7 +222,7 @@ class _Connection:
                 listener = asyncio.create_task(self._follow_announcements(announcements))
                 receiver: asyncio.Task[None] | None = None
                 try:
-                    await self._resume_turn_in_progress(resume)
+                    await self._resume_on_connect(resume)
                     # The receive loop runs until the client goes, or until the server ends
                     # the connection: a client that stopped reading may never send again.
                     receiver = asyncio.create_task(self._receive_loop())
@@ -323,18 +323,24 @@ class _Connection:
 
     # -- outgoing turns -------------------------------------------------------------
 
-    async def _resume_turn_in_progress(self, resume: tuple[str, int] | None) -> None:
-        """On connect, a turn still generating streams from its start (or the client's seq)."""
+    async def _resume_on_connect(self, resume: tuple[str, int] | None) -> None:
+        """On connect: the rest of the turn the client names, if it has ended meanwhile (so a
+        reconnect never misses an end); then a turn still generating, from its start (or from
+        the client's seq, if it is the one named)."""
         runner = self.services.runner
         # Generating here: the runner knows its kind, so the database is not asked.
         turn_id = runner.running_turn(self.session_id)
         kind = runner.running_kind(turn_id) if turn_id is not None else None
         if turn_id is None or kind is None:
             turn = await self.services.store.streaming_turn(self.session_id)  # on another replica
-            if turn is None:
-                return
-            turn_id, kind = turn.id, turn.kind
-        if turn_id not in self._streamers:
+            turn_id, kind = (turn.id, turn.kind) if turn is not None else (None, None)
+        if resume is not None and resume[0] != turn_id:
+            named = await self.services.store.get_turn(self.session_id, resume[0])
+            if named is None:
+                await self._send_error(NotFound(f"No turn {resume[0]!r} in this session."))
+            else:
+                self._stream(named.id, resume[1], named.kind)
+        if turn_id is not None and kind is not None and turn_id not in self._streamers:
             after = resume[1] if resume is not None and resume[0] == turn_id else 0
             self._stream(turn_id, after, kind)
 
