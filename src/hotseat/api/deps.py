@@ -39,14 +39,16 @@ def services_of(connection: HTTPConnection) -> Services:
     return services
 
 
-def _services(request: Request) -> Services:
+# Dependencies are coroutines, even with nothing to await: FastAPI runs a plain function in its
+# thread pool, a thread hand-off per request for a dictionary lookup.
+async def _services(request: Request) -> Services:
     return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def _owner(request: Request) -> str:
+async def _owner(request: Request) -> str:
     return owner_of(request)
 
 
