@@ -63,7 +63,7 @@ def serve(
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings)
     )
-    server = HotseatServer(config)
+    server = HotseatServer(config, whole_process=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
