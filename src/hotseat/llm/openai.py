@@ -196,8 +196,14 @@ class OpenAIBackend:
         return UpstreamError("The model server failed unexpectedly; retry the turn.")
 
     def _raw_stream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncAPIResponse[Any]]:
-        """The streaming HTTP response itself; HTTP errors (and SDK retries) happen on entering."""
-        return self._client.chat.completions.with_streaming_response.create(**request)
+        """The streaming HTTP response itself; HTTP errors (and SDK retries) happen on entering.
+
+        The messages travel in ``extra_body``, which the SDK sends as it is and which wins over
+        the (empty) ``messages`` argument: its type-driven transform of plain role and content
+        strings changes nothing and cost about a third of the SDK's request set-up per turn.
+        """
+        body = {**request, "messages": [], "extra_body": {"messages": request["messages"]}}
+        return self._client.chat.completions.with_streaming_response.create(**body)
 
     async def start(self) -> None:
         return None
