@@ -20,6 +20,7 @@ from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
 from hotseat.api.redis_limits import shared_limits
+from hotseat.api.send_watchdog import SendWatchdog
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         finally:
             if lag_watcher is not None:
                 lag_watcher.cancel()
+            app.state.send_watchdog.stop()
             await close_limits()
             await services.runner.shutdown(settings.shutdown_grace_seconds)
             await services.interview.shutdown()
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
     app.state.websockets = ws.OpenWebSockets()
+    app.state.send_watchdog = SendWatchdog(settings.send_timeout_seconds)
     app.state.drain = lambda: drain(app, settings)
     # The kernel drops a connection whose peer has not read for this long (serving.HotseatServer).
     app.state.tcp_user_timeout = 2 * settings.send_timeout_seconds

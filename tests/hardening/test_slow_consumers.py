@@ -20,7 +20,8 @@ from hardening_kit import (
 from starlette.websockets import WebSocketState
 
 import hx
-from hotseat.api.ws import TRY_AGAIN_LATER, OpenWebSockets, _Connection, _Ended
+from hotseat.api.send_watchdog import SendWatchdog
+from hotseat.api.ws import TRY_AGAIN_LATER, _Connection, _Ended
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 
@@ -71,10 +72,10 @@ class _BlockedSocket:
 async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
     """A send blocked longer than the send timeout stops the streamer and closes with 1013, reason given."""
     socket = _BlockedSocket()
-    services: Any = SimpleNamespace(settings=SimpleNamespace(send_timeout_seconds=0.05))
-    connection = _Connection(socket, services, "session", "owner")  # type: ignore[arg-type]
-    registry = OpenWebSockets()
-    registry.add(connection)  # its watchdog ends stalled sends
+    services: Any = SimpleNamespace(settings=SimpleNamespace())
+    watchdog = SendWatchdog(timeout=0.05)
+    guard = watchdog.guard()
+    connection = _Connection(socket, services, "session", "owner", guard)  # type: ignore[arg-type]
     try:
         await connection._send('{"type": "delta"}')
         raise AssertionError("the send should have timed out")
@@ -82,7 +83,8 @@ async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
         pass
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await connection.close()
-    registry.discard(connection)
+    guard.close()
+    watchdog.stop()
     assert socket.closed_with is not None
     assert socket.closed_with[0] == TRY_AGAIN_LATER
     assert "stopped reading" in socket.closed_with[1]

@@ -7,7 +7,8 @@ after the terminal event. ``Last-Event-ID`` or ``?after=`` resumes from a seq.
 sse-starlette races the body against the client's disconnect; the turn itself
 is never cancelled by a reader leaving. Each response counts as an open
 connection for the limits (a 429 or 503 before the stream when over a cap),
-and a client that stops reading is dropped after ``HOTSEAT_SEND_TIMEOUT_SECONDS``.
+and a client that stops reading is dropped after ``HOTSEAT_SEND_TIMEOUT_SECONDS``
+(by the app's ``send_watchdog``, not sse-starlette's scope per send).
 At shutdown a response ends after its turn's terminal event: sse-starlette's
 own drain, which would cut it at the signal, is turned off in ``create_app``.
 """
@@ -21,12 +22,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from hotseat import metrics
 from hotseat.api.deps import OwnerDep, ServicesDep, no_session_message
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.limits import Lease, limits_of
+from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
 from hotseat.errors import BadRequest, HotseatError, NotFound
 from hotseat.outages import unavailable_error
 from hotseat.streaming.events import count_deltas, merge_deltas
@@ -40,6 +42,7 @@ class _LeasedEventSource(EventSourceResponse):
     """An SSE response that holds a connection slot until it is over, however it ends."""
 
     lease: Lease | None = None
+    guard: SendGuard | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -48,8 +51,22 @@ class _LeasedEventSource(EventSourceResponse):
             # An expected end, not a server error: the client stopped reading.
             logger.info("dropped an SSE client that stopped reading")
         finally:
+            if self.guard is not None:
+                self.guard.close()
             if self.lease is not None:
                 await self.lease.release()
+
+    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+        """sse-starlette's hook for every send (events and pings), bounded by the app's watchdog.
+
+        sse-starlette opens an anyio cancel scope per send for its ``send_timeout``: 5 us, some
+        10% of the CPU per token. A blocked send ends as sse-starlette's own timeout does.
+        """
+        if self.guard is None:
+            await super()._send_with_timeout(send, message)
+            return
+        with self.guard.sending(SendTimeoutError):
+            await send(message)
 
 
 def _resume_point(after: int | None, last_event_id: str | None) -> int:
@@ -109,7 +126,7 @@ async def turn_events(
         body(),
         ping=services.settings.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        send_timeout=services.settings.send_timeout_seconds,
     )
     response.lease = lease
+    response.guard = send_watchdog_of(request).guard()
     return response

@@ -19,8 +19,7 @@ A client that stops reading backpressures only its own streamer: the send
 waits for the socket, the turn's shared log keeps growing for every reader,
 and the events piled up meanwhile go out merged once the client reads again.
 A send still blocked after ``HOTSEAT_SEND_TIMEOUT_SECONDS`` ends the
-connection with close 1013 (try again later): one watchdog loop checks every
-connection's send in progress, so a send costs no timer of its own. At shutdown, ``OpenWebSockets``
+connection with close 1013 (try again later; see ``send_watchdog``). At shutdown, ``OpenWebSockets``
 lets each connection send its turns' last events, then closes it with 1012.
 """
 
@@ -52,6 +51,7 @@ from hotseat.api.schemas import (
     SkipFrame,
     client_frame,
 )
+from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.outages import unavailable_error
 from hotseat.streaming.bus import TurnStarted, subscription
@@ -66,8 +66,6 @@ SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 # A close frame to a client that stopped reading cannot be sent; give up on it after this long.
 _CLOSE_SECONDS = 1.0
-# How often the watchdog looks for blocked sends, at most (a send may overrun its timeout by this).
-_WATCH_SECONDS = 1.0
 
 
 class _Ended(Exception):
@@ -102,7 +100,8 @@ async def websocket_endpoint(
         except Exception as exc:
             await _close_for_outage(websocket, exc)
             return
-        connection = _Connection(websocket, services, session, owner)
+        guard = send_watchdog_of(websocket).guard()
+        connection = _Connection(websocket, services, session, owner, guard)
         registry = open_websockets(websocket)
         registry.add(connection)
         metrics.WS_CONNECTIONS.inc()
@@ -115,6 +114,7 @@ async def websocket_endpoint(
             metrics.WS_CONNECTIONS.dec()
             await connection.close()
             registry.discard(connection)
+            guard.close()
     finally:
         await lease.release()
 
@@ -151,28 +151,12 @@ class OpenWebSockets:
 
     def __init__(self) -> None:
         self._open: set[_Connection] = set()
-        self._watchdog: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._open)
 
     def add(self, connection: _Connection) -> None:
         self._open.add(connection)
-        if self._watchdog is None or self._watchdog.done():
-            interval = min(_WATCH_SECONDS, connection.send_timeout / 4)
-            self._watchdog = asyncio.create_task(self._watch_sends(interval), name="ws-send-watchdog")
-
-    async def _watch_sends(self, interval: float) -> None:
-        """End the connections whose send has been blocked too long; runs while any is open.
-
-        One loop for all connections: a timer per send cost about 5% of the CPU per token.
-        """
-        loop = asyncio.get_running_loop()
-        while self._open:
-            await asyncio.sleep(interval)
-            now = loop.time()
-            for connection in list(self._open):
-                connection.end_if_stalled(now)
 
     def discard(self, connection: _Connection) -> None:
         self._open.discard(connection)
@@ -186,8 +170,6 @@ class OpenWebSockets:
         """
         connections = list(self._open)
         await asyncio.gather(*(c.restart(flush_seconds) for c in connections))
-        if self._watchdog is not None:
-            self._watchdog.cancel()
 
 
 def open_websockets(connection: HTTPConnection) -> OpenWebSockets:
@@ -196,17 +178,15 @@ def open_websockets(connection: HTTPConnection) -> OpenWebSockets:
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, services: Services, session_id: str, owner: str) -> None:
+    def __init__(
+        self, websocket: WebSocket, services: Services, session_id: str, owner: str, guard: SendGuard
+    ) -> None:
         self.websocket = websocket
         self.services = services
         self.session_id = session_id
         self.owner = owner
-        self.send_timeout: float = services.settings.send_timeout_seconds
+        self._guard = guard
         self._send_lock = asyncio.Lock()
-        # The send in progress, if any: since when (loop time), and the task waiting on it.
-        self._sending_since: float | None = None
-        self._sending_task: asyncio.Task[Any] | None = None
-        self._stalled = False
         self._streamers: dict[str, asyncio.Task[None]] = {}
         self._last_streamer: asyncio.Task[None] | None = None
         # The highest seq sent of each turn still streaming here (the client has it all, in order).
@@ -398,30 +378,15 @@ class _Connection:
             if self._ended.done():
                 raise _Ended
             if self.websocket.application_state is WebSocketState.CONNECTED:
-                # The send waits while the socket's buffer is full (the client is not reading);
-                # the registry's watchdog cancels it past the send timeout (end_if_stalled).
-                self._sending_since = asyncio.get_running_loop().time()
-                self._sending_task = asyncio.current_task()
-                try:
+                # The send waits while the socket's buffer is full (the client is not reading).
+                with self._guard.sending(self._stalled):
                     await self.websocket.send_text(text)
-                except asyncio.CancelledError:
-                    if not self._stalled:
-                        raise
-                    if self._sending_task is not None:
-                        self._sending_task.uncancel()
-                    raise _Ended from None
-                finally:
-                    self._sending_since = self._sending_task = None
 
-    def end_if_stalled(self, now: float) -> None:
-        """Called by the watchdog: a send blocked past the timeout ends the connection with 1013."""
-        since, task = self._sending_since, self._sending_task
-        if since is None or task is None or now - since < self.send_timeout or self._stalled:
-            return
+    def _stalled(self) -> Exception:
+        """The watchdog cancelled a send past the send timeout: end the connection with 1013."""
         logger.info("closing a WebSocket that stopped reading (session %s)", self.session_id)
-        self._stalled = True
         self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
-        task.cancel()
+        return _Ended()
 
     async def _send_error(self, error: HotseatError, turn_id: str | None = None) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, _Ended):
