@@ -74,8 +74,7 @@ async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
     socket = _BlockedSocket()
     services: Any = SimpleNamespace(settings=SimpleNamespace())
     watchdog = SendWatchdog(timeout=0.05)
-    guard = watchdog.guard()
-    connection = _Connection(socket, services, "session", "owner", guard)  # type: ignore[arg-type]
+    connection = _Connection(socket, services, "session", "owner", watchdog)  # type: ignore[arg-type]
     try:
         await connection._send('{"type": "delta"}')
         raise AssertionError("the send should have timed out")
@@ -83,7 +82,6 @@ async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
         pass
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await connection.close()
-    guard.close()
     watchdog.stop()
     assert socket.closed_with is not None
     assert socket.closed_with[0] == TRY_AGAIN_LATER

@@ -7,15 +7,14 @@ stopped reading backpressures its own stream. Bounding every send with
 ``SendGuard``: a send marks when it began and which task waits on it, and one
 ``SendWatchdog`` loop for the whole app looks at the guards every second (or a
 quarter of the timeout). A send blocked longer than ``HOTSEAT_SEND_TIMEOUT_SECONDS``
-is cancelled; ``SendGuard.sending`` turns that cancellation into the caller's
+is cancelled, and its ``SendGuard`` turns that cancellation into the caller's
 own "client stopped reading" error. A send may overrun the timeout by one tick.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 
@@ -23,30 +22,32 @@ _TICK_SECONDS = 1.0
 
 
 class SendGuard:
-    """Watches one connection's sends; ``stalled`` once the watchdog has cancelled one."""
+    """Watches one connection's sends: ``with guard: await send(...)``.
 
-    __slots__ = ("_watchdog", "since", "stalled", "task")
+    Past the timeout the watchdog cancels the send, and the ``with`` raises
+    ``stalled_error()`` instead of the cancellation. A plain class and not a
+    ``contextlib.contextmanager``, which would cost a generator per send.
+    """
 
-    def __init__(self, watchdog: SendWatchdog) -> None:
+    __slots__ = ("_loop", "_stalled_error", "_watchdog", "since", "stalled", "task")
+
+    def __init__(self, watchdog: SendWatchdog, stalled_error: Callable[[], BaseException]) -> None:
         self._watchdog = watchdog
+        self._loop = asyncio.get_running_loop()
+        self._stalled_error = stalled_error
         self.since: float | None = None
         self.task: asyncio.Task[object] | None = None
         self.stalled = False
 
-    @contextlib.contextmanager
-    def sending(self, stalled_error: Callable[[], Exception]) -> Iterator[None]:
-        """Around one send: past the timeout it is cancelled and ``stalled_error()`` is raised."""
-        self.since = self._watchdog.loop.time()
+    def __enter__(self) -> None:
+        self.since = self._loop.time()
         self.task = asyncio.current_task()
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not self.stalled or self.task is None:
-                raise
-            self.task.uncancel()  # the cancellation was the watchdog's, and it is handled here
-            raise stalled_error() from None
-        finally:
-            self.since = self.task = None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        task, self.since, self.task = self.task, None, None
+        if kind is asyncio.CancelledError and self.stalled and task is not None:
+            task.uncancel()  # the cancellation was the watchdog's, and it is handled here
+            raise self._stalled_error() from None
 
     def close(self) -> None:
         self._watchdog.forget(self)
@@ -60,13 +61,9 @@ class SendWatchdog:
         self._guards: set[SendGuard] = set()
         self._loop: asyncio.Task[None] | None = None
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
-
-    def guard(self) -> SendGuard:
+    def guard(self, stalled_error: Callable[[], BaseException]) -> SendGuard:
         """A guard for a new connection; ``close()`` it when the connection ends."""
-        guard = SendGuard(self)
+        guard = SendGuard(self, stalled_error)
         self._guards.add(guard)
         if self._loop is None or self._loop.done():
             self._loop = asyncio.create_task(self._watch(), name="send-watchdog")

@@ -65,7 +65,7 @@ class _LeasedEventSource(EventSourceResponse):
         if self.guard is None:
             await super()._send_with_timeout(send, message)
             return
-        with self.guard.sending(SendTimeoutError):
+        with self.guard:
             await send(message)
 
 
@@ -128,5 +128,5 @@ async def turn_events(
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
     response.lease = lease
-    response.guard = send_watchdog_of(request).guard()
+    response.guard = send_watchdog_of(request).guard(SendTimeoutError)
     return response

@@ -51,7 +51,7 @@ from hotseat.api.schemas import (
     SkipFrame,
     client_frame,
 )
-from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
+from hotseat.api.send_watchdog import SendWatchdog, send_watchdog_of
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.outages import unavailable_error
 from hotseat.streaming.bus import TurnStarted, subscription
@@ -100,8 +100,7 @@ async def websocket_endpoint(
         except Exception as exc:
             await _close_for_outage(websocket, exc)
             return
-        guard = send_watchdog_of(websocket).guard()
-        connection = _Connection(websocket, services, session, owner, guard)
+        connection = _Connection(websocket, services, session, owner, send_watchdog_of(websocket))
         registry = open_websockets(websocket)
         registry.add(connection)
         metrics.WS_CONNECTIONS.inc()
@@ -114,7 +113,6 @@ async def websocket_endpoint(
             metrics.WS_CONNECTIONS.dec()
             await connection.close()
             registry.discard(connection)
-            guard.close()
     finally:
         await lease.release()
 
@@ -179,13 +177,13 @@ def open_websockets(connection: HTTPConnection) -> OpenWebSockets:
 
 class _Connection:
     def __init__(
-        self, websocket: WebSocket, services: Services, session_id: str, owner: str, guard: SendGuard
+        self, websocket: WebSocket, services: Services, session_id: str, owner: str, watchdog: SendWatchdog
     ) -> None:
         self.websocket = websocket
         self.services = services
         self.session_id = session_id
         self.owner = owner
-        self._guard = guard
+        self._guard = watchdog.guard(self._stalled)
         self._send_lock = asyncio.Lock()
         self._streamers: dict[str, asyncio.Task[None]] = {}
         self._last_streamer: asyncio.Task[None] | None = None
@@ -216,6 +214,7 @@ class _Connection:
                         receiver.cancel()
 
     async def close(self) -> None:
+        self._guard.close()
         for task in list(self._streamers.values()):
             task.cancel()
         for task in list(self._streamers.values()):
@@ -379,7 +378,7 @@ class _Connection:
                 raise _Ended
             if self.websocket.application_state is WebSocketState.CONNECTED:
                 # The send waits while the socket's buffer is full (the client is not reading).
-                with self._guard.sending(self._stalled):
+                with self._guard:
                     await self.websocket.send_text(text)
 
     def _stalled(self) -> Exception:
