@@ -215,3 +215,56 @@ def test_the_aiohttp_error_under_a_timeout_decides(
     mapped = httpx2.ConnectTimeout(str(aiohttp_error))  # as the transport raises it: `from` the original
     mapped.__cause__ = aiohttp_error
     assert isinstance(backend._translate(mapped, streaming=False), expected)
+
+
+# An OpenAI-format body as some servers frame it: CRLF and bare CR line ends, a comment, an
+# `event:` line, a chunk without content, usage in its own chunk, and pieces cut mid-line and
+# between a CR and its LF.
+_AWKWARD_BODY = [
+    b': keep-alive\r\n\r\ndata: {"choices":[{"delta":{"role":"assistant"}}]}\r\n\r\nda',
+    b'ta: {"choices":[{"delta":{"content":"Hel"}}]}\r',
+    b'\n\r\nevent: message\rdata: {"choices":[{"delta":{"content":"lo, "}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"w\xc3',  # a UTF-8 character cut in two
+    b'\xa9rld"},"finish_reason":"length"}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":7,',
+    b'"completion_tokens":3}}\n\ndata: [DONE]',  # the last line has no line end
+]
+
+
+async def _serve_awkward_sse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)  # the request body, read so the client is not reset mid-send
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+    for piece in _AWKWARD_BODY:
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0.02)
+    writer.close()
+
+
+async def test_sse_framing_of_any_server_is_read_exactly() -> None:
+    """Lines split across reads, CRLF or CR endings, comments and a missing final line end all
+    give the same text, finish reason and usage (a real socket, written piece by piece)."""
+    server = await asyncio.start_server(_serve_awkward_sse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = OpenAIBackend(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="k",
+        model="m",
+        connect_timeout=2.0,
+        read_timeout=5.0,
+        max_retries=0,
+    )
+    try:
+        texts, end = await collect(backend)
+    finally:
+        await backend.aclose()
+        server.close()
+        await server.wait_closed()
+    assert "".join(texts) == "Hello, wérld"
+    assert end.finish_reason == "length"
+    assert end.usage is not None and (end.usage.prompt_tokens, end.usage.completion_tokens) == (7, 3)
