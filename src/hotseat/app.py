@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await services.backend.aclose()
             await services.engine.dispose()
 
+    metrics.set_enabled(settings.metrics_enabled)
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
     app.state.websockets = ws.OpenWebSockets()
     app.state.send_watchdog = SendWatchdog(settings.send_timeout_seconds)

@@ -3,6 +3,12 @@
 Cheap on the hot path by design: per token, the runner makes one histogram
 observation (the inter-token gap); counters of delivered tokens are bumped once
 per batch a transport sends, not once per token; generated tokens once per turn.
+
+``set_enabled(False)`` (``HOTSEAT_METRICS_ENABLED=false``) swaps every
+instrument below for one that does nothing, so the cost of metrics can be
+measured by turning them off (docs/performance.md). Callers always go through
+this module's attributes (``metrics.TURNS.inc()``), never a name imported
+from it, so the swap reaches them.
 """
 
 from __future__ import annotations
@@ -60,6 +66,47 @@ WS_DELIVERED = TOKENS_DELIVERED.labels("ws")
 SSE_DELIVERED = TOKENS_DELIVERED.labels("sse")
 WS_CONNECTIONS = CONNECTIONS.labels("ws")
 SSE_CONNECTIONS = CONNECTIONS.labels("sse")
+
+
+class _Off:
+    """Stands in for every instrument while metrics are off: any call does nothing."""
+
+    def labels(self, *_args: object) -> _Off:
+        return self
+
+    def inc(self, _amount: float = 1) -> None:
+        return None
+
+    def dec(self, _amount: float = 1) -> None:
+        return None
+
+    def observe(self, _value: float) -> None:
+        return None
+
+
+_INSTRUMENTS = (
+    "CONNECTIONS",
+    "TURNS_RUNNING",
+    "TURNS_QUEUED",
+    "TURNS",
+    "TIME_TO_FIRST_TOKEN",
+    "INTER_TOKEN",
+    "TOKENS_GENERATED",
+    "TOKENS_DELIVERED",
+    "UPSTREAM_ERRORS",
+    "EVENT_LOOP_LAG",
+    "WS_DELIVERED",
+    "SSE_DELIVERED",
+    "WS_CONNECTIONS",
+    "SSE_CONNECTIONS",
+)
+_REAL = {name: globals()[name] for name in _INSTRUMENTS}
+
+
+def set_enabled(enabled: bool) -> None:
+    """Collect (the default) or not, for the whole process; the registry keeps what it has."""
+    for name, instrument in _REAL.items():
+        globals()[name] = instrument if enabled else _Off()
 
 
 async def watch_event_loop_lag(interval: float = 0.05) -> None:

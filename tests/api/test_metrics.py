@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import threading
 
+from prometheus_client import generate_latest
+
 import hx
+from hotseat import metrics
+from hotseat.app import create_app
+from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.server import ServerThread
 from hx import ws_connect
@@ -48,3 +53,24 @@ def test_metrics_count_turns_tokens_and_connections(server: ServerThread, backen
     gaps = "hotseat_inter_token_seconds_count"
     assert sample(text, gaps) - sample(before, gaps) == 3
     assert sample(text, 'hotseat_turns_total{status="complete"}') >= 1
+
+
+def test_metrics_off_collects_nothing(settings: Settings) -> None:
+    """HOTSEAT_METRICS_ENABLED=false: a whole turn leaves every instrument as it was, and
+    /metrics is a documented 404 (this is what the cost measurement turns off)."""
+    before = generate_latest(metrics.REGISTRY)
+    off = settings.model_copy(update={"metrics_enabled": False})
+    try:
+        with ServerThread(create_app(off, backend=ScriptedBackend())) as server:
+            session = hx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}).json()
+            url = f"{server.ws_url}/ws?session={session['id']}&turn_id={session['turn_id']}"
+            with ws_connect(url) as ws:
+                while '"done"' not in ws.recv(timeout=10):
+                    pass
+            refused = hx.get(f"{server.base_url}/metrics")
+        after = generate_latest(metrics.REGISTRY)
+    finally:
+        metrics.set_enabled(True)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert "hotseat_tokens_generated_total" in after.decode()
+    assert after == before
