@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,6 +110,7 @@ QUICK = {
 class Options:
     logs: Path
     compression: bool
+    hotseat_env: dict[str, str] = field(default_factory=dict)  # --hotseat-env: extra settings
 
 
 def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -178,7 +179,7 @@ def run_stream(sc: Scenario, target: Target, transport: Transport, run: int, opt
         stack.callback(mock.stop)
         server = mock
         if target != "upstream":
-            server = _start_target(target, mock, sc, opts.logs, {})
+            server = _start_target(target, mock, sc, opts.logs, opts.hotseat_env)
             stack.callback(server.stop)
         return _run_async(lambda: _measure_stream(sc, target, transport, run, server, mock, opts))
 
@@ -224,7 +225,7 @@ def run_idle(sc: Scenario, target: Target, transport: Transport, run: int, opts:
     with ExitStack() as stack:
         mock = servers.start_mock(sc.tokens, 0, IDLE_TTFT_MS, opts.logs)
         stack.callback(mock.stop)
-        server = _start_target(target, mock, sc, opts.logs, IDLE_HOTSEAT_ENV)
+        server = _start_target(target, mock, sc, opts.logs, {**IDLE_HOTSEAT_ENV, **opts.hotseat_env})
         stack.callback(server.stop)
         return _run_async(lambda: _measure_idle(sc, target, transport, run, server, opts))
 
@@ -361,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run the hotseat package found in this directory (e.g. a `git archive` export's src/) "
         "instead of the installed working tree",
     )
+    parser.add_argument(
+        "--hotseat-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for hotseat (repeatable), e.g. HOTSEAT_METRICS_ENABLED=false",
+    )
     parser.add_argument("--json", type=Path, help="also write every row and the machine info here")
     parser.add_argument("--logs", type=Path, help="keep server logs here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
@@ -382,13 +390,17 @@ def main(argv: list[str] | None = None) -> int:
         servers.hotseat_src = args.hotseat_src.resolve()
     signal.signal(signal.SIGTERM, _terminate)
     logs = args.logs or Path(tempfile.mkdtemp(prefix="hotseat-bench-"))
-    opts = Options(logs, args.ws_compression == "deflate")
+    hotseat_env = dict(pair.partition("=")[::2] for pair in args.hotseat_env)
+    if any(not name.startswith("HOTSEAT_") for name in hotseat_env):
+        parser.error("--hotseat-env takes HOTSEAT_NAME=VALUE")
+    opts = Options(logs, args.ws_compression == "deflate", hotseat_env)
     info = machine()
     print(
         f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
         f"load average {info['loadavg'][0]:.2f}, open files {fd_limit}, "
         f"ws compression {args.ws_compression}; "
-        f"hotseat: {info['hotseat']} (checkout {info['git']})",
+        f"hotseat: {info['hotseat']} (checkout {info['git']})"
+        + (f", settings {hotseat_env}" if hotseat_env else ""),
         file=sys.stderr,
     )
 
