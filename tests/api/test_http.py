@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -134,3 +135,18 @@ def test_page_is_served(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "/static/app.js" in page.text
+
+
+def test_timestamps_carry_their_utc_offset(client: httpx.Client) -> None:
+    """On SQLite as on PostgreSQL, every timestamp the API returns is UTC with an explicit offset."""
+    sid = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()["id"]
+    turns = wait_quiet(client, sid)
+    session = client.get(f"/api/sessions/{sid}").json()
+    listed = client.get("/api/sessions").json()
+    report = client.get(f"/api/sessions/{sid}/report").json()
+    stamps = [session["created_at"], report["created_at"], *(s["created_at"] for s in listed)]
+    stamps += [t[key] for t in turns for key in ("created_at", "finished_at") if t.get(key)]
+    assert stamps
+    for stamp in stamps:
+        parsed = datetime.fromisoformat(stamp)
+        assert parsed.utcoffset() == timedelta(0), stamp
