@@ -5,7 +5,7 @@ Tasks of one connection::
     receive loop (this handler) ── frames ──▶ interview service (answer, skip, retry, cancel, finish)
         │                                        │ starts turns
         │ resume                                 ▼
-        ├──────────────▶ turn streamer tasks ◀── bus announcements (turn started)
+        ├──────────────▶ turn streamer tasks ◀── bus callback (a turn started)
         │                 read the turn's log from a seq, send merged frames
         └── on disconnect: cancel the streamers (never the turns themselves)
 
@@ -191,27 +191,28 @@ class _Connection:
         self._sent: dict[str, int] = {}
         # Resolved when the server ends the connection (stalled client, restart) with this close code.
         self._ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        self._finished = asyncio.Event()
+        # Resolved once close() has run (a future: an Event allocates a waiter deque per connection).
+        self._finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def run(self, resume: tuple[str, int] | None) -> None:
         runner = self.services.runner
-        async with subscription(runner.bus, self.session_id) as announcements:
-            with runner.watching(self.session_id):
-                listener = asyncio.create_task(self._follow_announcements(announcements))
-                receiver: asyncio.Task[None] | None = None
-                try:
-                    await self._resume_on_connect(resume)
-                    # The receive loop runs until the client goes, or until the server ends
-                    # the connection: a client that stopped reading may never send again.
-                    receiver = asyncio.create_task(self._receive_loop())
-                    either: list[asyncio.Future[Any]] = [receiver, self._ended]
-                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-                    if receiver.done():
-                        receiver.result()  # an unexpected failure surfaces as before
-                finally:
-                    listener.cancel()
-                    if receiver is not None:
-                        receiver.cancel()
+        with (
+            subscription(runner.bus, self.session_id, self._on_turn_started),
+            runner.watching(self.session_id),
+        ):
+            receiver: asyncio.Task[None] | None = None
+            try:
+                await self._resume_on_connect(resume)
+                # The receive loop runs until the client goes, or until the server ends
+                # the connection: a client that stopped reading may never send again.
+                receiver = asyncio.create_task(self._receive_loop())
+                either: list[asyncio.Future[Any]] = [receiver, self._ended]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if receiver.done():
+                    receiver.result()  # an unexpected failure surfaces as before
+            finally:
+                if receiver is not None:
+                    receiver.cancel()
 
     async def close(self) -> None:
         self._guard.close()
@@ -225,7 +226,8 @@ class _Connection:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
                 async with asyncio.timeout(_CLOSE_SECONDS):
                     await self.websocket.close(code, reason)
-        self._finished.set()
+        if not self._finished.done():
+            self._finished.set_result(None)
 
     async def restart(self, flush_seconds: float) -> None:
         """Send what is logged (bounded), then end the connection with 1012 and wait until it is closed."""
@@ -233,7 +235,7 @@ class _Connection:
         if streamers:
             await asyncio.wait(streamers, timeout=flush_seconds)
         self._end(SERVICE_RESTART, "server restarting")
-        await self._finished.wait()
+        await asyncio.shield(self._finished)
 
     def _end(self, code: int, reason: str) -> None:
         if not self._ended.done():
@@ -323,11 +325,10 @@ class _Connection:
             after = resume[1] if resume is not None and resume[0] == turn_id else 0
             self._stream(turn_id, after, kind)
 
-    async def _follow_announcements(self, announcements: asyncio.Queue[TurnStarted]) -> None:
-        while True:
-            started = await announcements.get()
-            if started.turn_id not in self._streamers:
-                self._stream(started.turn_id, 0, started.kind)
+    def _on_turn_started(self, started: TurnStarted) -> None:
+        """The bus's callback: a turn started on this session, here or on another replica."""
+        if started.turn_id not in self._streamers:
+            self._stream(started.turn_id, 0, started.kind)
 
     def _stream(self, turn_id: str, after: int, kind: str) -> None:
         previous = self._streamers.pop(turn_id, None)

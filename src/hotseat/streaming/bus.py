@@ -7,11 +7,13 @@ fan-out; ``MemorySessionBus`` serves one process, Redis pub/sub many.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,40 +23,48 @@ class TurnStarted:
     kind: str
 
 
+# Called in the publisher's task, so it must not block: a WebSocket connection starts a streamer
+# task. A callback per subscriber instead of a queue and a task waiting on it saves about 4 KB
+# per open WebSocket (docs/performance.md, S4).
+Listener = Callable[[TurnStarted], None]
+
+
 class SessionBus(Protocol):
     async def publish(self, announcement: TurnStarted) -> None: ...
 
-    def subscribe(self, session_id: str) -> asyncio.Queue[TurnStarted]:
-        """A queue of announcements for the session; pass it to ``unsubscribe`` when done."""
+    def subscribe(self, session_id: str, listener: Listener) -> None:
+        """Call ``listener`` with every announcement for the session until ``unsubscribe``."""
 
-    def unsubscribe(self, session_id: str, queue: asyncio.Queue[TurnStarted]) -> None: ...
+    def unsubscribe(self, session_id: str, listener: Listener) -> None: ...
 
 
 class MemorySessionBus:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[TurnStarted]]] = {}
+        self._subscribers: dict[str, set[Listener]] = {}
 
     async def publish(self, announcement: TurnStarted) -> None:
-        for queue in self._subscribers.get(announcement.session_id, ()):
-            queue.put_nowait(announcement)
+        for listener in list(self._subscribers.get(announcement.session_id, ())):
+            try:
+                listener(announcement)
+            except Exception:
+                # One connection's failure must not keep the announcement from the others.
+                logger.exception("a listener of session %s failed", announcement.session_id)
 
-    def subscribe(self, session_id: str) -> asyncio.Queue[TurnStarted]:
-        queue: asyncio.Queue[TurnStarted] = asyncio.Queue()
-        self._subscribers.setdefault(session_id, set()).add(queue)
-        return queue
+    def subscribe(self, session_id: str, listener: Listener) -> None:
+        self._subscribers.setdefault(session_id, set()).add(listener)
 
-    def unsubscribe(self, session_id: str, queue: asyncio.Queue[TurnStarted]) -> None:
+    def unsubscribe(self, session_id: str, listener: Listener) -> None:
         subscribers = self._subscribers.get(session_id)
         if subscribers is not None:
-            subscribers.discard(queue)
+            subscribers.discard(listener)
             if not subscribers:
                 del self._subscribers[session_id]
 
 
-@asynccontextmanager
-async def subscription(bus: SessionBus, session_id: str) -> AsyncIterator[asyncio.Queue[TurnStarted]]:
-    queue = bus.subscribe(session_id)
+@contextmanager
+def subscription(bus: SessionBus, session_id: str, listener: Listener) -> Iterator[None]:
+    bus.subscribe(session_id, listener)
     try:
-        yield queue
+        yield
     finally:
-        bus.unsubscribe(session_id, queue)
+        bus.unsubscribe(session_id, listener)

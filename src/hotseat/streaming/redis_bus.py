@@ -11,7 +11,6 @@ database when it connects.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
@@ -19,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from hotseat.streaming.background import Backoff
-from hotseat.streaming.bus import MemorySessionBus, TurnStarted
+from hotseat.streaming.bus import Listener, MemorySessionBus, TurnStarted
 from hotseat.streaming.redis_client import session_channel
 
 logger = logging.getLogger(__name__)
@@ -50,8 +49,8 @@ class RedisSessionBus:
         if replica != self._replica:
             await self._local.publish(TurnStarted(channel[_PREFIX:].decode(), turn_id, kind))
 
-    def subscribe(self, session_id: str) -> asyncio.Queue[TurnStarted]:
-        return self._local.subscribe(session_id)
+    def subscribe(self, session_id: str, listener: Listener) -> None:
+        self._local.subscribe(session_id, listener)
 
-    def unsubscribe(self, session_id: str, queue: asyncio.Queue[TurnStarted]) -> None:
-        self._local.unsubscribe(session_id, queue)
+    def unsubscribe(self, session_id: str, listener: Listener) -> None:
+        self._local.unsubscribe(session_id, listener)
