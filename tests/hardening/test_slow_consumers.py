@@ -14,6 +14,7 @@ from hardening_kit import (
     serving,
     stalled_request,
     stalled_websocket,
+    task_count,
     text_of,
     wait_for,
 )
@@ -52,6 +53,33 @@ def test_stalled_clients_are_dropped_and_do_not_hold_up_the_turn(settings: Setti
         assert (turn["status"], turn["text"]) == ("complete", LONG)
         assert closed_by_server(stalled_ws)
         assert closed_by_server(stalled_sse)
+
+
+def test_an_idle_sse_reader_that_leaves_is_released_at_once(settings: Settings) -> None:
+    """A client that drops a stream while nothing flows frees its connection slot and its tasks
+    at once (the disconnect listener ends the response, not the next event); the turn goes on."""
+    backend = ScriptedBackend()
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply("late reply", hold=hold))
+    with serving(settings, backend) as server:
+        session = hx.post(f"{server.base_url}/api/sessions", json={"pack": "backend-engineer"}).json()
+        url = f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events"
+
+        def read_and_leave() -> None:
+            with hx.stream("GET", url, timeout=10) as response:
+                assert response.status_code == 200
+                wait_for(lambda: open_connections(server) == 1)
+            wait_for(lambda: open_connections(server) == 0, timeout=5)
+
+        try:
+            read_and_leave()  # the first stream also starts the app's send watchdog, which stays
+            before = task_count(server)
+            read_and_leave()
+            wait_for(lambda: task_count(server) == before, timeout=5)
+        finally:
+            hold.set()
+        session_url = f"{server.base_url}/api/sessions/{session['id']}"
+        wait_for(lambda: hx.get(session_url).json()["turns"][0]["status"] == "complete")
 
 
 class _BlockedSocket:

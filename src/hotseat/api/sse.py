@@ -15,11 +15,11 @@ own drain, which would cut it at the signal, is turned off in ``create_app``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, cast
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
@@ -47,7 +47,10 @@ class _LeasedEventSource(EventSourceResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http" and scope["method"] != "HEAD":
+                await self._run(receive, send)
+            else:
+                await super().__call__(scope, receive, send)  # HEAD: headers only, no stream
         except SendTimeoutError:
             # An expected end, not a server error: the client stopped reading.
             logger.info("dropped an SSE client that stopped reading")
@@ -57,14 +60,29 @@ class _LeasedEventSource(EventSourceResponse):
             if self.lease is not None:
                 await self.lease.release()
 
-    async def _listen_for_exit_signal_with_grace(self) -> None:
-        """sse-starlette's shutdown listener, which has nothing to hear here.
+    async def _run(self, receive: Receive, send: Send) -> None:
+        """sse-starlette's own stream, pings and disconnect listener, as three asyncio tasks.
 
-        ``create_app`` turns sse-starlette's drain off (responses end after their turn's
-        terminal event, from ``app.drain``), so its signal never comes; waiting for it
-        registered an anyio Event per open stream, about 1.5 KB each (S4).
+        sse-starlette runs them in an anyio task group with a fourth task that waits for its
+        shutdown signal, which hotseat turns off (``create_app``: a response ends after its
+        turn's terminal event, from ``app.drain``). That group cost about 8 KB per open
+        response (S4, docs/performance.md). As there, the first task to end ends the response.
         """
-        await anyio.sleep_forever()
+        parts = [self._stream_response(send), self._listen_for_disconnect(receive)]
+        if self._ping_interval > 0:
+            parts.append(self._ping(send))
+        tasks = [asyncio.create_task(part) for part in parts]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise cast(BaseException, task.exception())
+        if self.background is not None:
+            await self.background()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         """sse-starlette's hook for every send (events and pings), bounded by the app's watchdog.
