@@ -4,8 +4,9 @@ One SSE message per log event (``id: <seq>``, ``event: delta|queued|done|error``
 ``data: <the same JSON as the WebSocket frame>``), merged deltas for a client
 that fell behind, keep-alive comments while idle, and the end of the response
 after the terminal event. ``Last-Event-ID`` or ``?after=`` resumes from a seq.
-sse-starlette races the body against the client's disconnect; the turn itself
-is never cancelled by a reader leaving. Each response counts as an open
+sse-starlette's stream, pings and disconnect listener race (run as three
+asyncio tasks here, see ``_LeasedEventSource._run``); the turn itself is never
+cancelled by a reader leaving. Each response counts as an open
 connection for the limits (a 429 or 503 before the stream when over a cap),
 and a client that stops reading is dropped after ``HOTSEAT_SEND_TIMEOUT_SECONDS``
 (by the app's ``send_watchdog``, not sse-starlette's scope per send).
