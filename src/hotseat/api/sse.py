@@ -66,7 +66,7 @@ class _LeasedEventSource(EventSourceResponse):
 
         sse-starlette runs them in an anyio task group with a fourth task that waits for its
         shutdown signal, which hotseat turns off (``create_app``: a response ends after its
-        turn's terminal event, from ``app.drain``). That group cost about 8 KB per open
+        turn's terminal event, from ``app.drain``). That group cost about 16 KB per open
         response (S4, docs/performance.md). As there, the first task to end ends the response.
         """
         parts = [self._stream_response(send), self._listen_for_disconnect(receive)]

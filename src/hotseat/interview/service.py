@@ -281,8 +281,8 @@ class InterviewService:
         try:
             await self._assess(session, pack, question_index)
         except Exception as exc:
-            # Still down after the retries: the report says the answer was not assessed (a
-            # pending row is marked so on the next start).
+            # Still down after the retries. A row already stored as pending is marked not
+            # assessed on the next start; if none was stored, the report keeps saying pending.
             if outage_of(exc) is None:
                 raise
             logger.warning(
