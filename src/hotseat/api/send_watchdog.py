@@ -59,22 +59,22 @@ class SendWatchdog:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._guards: set[SendGuard] = set()
-        self._loop: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def guard(self, stalled_error: Callable[[], BaseException]) -> SendGuard:
         """A guard for a new connection; ``close()`` it when the connection ends."""
         guard = SendGuard(self, stalled_error)
         self._guards.add(guard)
-        if self._loop is None or self._loop.done():
-            self._loop = asyncio.create_task(self._watch(), name="send-watchdog")
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._watch(), name="send-watchdog")
         return guard
 
     def forget(self, guard: SendGuard) -> None:
         self._guards.discard(guard)
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
