@@ -11,8 +11,9 @@ import hx
 from datastores import single_process_only
 from hotseat.app import build_services, create_app
 from hotseat.config import Settings
+from hotseat.errors import Conflict
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.store.models import SessionRow, TurnRow
+from hotseat.store.models import AssessmentRow, SessionRow, TurnRow
 from hotseat.store.repo import new_id
 from hotseat.testing.server import ServerThread
 
@@ -87,3 +88,78 @@ def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings:
     assert turn.error_code == "interrupted"
     assert turn.text == "Half a sen"
     assert events == ["delta", "error"]
+
+
+def test_an_answer_and_its_pending_assessment_are_stored_together(settings: Settings) -> None:
+    """add_turns with an assessment is one transaction: refused whole while a turn is generating
+    (no assessment without its answer), stored whole otherwise."""
+
+    async def scenario() -> tuple[list[str], list[str], list[str], list[str]]:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+        session_id = new_id()
+        await store.add_session(
+            SessionRow(
+                id=session_id,
+                owner_id="o",
+                pack_id="backend-engineer",
+                language="en",
+                status="active",
+                flow={},
+            ),
+            TurnRow(
+                id=new_id(),
+                session_id=session_id,
+                role="interviewer",
+                kind="opening",
+                text="",
+                status="streaming",
+            ),
+        )
+
+        def answer_with_assessment() -> tuple[list[TurnRow], AssessmentRow]:
+            answer = TurnRow(
+                id=new_id(),
+                session_id=session_id,
+                role="candidate",
+                kind="answer",
+                text="A.",
+                status="complete",
+            )
+            pending = AssessmentRow(
+                id=new_id(),
+                session_id=session_id,
+                question_index=0,
+                answer_turn_id=answer.id,
+                status="pending",
+            )
+            return [answer], pending
+
+        turns, pending = answer_with_assessment()
+        refused = False
+        try:
+            # The opening is still 'streaming' and the new batch adds another interviewer turn.
+            streaming = TurnRow(
+                id=new_id(),
+                session_id=session_id,
+                role="interviewer",
+                kind="question",
+                text="",
+                status="streaming",
+            )
+            await store.add_turns(session_id, [*turns, streaming], {}, assessments=[pending])
+        except Conflict:
+            refused = True
+        assert refused
+        after_refusal = [a.id for a in await store.list_assessments(session_id)]
+        turns_after_refusal = [t.id for t in await store.list_turns(session_id)]
+        turns, pending = answer_with_assessment()
+        await store.add_turns(session_id, turns, {}, assessments=[pending])
+        stored = [a.answer_turn_id for a in await store.list_assessments(session_id)]
+        await services.engine.dispose()
+        return after_refusal, turns_after_refusal, stored, [turns[0].id]
+
+    after_refusal, turns_after_refusal, stored, answer_ids = asyncio.run(scenario())
+    assert after_refusal == []
+    assert len(turns_after_refusal) == 1  # only the opening
+    assert stored == answer_ids

@@ -117,8 +117,15 @@ class InterviewService:
         current = FlowState.from_dict(session.flow)
         state, plan = flow.answer(current, text, pack.followups, len(pack.questions))
         reply = _candidate_turn(session_id, "answer", current.question, text)
-        started = await self._advance(session, reply, state, plan)
-        self._assess_in_background(session, pack, current.question)
+        pending = AssessmentRow(
+            id=new_id(),
+            session_id=session_id,
+            question_index=current.question,
+            answer_turn_id=reply.id,
+            status="pending",
+        )
+        started = await self._advance(session, reply, state, plan, pending)
+        self._assess_in_background(session, pack, pending)
         return started
 
     async def skip(self, session_id: str) -> StartedTurn:
@@ -228,12 +235,18 @@ class InterviewService:
         return self.runner.running_turn(session_id) or await self.store.streaming_turn_id(session_id)
 
     async def _advance(
-        self, session: SessionRow, reply: TurnRow, state: FlowState, plan: TurnPlan
+        self,
+        session: SessionRow,
+        reply: TurnRow,
+        state: FlowState,
+        plan: TurnPlan,
+        assessment: AssessmentRow | None = None,
     ) -> StartedTurn:
         turn = _interviewer_turn(session.id, plan)
         history, cv_text = await self._prompt_inputs(session)
         known = ([*history, PastTurn(reply.role, reply.kind, reply.text)], cv_text)
-        await self.store.add_turns(session.id, [reply, turn], state.to_dict())
+        pending = [assessment] if assessment is not None else []
+        await self.store.add_turns(session.id, [reply, turn], state.to_dict(), assessments=pending)
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session.id, turn.id, plan.kind)
 
@@ -271,29 +284,30 @@ class InterviewService:
         cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
         return cv.text if cv is not None else None
 
-    def _assess_in_background(self, session: SessionRow, pack: Pack, question_index: int) -> None:
+    def _assess_in_background(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         # Started after the next turn, so a shared local model serves the candidate first.
-        task = asyncio.create_task(self._assess_logged(session, pack, question_index))
+        task = asyncio.create_task(self._assess_logged(session, pack, row))
         self._assessing.add(task)
         task.add_done_callback(self._assessing.discard)
 
-    async def _assess_logged(self, session: SessionRow, pack: Pack, question_index: int) -> None:
+    async def _assess_logged(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         try:
-            await self._assess(session, pack, question_index)
+            await self._assess(session, pack, row)
         except Exception as exc:
-            # Still down after the retries. A row already stored as pending is marked not
-            # assessed on the next start; if none was stored, the report keeps saying pending.
+            # Still down after the retries: the row stays pending, and the next start marks it
+            # not assessed (it was stored with the answer, so it cannot be missing).
             if outage_of(exc) is None:
                 raise
             logger.warning(
                 "assessing session %s question %d: the database stayed unavailable (%s)",
                 session.id,
-                question_index,
+                row.question_index,
                 type(exc).__name__,
             )
 
-    async def _assess(self, session: SessionRow, pack: Pack, question_index: int) -> None:
-        store = self.store
+    async def _assess(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
+        """Score the answers to ``row``'s question (its pending row was stored with the answer)."""
+        store, question_index = self.store, row.question_index
         what = f"assessing session {session.id}"
         turns = await retry_outages(what, lambda: store.list_turns(session.id))
         answers = [
@@ -301,15 +315,7 @@ class InterviewService:
             for t in turns
             if t.role == "candidate" and t.kind == "answer" and t.question_index == question_index
         ]
-        row = AssessmentRow(
-            id=new_id(),
-            session_id=session.id,
-            question_index=question_index,
-            answer_turn_id=answers[-1].turn_id,
-            status="pending",
-        )
         cv_text = await retry_outages(what, lambda: self._cv_text(session))
-        await retry_outages(what, lambda: store.add_assessment(row))
         try:
             result = await assess(
                 self.runner.backend,

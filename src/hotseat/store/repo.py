@@ -136,8 +136,12 @@ class Store:
         flow: dict[str, Any],
         *,
         status: str | None = None,
+        assessments: Sequence[AssessmentRow] = (),
     ) -> None:
         """Append turns to a session and save its flow state (and ``status``), all or nothing.
+
+        ``assessments`` (pending rows for an answer among ``turns``) are stored in the same
+        transaction, so an answer never exists without the record that it awaits assessment.
 
         Raises ``Conflict`` if the session already has a turn generating.
         """
@@ -154,6 +158,7 @@ class Store:
                     position += 1
                     turn.position = position
                     db.add(turn)
+                db.add_all(assessments)
                 await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
@@ -241,10 +246,6 @@ class Store:
         async with self._write() as db:
             await db.execute(update(SessionRow).where(SessionRow.cv_id == cv_id).values(cv_id=None))
             await db.execute(delete(CvRow).where(CvRow.id == cv_id))
-
-    async def add_assessment(self, assessment: AssessmentRow) -> None:
-        async with self._write() as db:
-            db.add(assessment)
 
     async def finish_assessment(
         self, assessment_id: str, status: str, result: dict[str, Any] | None, reason: str | None
