@@ -52,14 +52,7 @@ def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings:
         services = await build_services(settings, ScriptedBackend())
         session_id, turn_id = new_id(), new_id()
         await services.store.add_session(
-            SessionRow(
-                id=session_id,
-                owner_id="o",
-                pack_id="backend-engineer",
-                language="en",
-                status="active",
-                flow={},
-            ),
+            _session_row(session_id),
             TurnRow(
                 id=turn_id,
                 session_id=session_id,
@@ -99,14 +92,7 @@ def test_an_answer_and_its_pending_assessment_are_stored_together(settings: Sett
         store = services.store
         session_id = new_id()
         await store.add_session(
-            SessionRow(
-                id=session_id,
-                owner_id="o",
-                pack_id="backend-engineer",
-                language="en",
-                status="active",
-                flow={},
-            ),
+            _session_row(session_id),
             TurnRow(
                 id=new_id(),
                 session_id=session_id,
@@ -163,3 +149,9 @@ def test_an_answer_and_its_pending_assessment_are_stored_together(settings: Sett
     assert after_refusal == []
     assert len(turns_after_refusal) == 1  # only the opening
     assert stored == answer_ids
+
+
+def _session_row(session_id: str) -> SessionRow:
+    return SessionRow(
+        id=session_id, owner_id="o", pack_id="backend-engineer", language="en", status="active", flow={}
+    )
