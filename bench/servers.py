@@ -81,7 +81,8 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS and not k.startswith("HOTSEAT_")}
     env["NO_PROXY"] = "*"
     paths = [str(hotseat_src)] if hotseat_src else []
-    env["PYTHONPATH"] = os.pathsep.join([*paths, str(REPO_ROOT)])
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(REPO_ROOT), *inherited])
     env.update(extra)
     return env
 
