@@ -17,6 +17,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -84,23 +85,8 @@ class _Off:
         return None
 
 
-_INSTRUMENTS = (
-    "CONNECTIONS",
-    "TURNS_RUNNING",
-    "TURNS_QUEUED",
-    "TURNS",
-    "TIME_TO_FIRST_TOKEN",
-    "INTER_TOKEN",
-    "TOKENS_GENERATED",
-    "TOKENS_DELIVERED",
-    "UPSTREAM_ERRORS",
-    "EVENT_LOOP_LAG",
-    "WS_DELIVERED",
-    "SSE_DELIVERED",
-    "WS_CONNECTIONS",
-    "SSE_CONNECTIONS",
-)
-_REAL = {name: globals()[name] for name in _INSTRUMENTS}
+# Every instrument defined above, labelled children included, by its module name.
+_REAL = {name: value for name, value in globals().items() if isinstance(value, MetricWrapperBase)}
 
 
 def set_enabled(enabled: bool) -> None:

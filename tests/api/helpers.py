@@ -76,3 +76,14 @@ def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
             fields["data"] = json.loads(fields["data"])
             events.append(fields)
     return events
+
+
+def report_when_done(client: httpx.Client, session_id: str) -> dict[str, Any]:
+    """Poll the report until every assessment has ended (bounded); return it."""
+    deadline = time.monotonic() + 10
+    while True:
+        report: dict[str, Any] = client.get(f"/api/sessions/{session_id}/report").json()
+        if report["status"] == "complete":
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.05)

@@ -5,13 +5,12 @@ pool that has no connection free raises."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from helpers import wait_quiet
+from helpers import report_when_done, wait_quiet
 from sqlalchemy import exc as sa
 
 from hotseat.api.deps import Services
@@ -108,15 +107,6 @@ def test_an_assessment_is_stored_through_a_busy_pool(
     client.post(f"/api/sessions/{sid}/finish")
     wait_quiet(client, sid)
 
-    report = _report_when_complete(client, sid)
+    report = report_when_done(client, sid)
     assert finished[0] == 2
     assert report["questions"][0]["assessment"]["status"] == "complete", report
-
-
-def _report_when_complete(client: httpx.Client, sid: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
-        report: dict[str, Any] = client.get(f"/api/sessions/{sid}/report").json()
-        if report["status"] == "complete" or time.monotonic() > deadline:
-            return report
-        time.sleep(0.05)

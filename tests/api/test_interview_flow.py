@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import httpx
-from helpers import wait_quiet
+from helpers import report_when_done, wait_quiet
 
 from hotseat.llm.scripted import ScriptedBackend
 
@@ -15,16 +13,6 @@ LONG_ANSWER = (
     "At Acme I owned the orders API. I split the monolith's order endpoints into a versioned service, "
     "wrote the migration plan, and we moved forty teams over in six weeks with no downtime at all."
 )
-
-
-def report_when_done(client: httpx.Client, session_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while True:
-        report: dict[str, Any] = client.get(f"/api/sessions/{session_id}/report").json()
-        if report["status"] == "complete":
-            return report
-        assert time.monotonic() < deadline, report
-        time.sleep(0.05)
 
 
 def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from sqlalchemy import select
 
 import hx
@@ -87,68 +88,47 @@ def test_an_answer_and_its_pending_assessment_are_stored_together(settings: Sett
     """add_turns with an assessment is one transaction: refused whole while a turn is generating
     (no assessment without its answer), stored whole otherwise."""
 
-    async def scenario() -> tuple[list[str], list[str], list[str], list[str]]:
+    async def scenario() -> tuple[list[str], int, list[str], str]:
         services = await build_services(settings, ScriptedBackend())
         store = services.store
         session_id = new_id()
-        await store.add_session(
-            _session_row(session_id),
-            TurnRow(
-                id=new_id(),
-                session_id=session_id,
-                role="interviewer",
-                kind="opening",
-                text="",
-                status="streaming",
-            ),
-        )
+        await store.add_session(_session_row(session_id), _turn(session_id, "interviewer", "streaming"))
 
-        def answer_with_assessment() -> tuple[list[TurnRow], AssessmentRow]:
-            answer = TurnRow(
-                id=new_id(),
-                session_id=session_id,
-                role="candidate",
-                kind="answer",
-                text="A.",
-                status="complete",
-            )
-            pending = AssessmentRow(
+        def pending_for(answer: TurnRow) -> AssessmentRow:
+            return AssessmentRow(
                 id=new_id(),
                 session_id=session_id,
                 question_index=0,
                 answer_turn_id=answer.id,
                 status="pending",
             )
-            return [answer], pending
 
-        turns, pending = answer_with_assessment()
-        refused = False
-        try:
-            # The opening is still 'streaming' and the new batch adds another interviewer turn.
-            streaming = TurnRow(
-                id=new_id(),
-                session_id=session_id,
-                role="interviewer",
-                kind="question",
-                text="",
-                status="streaming",
+        # The opening is still 'streaming', and this batch adds a second generating turn.
+        answer = _turn(session_id, "candidate", "complete")
+        with pytest.raises(Conflict):
+            await store.add_turns(
+                session_id,
+                [answer, _turn(session_id, "interviewer", "streaming")],
+                {},
+                assessments=[pending_for(answer)],
             )
-            await store.add_turns(session_id, [*turns, streaming], {}, assessments=[pending])
-        except Conflict:
-            refused = True
-        assert refused
         after_refusal = [a.id for a in await store.list_assessments(session_id)]
-        turns_after_refusal = [t.id for t in await store.list_turns(session_id)]
-        turns, pending = answer_with_assessment()
-        await store.add_turns(session_id, turns, {}, assessments=[pending])
+        turns_after_refusal = len(await store.list_turns(session_id))
+        answer = _turn(session_id, "candidate", "complete")
+        await store.add_turns(session_id, [answer], {}, assessments=[pending_for(answer)])
         stored = [a.answer_turn_id for a in await store.list_assessments(session_id)]
         await services.engine.dispose()
-        return after_refusal, turns_after_refusal, stored, [turns[0].id]
+        return after_refusal, turns_after_refusal, stored, answer.id
 
-    after_refusal, turns_after_refusal, stored, answer_ids = asyncio.run(scenario())
+    after_refusal, turns_after_refusal, stored, answer_id = asyncio.run(scenario())
     assert after_refusal == []
-    assert len(turns_after_refusal) == 1  # only the opening
-    assert stored == answer_ids
+    assert turns_after_refusal == 1  # only the opening
+    assert stored == [answer_id]
+
+
+def _turn(session_id: str, role: str, status: str) -> TurnRow:
+    kind = "answer" if role == "candidate" else "question"
+    return TurnRow(id=new_id(), session_id=session_id, role=role, kind=kind, text="", status=status)
 
 
 def _session_row(session_id: str) -> SessionRow:

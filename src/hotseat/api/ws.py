@@ -19,8 +19,9 @@ A client that stops reading backpressures only its own streamer: the send
 waits for the socket, the turn's shared log keeps growing for every reader,
 and the events piled up meanwhile go out merged once the client reads again.
 A send still blocked after ``HOTSEAT_SEND_TIMEOUT_SECONDS`` ends the
-connection with close 1013 (try again later; see ``send_watchdog``). At shutdown, ``OpenWebSockets``
-lets each connection send its turns' last events, then closes it with 1012.
+connection with close 1013 (try again later; see ``send_watchdog``). At
+shutdown, ``OpenWebSockets`` lets each connection send its turns' last events,
+then closes it with 1012.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ class InterviewService:
             )
         plan = TurnPlan(cast(TurnKind, last.kind), last.question_index)
         turn = _interviewer_turn(session_id, plan)
-        known = (_history(turns), await self._cv_text(session))
+        known = await self._prompt_inputs(session, turns)
         await self.store.add_turns(session_id, [turn], session.flow)
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind)
@@ -250,13 +250,19 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session.id, turn.id, plan.kind)
 
-    async def _prompt_inputs(self, session: SessionRow) -> tuple[list[PastTurn], str | None]:
-        """The history and CV text a new turn's prompt is built from.
+    async def _prompt_inputs(
+        self, session: SessionRow, turns: Sequence[TurnRow] | None = None
+    ) -> tuple[list[PastTurn], str | None]:
+        """The history (from ``turns`` when the caller has read them) and CV text a new turn's
+        prompt is built from.
 
         Read before the new turn is stored: a read that fails after the write (database busy)
         would leave a turn marked generating that nothing generates, blocking every move.
         """
-        return _history(await self.store.list_turns(session.id)), await self._cv_text(session)
+        if turns is None:
+            turns = await self.store.list_turns(session.id)
+        history = [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
+        return history, await self._cv_text(session)
 
     async def _start_turn(
         self,
@@ -339,10 +345,6 @@ class InterviewService:
         await retry_outages(
             what, lambda: store.finish_assessment(row.id, result.status, result.result, result.reason)
         )
-
-
-def _history(turns: Sequence[TurnRow]) -> list[PastTurn]:
-    return [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:
