@@ -11,9 +11,10 @@ from redis.asyncio import Redis
 import datastores
 from hotseat.errors import Unavailable
 from hotseat.store.repo import new_id
+from hotseat.streaming import redis_follower
 from hotseat.streaming.events import Event
 from hotseat.streaming.log import LogMissing
-from hotseat.streaming.redis_client import connect, log_key
+from hotseat.streaming.redis_client import POOL_SIZE, connect, log_key
 from hotseat.streaming.redis_log import RedisStreamLog
 from hotseat.streaming.sweeper import outcome_from_log
 
@@ -106,3 +107,57 @@ async def test_a_sweeper_fences_out_a_writer_presumed_dead(redis: Redis) -> None
     with pytest.raises(LogMissing):
         await writer.append(turn, "delta", {"text": "tence"})
     assert [e.type for e in await collect(writer, turn)] == ["delta", "error"]
+
+
+async def test_hundreds_of_live_readers_share_one_blocking_read(redis: Redis) -> None:
+    """300 readers waiting on 150 live logs at once (two per log, from different seqs) all get
+    every event, over a handful of connections: before, each waiting reader held its own
+    connection, and a burst past redis-py's default pool of 100 failed with "Too many connections"."""
+    log = RedisStreamLog(redis)
+    turns = [new_id() for _ in range(150)]
+    for turn in turns:
+        await log.create(turn)
+        await log.append(turn, "delta", {"text": "a"})
+    early = [asyncio.create_task(collect(log, turn, 0)) for turn in turns]
+    late = [asyncio.create_task(collect(log, turn, 1)) for turn in turns]
+    await asyncio.sleep(0.2)  # every reader is now waiting on the follower
+    pool = redis.connection_pool
+    assert len(pool._in_use_connections) <= 2  # type: ignore[attr-defined]
+    for turn in turns:
+        await log.append(turn, "delta", {"text": "b"})
+        await log.append(turn, "done", {"finish_reason": "stop"})
+    for readers, first in ((early, 1), (late, 2)):
+        for events in await asyncio.wait_for(asyncio.gather(*readers), 30):
+            assert [e.seq for e in events] == list(range(first, 4))
+    opened = len(pool._available_connections) + len(pool._in_use_connections)  # type: ignore[attr-defined]
+    assert opened <= POOL_SIZE
+
+
+async def test_a_reader_from_an_earlier_seq_joins_a_followed_log(redis: Redis) -> None:
+    """A second reader that needs older events than the follower's position still gets them all."""
+    log, turn = RedisStreamLog(redis), new_id()
+    await log.create(turn)
+    for text in ("a", "b", "c"):
+        await log.append(turn, "delta", {"text": text})
+    ahead = asyncio.create_task(collect(log, turn, 3))
+    await asyncio.sleep(0.1)
+    behind = asyncio.create_task(collect(log, turn, 1))
+    await asyncio.sleep(0.1)
+    await log.append(turn, "done", {"finish_reason": "stop"})
+    assert [e.seq for e in await asyncio.wait_for(ahead, 10)] == [4]
+    assert [e.seq for e in await asyncio.wait_for(behind, 10)] == [2, 3, 4]
+
+
+async def test_readers_of_a_log_that_vanishes_while_quiet_end_with_log_missing(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A followed log deleted while nothing is written (retention, or a restart) ends its readers."""
+    monkeypatch.setattr(redis_follower, "BLOCK_SECONDS", 0.3)
+    log, turn = RedisStreamLog(redis), new_id()
+    await log.create(turn)
+    await log.append(turn, "delta", {"text": "a"})
+    reader = asyncio.create_task(collect(log, turn, 1))
+    await asyncio.sleep(0.1)
+    await redis.delete(log_key(turn))
+    with pytest.raises(LogMissing):
+        await asyncio.wait_for(reader, 10)

@@ -1,7 +1,10 @@
 """The Redis connection that replicas share state through, its key names, and its failures.
 
 Every scale-out part (turn logs, announcements, cancels, leases, watcher
-presence) uses one client per process, made by ``connect``. Its timeouts are
+presence) uses one client per process, made by ``connect``. Its pool is
+bounded and a command waits for a free connection rather than failing:
+redis-py's default pool raises "Too many connections" the moment a burst needs
+more than it holds (200 turns appending at once did). Its timeouts are
 short so that a request fails fast with ``unavailable`` while Redis is down,
 and it retries a command once on a fresh connection, because every pooled
 connection dies when Redis restarts. Commands are written so that this retry
@@ -24,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -35,17 +38,25 @@ from hotseat.errors import Unavailable
 BLOCK_SECONDS = 5.0
 REDIS_DOWN_MESSAGE = "The live-stream store (Redis) cannot be reached; retry in a few seconds."
 SESSION_PATTERN = "hotseat:session:*"
+# Connections one replica keeps to Redis, and how long a command waits for one before it fails.
+# Commands are short, and live reads share one connection (``redis_follower``), so 64 serve
+# thousands of streams; the wait covers a burst, not an outage (the socket timeouts do).
+POOL_SIZE = 64
+POOL_WAIT_SECONDS = 5.0
 
 
 def connect(url: str) -> Redis:
     """A client for ``url``; nothing is sent until its first command."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT_SECONDS,
         socket_connect_timeout=2.0,
         # Longer than a blocking read, which would otherwise time out as a failure.
         socket_timeout=BLOCK_SECONDS + 5.0,
         retry=Retry(NoBackoff(), 1),
     )
+    return Redis.from_pool(pool)
 
 
 def log_key(turn_id: str) -> str:

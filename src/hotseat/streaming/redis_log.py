@@ -13,8 +13,9 @@ fences a replica presumed dead (the sweeper closed its log) out of the log, and
 makes the client's retry of an append that did reach Redis harmless. The
 terminal event sets the stream's TTL to ``HOTSEAT_LOG_RETENTION_SECONDS``.
 
-A reader makes one ``XREAD`` per batch (blocking while the turn is quiet), not
-one per event.
+A reader first reads what the log holds with one plain ``XREAD``; from then on
+it waits on the replica's ``LogFollower`` (``redis_follower``), which follows
+every live log its readers wait on with one blocking ``XREAD``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ from hotseat.errors import Unavailable
 from hotseat.streaming.background import Backoff
 from hotseat.streaming.events import Event, EventType
 from hotseat.streaming.log import LogMissing
-from hotseat.streaming.redis_client import BLOCK_SECONDS, log_key, redis_errors
+from hotseat.streaming.redis_client import log_key, redis_errors
+from hotseat.streaming.redis_follower import BATCH, LogFollower
 
-# Most entries one XREAD returns: a reader far behind catches up in a few large batches.
-_BATCH = 1000
 # A log whose writer and sweepers all vanished, and so never got its terminal event, still goes.
 _UNCLOSED_TTL_SECONDS = 24 * 3600
 _OPEN = b"open"
@@ -73,6 +73,7 @@ class RedisStreamLog:
         # The next seq of each log this replica writes (the runner is a log's only writer).
         self._next: dict[str, int] = {}
         self._retries: set[asyncio.Task[None]] = set()
+        self._follower = LogFollower(redis, _events)
 
     async def create(self, turn_id: str) -> None:
         key = log_key(turn_id)
@@ -159,27 +160,26 @@ class RedisStreamLog:
         with redis_errors():
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xrevrange(key, count=1)
-                pipe.xread({key: cursor}, count=_BATCH)
+                pipe.xread({key: cursor}, count=BATCH)
                 last, response = await pipe.execute()
         if not last:
             raise LogMissing(turn_id)
         if not response and last[0][1][b"t"] in _TERMINAL:
             return  # the reader has the whole turn already
-        while True:
-            entries = _entries(response)
-            if entries:
-                cursor = entries[-1][0]
-                batch = _events(turn_id, entries)
-                if batch:
-                    yield batch
-                    if batch[-1].terminal:
-                        return
-            with redis_errors():
-                response = await self._redis.xread(
-                    {key: cursor}, count=_BATCH, block=int(BLOCK_SECONDS * 1000)
-                )
-                if not response and not await self._redis.exists(key):
-                    raise LogMissing(turn_id)  # expired or dropped while this reader waited
+        entries = _entries(response)
+        if entries:
+            cursor = entries[-1][0]
+            batch = _events(turn_id, entries)
+            if batch:
+                yield batch
+                if batch[-1].terminal:
+                    return
+        async with self._follower.follow(turn_id, cursor) as inbox:
+            while True:
+                batch = await inbox.get()
+                yield batch
+                if batch[-1].terminal:
+                    return
 
     async def last_seq(self, turn_id: str) -> int | None:
         """The seq of the log's last event (0 if it has none yet), or None if there is no log."""
@@ -200,6 +200,7 @@ class RedisStreamLog:
             task.cancel()
         await asyncio.gather(*self._retries, return_exceptions=True)
         self._next.clear()
+        await self._follower.aclose()
 
 
 _Entry = tuple[bytes, dict[bytes, bytes]]
