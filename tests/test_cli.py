@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+import hx
 
 PYTHON = sys.executable
 
@@ -28,10 +32,21 @@ def free_port() -> int:
         return port
 
 
-def test_serve_runs_a_real_server_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """`python -m hotseat serve --port P` answers /api/health and exits cleanly on SIGTERM."""
+@pytest.mark.parametrize("access_log", [False, True])
+def test_serve_runs_a_real_server_and_stops_on_sigterm(tmp_path: Path, access_log: bool) -> None:
+    """`python -m hotseat serve --port P` answers HTTP and WebSockets and exits cleanly on SIGTERM.
+
+    Request lines (uvicorn's access log and its per-WebSocket lines) appear only with
+    HOTSEAT_ACCESS_LOG=true; start-up and shutdown messages appear either way.
+    """
     port = free_port()
-    env = {**os.environ, "HOTSEAT_BACKEND": "scripted", "HOTSEAT_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "HOTSEAT_BACKEND": "scripted",
+        "HOTSEAT_DATA_DIR": str(tmp_path),
+        "HOTSEAT_API_KEYS": hx.API_KEY,
+        "HOTSEAT_ACCESS_LOG": str(access_log).lower(),
+    }
     process = subprocess.Popen(
         [PYTHON, "-m", "hotseat", "serve", "--port", str(port)],
         env=env,
@@ -39,23 +54,32 @@ def test_serve_runs_a_real_server_and_stops_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).json()
+                health = httpx.get(f"{base}/api/health", timeout=1).json()
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.stdout.read() if process.stdout else ""
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.1)
         assert health == {"status": "ok", "backend": "scripted", "model": "scripted", "running_turns": 0}
+        session = hx.post(f"{base}/api/sessions", json={"pack": "backend-engineer"}).json()
+        with hx.ws_connect(
+            f"ws://127.0.0.1:{port}/ws?session={session['id']}&turn_id={session['turn_id']}&after=0"
+        ) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] in ("turn", "delta", "done")
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     # uvicorn re-raises the signal after its graceful shutdown, so -SIGTERM is a clean exit too.
     assert process.returncode in (0, -signal.SIGTERM), output
-    assert "Application shutdown complete" in output
+    assert "Uvicorn running on" in output and "Application shutdown complete" in output
+    for line in ('"GET /api/health HTTP/1.1" 200', '"POST /api/sessions HTTP/1.1" 201', "[accepted]"):
+        assert (line in output) == access_log, output
+    assert ("connection open" in output) == access_log, output
     assert (tmp_path / "hotseat.db").exists()
 
 

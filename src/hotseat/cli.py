@@ -29,6 +29,7 @@ def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": settings.ws_compression,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
         "log_level": settings.log_level,
+        "access_log": settings.access_log,
         "proxy_headers": False,
     }
 

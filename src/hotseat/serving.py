@@ -9,6 +9,12 @@ period, interrupt the rest, deliver every terminal event, close WebSockets
 with 1012). uvicorn's shutdown then finds little left to close. An app without
 a drain hook is shut down exactly as plain uvicorn would.
 
+Without an access log (``HOTSEAT_ACCESS_LOG=false``, the default) it also
+mutes uvicorn's per-connection WebSocket lines ("[accepted]", "connection
+open", "connection closed"), which uvicorn writes at INFO on its error logger
+whatever the access-log setting: while serving, that logger shows warnings and
+errors only; start-up and shutdown messages are kept.
+
 It also sets ``TCP_USER_TIMEOUT`` (Linux) on the listening sockets, from the
 app's ``state.tcp_user_timeout``; accepted connections inherit it. A peer that
 stops reading leaves bytes unsent behind a zero window, and neither uvicorn
@@ -71,11 +77,15 @@ class HotseatServer(uvicorn.Server):
         garbage collector; a test server shares the test runner's process and leaves it alone."""
         super().__init__(config)
         self.whole_process = whole_process
+        self._muted_level: int | None = None  # uvicorn's error-log level before it was muted
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.whole_process:
             settle_garbage_collector()
+        if not self.config.access_log and logger.level == logging.INFO:
+            self._muted_level = logger.level
+            logger.setLevel(logging.WARNING)
         timeout = user_timeout_of(self.config.app)
         if timeout is None or not hasattr(socket, "TCP_USER_TIMEOUT"):
             return
@@ -85,6 +95,9 @@ class HotseatServer(uvicorn.Server):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._muted_level is not None:
+            logger.setLevel(self._muted_level)
+            self._muted_level = None
         drain = drain_hook(self.config.app)
         if drain is not None and not self.force_exit:
             # Stop accepting first, as uvicorn would; closing twice is harmless.
