@@ -199,12 +199,15 @@ class OpenAIBackend:
     def _raw_stream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncAPIResponse[Any]]:
         """The streaming HTTP response itself; HTTP errors (and SDK retries) happen on entering.
 
-        The messages travel in ``extra_body``, which the SDK sends as it is and which wins over
-        the (empty) ``messages`` argument: its type-driven transform of plain role and content
-        strings changes nothing and cost about a third of the SDK's request set-up per turn.
+        Everything but the model and ``stream`` travels in ``extra_body``, which the SDK sends as
+        it is and which wins over the (empty) ``messages`` argument: its type-driven transform of
+        plain numbers and strings changes nothing, and cost about a third of the SDK's request
+        set-up per turn for the messages, and 30 us more for the other fields.
         """
-        body = {**request, "messages": [], "extra_body": {"messages": request["messages"]}}
-        return self._client.chat.completions.with_streaming_response.create(**body)
+        extra = {key: value for key, value in request.items() if key not in ("model", "stream")}
+        return self._client.chat.completions.with_streaming_response.create(
+            model=request["model"], messages=[], stream=True, extra_body=extra
+        )
 
     async def start(self) -> None:
         return None
