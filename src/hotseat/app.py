@@ -69,7 +69,8 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     streaming.start(runner)
     params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)
     assessment_params = GenerationParams(max_tokens=settings.assessment_max_tokens, temperature=0.2)
-    interview = InterviewService(store, packs, runner, streaming.log, params, assessment_params)
+    concurrency = settings.assessment_concurrency or (1 if backend.name == "local" else 8)
+    interview = InterviewService(store, packs, runner, streaming.log, params, assessment_params, concurrency)
     return Services(settings, engine, store, packs, backend, runner, interview, streaming)
 
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     upstream_first_token_timeout: float = Field(default=20.0, ge=0)
     max_tokens: int = Field(default=512, ge=1, le=32768)
     assessment_max_tokens: int = Field(default=1024, ge=64, le=32768)
+    # Unset: 1 with the local model (it generates one reply at a time), 8 with a server.
+    assessment_concurrency: int | None = Field(default=None, ge=1, le=1000)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     local_model_path: Path | None = None
     local_context_size: int = Field(default=4096, ge=512)

@@ -8,10 +8,16 @@ promised: pydantic validation, the right number of points, and evidence that
 really is quoted from the answer (a quote that is not is dropped, never shown
 as evidence). Invalid output is retried once; then the answer is recorded as
 "not assessed" with the reason, and the interview carries on.
+
+A model that is momentarily full (a local model's queue: ``busy``; a server's
+rate limit; a server that cannot be reached) is waited for, with back-off, for
+about a minute before that counts as a failed attempt: an assessment is
+background work, and a burst of answers must not turn into "not assessed".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -21,7 +27,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotseat.errors import HotseatError
+from hotseat.errors import Busy, HotseatError, UpstreamRateLimited, UpstreamUnavailable
 from hotseat.interview.packs import Pack, language_name
 from hotseat.interview.prompts import candidate_material, fence
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams
@@ -29,6 +35,10 @@ from hotseat.llm.base import Backend, ChatMessage, GenerationParams
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
+# Waits before asking a momentarily full model again (seconds; about a minute in all).
+TRANSIENT_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+_TRANSIENT = (Busy, UpstreamRateLimited, UpstreamUnavailable)
+_LONGEST_WAIT = 60.0  # even if the server's retry-after asks for longer
 
 
 class PointOutput(BaseModel):
@@ -170,9 +180,7 @@ async def assess(
     reason = "no attempt made"
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            raw = "".join(
-                [item async for item in backend.stream(messages, structured) if isinstance(item, str)]
-            )
+            raw = await _generate(backend, messages, structured)
         except HotseatError as exc:
             reason = f"the model could not be reached ({exc.code}): {exc.message}"
             continue
@@ -183,6 +191,21 @@ async def assess(
             reason = f"the model's assessment was not valid ({_short(exc)})"
             logger.info("assessment attempt %d invalid: %s", attempt, reason)
     return AssessmentResult("not_assessed", None, reason)
+
+
+async def _generate(backend: Backend, messages: Sequence[ChatMessage], params: GenerationParams) -> str:
+    """The model's whole reply; waits out a model that is momentarily full (``TRANSIENT_WAITS``)."""
+    waits = iter(TRANSIENT_WAITS)
+    while True:
+        try:
+            return "".join([item async for item in backend.stream(messages, params) if isinstance(item, str)])
+        except _TRANSIENT as exc:
+            wait = next(waits, None)
+            if wait is None:
+                raise
+            delay = min(_LONGEST_WAIT, max(wait, exc.retry_after or 0.0))
+            logger.info("assessment waits %.0f s for the model (%s)", delay, exc.code)
+            await asyncio.sleep(delay)
 
 
 def _short(exc: Exception) -> str:

@@ -58,6 +58,7 @@ class InterviewService:
         log: StreamLog,
         params: GenerationParams,
         assessment_params: GenerationParams,
+        assessment_concurrency: int = 4,
     ) -> None:
         self.store = store
         self.packs = packs
@@ -66,6 +67,9 @@ class InterviewService:
         self.params = params
         self.assessment_params = assessment_params
         self._assessing: set[asyncio.Task[None]] = set()
+        # Assessments are background work: a burst of answers must not crowd the candidates'
+        # replies at the model (a local model runs one generation at a time). The rest wait here.
+        self._assessment_slots = asyncio.Semaphore(assessment_concurrency)
 
     # -- sessions -------------------------------------------------------------
 
@@ -298,7 +302,8 @@ class InterviewService:
 
     async def _assess_logged(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         try:
-            await self._assess(session, pack, row)
+            async with self._assessment_slots:
+                await self._assess(session, pack, row)
         except Exception as exc:
             # Still down after the retries: the row stays pending, and the next start marks it
             # not assessed (it was stored with the answer, so it cannot be missing).
