@@ -161,3 +161,38 @@ async def test_readers_of_a_log_that_vanishes_while_quiet_end_with_log_missing(
     await redis.delete(log_key(turn))
     with pytest.raises(LogMissing):
         await asyncio.wait_for(reader, 10)
+
+
+async def test_the_end_goes_right_after_what_the_log_holds(redis: Redis) -> None:
+    """A delta whose write failed may or may not have reached Redis, so the writer's count may be
+    off either way: the terminal event still lands, right after the last entry, and readers are
+    not left waiting for it."""
+    log, behind, ahead = RedisStreamLog(redis), new_id(), new_id()
+    for turn in (behind, ahead):
+        await log.create(turn)
+        await log.append(turn, "delta", {"text": "a"})
+    await log._write(Event(behind, 2, "delta", {"text": "b"}))  # landed, but the writer counts 2 next
+    log._next[ahead] += 1  # counted, but never landed
+    for turn in (behind, ahead):
+        await log.append(turn, "done", {"finish_reason": "stop"})
+    assert [(e.seq, e.type) for e in await collect(log, behind)] == [(1, "delta"), (2, "delta"), (3, "done")]
+    assert [(e.seq, e.type) for e in await collect(log, ahead)] == [(1, "delta"), (2, "done")]
+
+
+async def test_appends_from_many_turns_at_once_share_pipelines(redis: Redis) -> None:
+    """200 turns appending together: every event lands in order with its own seq."""
+    log = RedisStreamLog(redis)
+    turns = [new_id() for _ in range(200)]
+    for turn in turns:
+        await log.create(turn)
+
+    async def write(turn: str) -> None:
+        for i in range(5):
+            await log.append(turn, "delta", {"text": str(i)})
+        await log.append(turn, "done", {"finish_reason": "stop"})
+
+    await asyncio.gather(*(write(turn) for turn in turns))
+    for turn in turns[::37]:
+        events = await collect(log, turn)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+        assert [e.payload.get("text") for e in events[:5]] == ["0", "1", "2", "3", "4"]

@@ -7,7 +7,8 @@ writer and reused unchanged by every reader on every replica. ``create`` writes
 the marker entry ``0-1``, so an empty log still exists; ``LogMissing`` means the
 stream itself is absent.
 
-Appends go through one Lua script that checks and writes atomically: the seq
+Appends go through one Lua script that checks and writes atomically (the calls
+of every turn share pipelines: ``redis_batch``): the seq
 must be one past the last entry, and nothing follows a terminal event. That
 fences a replica presumed dead (the sweeper closed its log) out of the log, and
 makes the client's retry of an append that did reach Redis harmless. The
@@ -31,6 +32,7 @@ from hotseat.errors import Unavailable
 from hotseat.streaming.background import Backoff
 from hotseat.streaming.events import Event, EventType
 from hotseat.streaming.log import LogMissing
+from hotseat.streaming.redis_batch import ScriptBatch
 from hotseat.streaming.redis_client import log_key, redis_errors
 from hotseat.streaming.redis_follower import BATCH, LogFollower
 
@@ -59,6 +61,10 @@ return seq
 """
 
 
+class _OutOfStep(LogMissing):
+    """The log's last seq is not the one before this event's."""
+
+
 class LogLost(Unavailable):
     """The writer's log vanished from Redis (a restart without persistence): the turn cannot go on."""
 
@@ -69,7 +75,7 @@ class RedisStreamLog:
     def __init__(self, redis: Redis, retention_seconds: float = 300.0) -> None:
         self._redis = redis
         self._retention_ms = max(1, int(retention_seconds * 1000))
-        self._append_script = redis.register_script(_APPEND)
+        self._appends = ScriptBatch(redis, _APPEND)
         # The next seq of each log this replica writes (the runner is a log's only writer).
         self._next: dict[str, int] = {}
         self._retries: set[asyncio.Task[None]] = set()
@@ -91,12 +97,16 @@ class RedisStreamLog:
             raise LogMissing(turn_id)
         event = Event(turn_id, seq, type, payload)
         if not event.terminal:
-            await self._write(event)
+            # Counted before the write: a cancelled caller does not stop it (``ScriptBatch``).
             self._next[turn_id] = seq + 1
+            await self._write(event)
             return event
         del self._next[turn_id]
         try:
-            await self._write(event)
+            try:
+                await self._write(event)
+            except _OutOfStep:
+                event = await self._write_after_last(event)
         except LogLost:
             raise
         except Unavailable as exc:
@@ -104,6 +114,16 @@ class RedisStreamLog:
             self._retry_later(event, exc)
             raise
         return event
+
+    async def _write_after_last(self, event: Event) -> Event:
+        """The terminal event, right after what the log holds: a delta whose write failed (Redis
+        briefly unreachable) may or may not have landed, so this writer's count may be off."""
+        last = await self.last_seq(event.turn_id)
+        if last is None:
+            raise LogMissing(event.turn_id)
+        moved = Event(event.turn_id, last + 1, event.type, event.payload)
+        await self._write(moved)
+        return moved
 
     def _retry_later(self, event: Event, failure: Unavailable) -> None:
         task = asyncio.create_task(self._write_eventually(event, failure), name=f"end:{event.turn_id}")
@@ -137,12 +157,13 @@ class RedisStreamLog:
     async def _write(self, event: Event) -> None:
         terminal = "1" if event.terminal else "0"
         with redis_errors():
-            result = await self._append_script(
-                keys=[log_key(event.turn_id)],
-                args=[event.seq, event.type, event.json, terminal, self._retention_ms],
+            result = await self._appends.call(
+                log_key(event.turn_id), [event.seq, event.type, event.json, terminal, self._retention_ms]
             )
         if result == -1:
             raise LogLost(_LOST_MESSAGE)
+        if result == -3:
+            raise _OutOfStep(event.turn_id)
         if result != event.seq:
             raise LogMissing(event.turn_id)
 
@@ -201,6 +222,7 @@ class RedisStreamLog:
         await asyncio.gather(*self._retries, return_exceptions=True)
         self._next.clear()
         await self._follower.aclose()
+        await self._appends.aclose()
 
 
 _Entry = tuple[bytes, dict[bytes, bytes]]

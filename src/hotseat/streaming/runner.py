@@ -271,10 +271,22 @@ class TurnRunner:
             async for item in self.backend.stream(request.messages, request.params):
                 if type(item) is str:
                     if item:
-                        last_seq = (await append(turn_id, "delta", {"text": item})).seq
+                        # Counted before the append: a cancel that lands while a shared log's
+                        # write is in flight does not stop the write, so the text stays in step
+                        # with what readers get (seqs are consecutive from 1).
+                        last_seq += 1
                         parts.append(item)
                         length += len(item)
                         delta_index.append((last_seq, length))
+                        try:
+                            await append(turn_id, "delta", {"text": item})
+                        except Exception:
+                            # Not logged, as far as this writer knows: not part of the reply.
+                            last_seq -= 1
+                            parts.pop()
+                            length -= len(item)
+                            delta_index.pop()
+                            raise
                         now = clock()
                         if len(parts) == 1:
                             metrics.TIME_TO_FIRST_TOKEN.observe(now - started)
@@ -285,7 +297,8 @@ class TurnRunner:
                             metrics.INTER_TOKEN.observe(now - previous)
                         previous = now
                 elif isinstance(item, Queued):
-                    last_seq = (await append(turn_id, "queued", {"position": item.position})).seq
+                    last_seq += 1
+                    await append(turn_id, "queued", {"position": item.position})
                     if not queued:
                         queued = True
                         metrics.TURNS_QUEUED.inc()
