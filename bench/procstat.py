@@ -36,6 +36,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """cutime + cstime of ``pid``: the CPU of the children it has waited for, in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / _TICKS_PER_SECOND
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """utime + stime of every thread of ``pid`` (the event loop's thread id is ``pid`` itself)."""
     result: dict[int, float] = {}

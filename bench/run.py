@@ -15,6 +15,8 @@ progress and notes on stderr, and everything with ``--json PATH``.
 Scenarios (the issue's): S1 200 concurrent streams x 200 tokens at 20 ms;
 S2 1,000 x 200 tokens at 100 ms; S3 2,000-token replies (bytes per token);
 S4 10,000 idle connections held at once (RSS per connection), WS and SSE.
+``--shared-stores`` runs hotseat as one replica of a scaled-out deployment, on
+PostgreSQL and Redis started for the run (``bench.stores``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any, TypeVar
 if not __package__:  # run as ``python bench/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import idle, loadgen, procstat, report, servers
+from bench import idle, loadgen, procstat, report, servers, stores
 from bench.loadgen import Target, Transport
 
 T = TypeVar("T")
@@ -111,6 +113,7 @@ class Options:
     logs: Path
     compression: bool
     hotseat_env: dict[str, str] = field(default_factory=dict)  # --hotseat-env: extra settings
+    stores: stores.SharedStores | None = None  # --shared-stores: their CPU goes in each row's note
 
 
 def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -149,6 +152,7 @@ async def _measure_stream(
     await asyncio.sleep(0.5)
     before = procstat.sample(server.pid)
     mock_before = procstat.cpu_seconds(mock.pid)
+    stores_before = opts.stores.cpu_seconds() if opts.stores and target == "hotseat" else {}
     spec = loadgen.LoadSpec(
         target,
         transport,
@@ -170,6 +174,9 @@ async def _measure_stream(
         row.upstream_cpu = procstat.cpu_seconds(mock.pid) - mock_before
     row.rss_before = before.rss_bytes
     row.rss_peak = max(peak.rss_bytes, after.hwm_bytes)
+    if opts.stores and stores_before:
+        spent = {name: cpu - stores_before[name] for name, cpu in opts.stores.cpu_seconds().items()}
+        row.note = ", ".join(f"{name} cpu {cpu:.2f}s" for name, cpu in spent.items())
     return row
 
 
@@ -369,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a setting for hotseat (repeatable), e.g. HOTSEAT_METRICS_ENABLED=false",
     )
+    parser.add_argument(
+        "--shared-stores",
+        action="store_true",
+        help="run hotseat as one scale-out replica on PostgreSQL and Redis, started here "
+        "(bench/stores.py); their CPU is reported in each row's note",
+    )
     parser.add_argument("--json", type=Path, help="also write every row and the machine info here")
     parser.add_argument("--logs", type=Path, help="keep server logs here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
@@ -393,7 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     hotseat_env = dict(pair.partition("=")[::2] for pair in args.hotseat_env)
     if any(not name.startswith("HOTSEAT_") for name in hotseat_env):
         parser.error("--hotseat-env takes HOTSEAT_NAME=VALUE")
-    opts = Options(logs, args.ws_compression == "deflate", hotseat_env)
+    shared = ExitStack()
+    shared_stores = shared.enter_context(stores.running()) if args.shared_stores else None
+    if shared_stores is not None:
+        hotseat_env = {**shared_stores.env, **hotseat_env}
+    opts = Options(logs, args.ws_compression == "deflate", hotseat_env, shared_stores)
     info = machine()
     print(
         f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
@@ -413,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += scenario_rows
             failed = failed or scenario_failed
     finally:
+        shared.close()
         if args.logs is None and not failed:
             shutil.rmtree(logs, ignore_errors=True)
         elif failed:

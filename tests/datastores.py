@@ -100,6 +100,11 @@ class RedisServer:
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None, "not running"
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         return self.url_of(0)
 
@@ -168,6 +173,12 @@ class PostgresServer:
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's (the backends are its children)."""
+        assert self._process is not None, "not running"
+        return self._process.pid
 
     def start(self) -> None:
         with self.log.open("ab") as log:

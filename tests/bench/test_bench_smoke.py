@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datastores
+
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_PAIRS = {
     ("upstream", "sse"),
@@ -72,3 +74,30 @@ def test_quick_benchmark_runs_clean(tmp_path: Path) -> None:
     table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith("| scen ") and "CPU s/1k tok" in table[0]
     assert len(table) == 2 + len(rows)  # header, rule, one line per row
+
+
+def test_quick_benchmark_of_a_replica_on_postgres_and_redis(tmp_path: Path) -> None:
+    """``--shared-stores``: hotseat streams every token as a scale-out replica, and the CPU of
+    Redis and PostgreSQL is reported with each row."""
+    datastores.require_binaries()
+    results = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.run", "--quick", "--scenario", "Q", "--target", "hotseat"),
+            *("--shared-stores", "--json", str(results), "--logs", str(tmp_path / "logs")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads(results.read_text())
+    assert "HOTSEAT_REDIS_URL" in proc.stderr and "postgresql" in proc.stderr
+    rows = data["rows"]
+    assert {row["transport"] for row in rows} == {"ws", "sse"}
+    for row in rows:
+        assert row["errors"] == 0, row["error_kinds"]
+        assert row["tokens"] == row["expected_tokens"] > 0
+        assert "redis cpu" in row["note"] and "postgres cpu" in row["note"], row["note"]
