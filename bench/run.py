@@ -96,6 +96,27 @@ SCENARIOS = {
         Scenario(
             "T1", "200 one-token turns over 1 s (the fixed cost of a turn)", 1, 0, clients=200, ramp=1.0
         ),
+        # Not in the issue: S1's and S2's streams held concurrently rather than started in a burst.
+        # Starts are spread over one reply's length, so turns begin at 50 per second, and each client
+        # goes on answering (for hotseat an answer also starts an assessment in the background).
+        Scenario(
+            "C1",
+            "S1's 200 streams held: starts over 4 s, 3 turns each",
+            200,
+            20,
+            clients=200,
+            turns=3,
+            ramp=4.0,
+        ),
+        Scenario(
+            "C2",
+            "S2's 1,000 streams held: starts over 20 s, 2 turns each",
+            200,
+            100,
+            clients=1000,
+            turns=2,
+            ramp=20.0,
+        ),
     )
 }
 DEFAULT_SCENARIOS = ("S1", "S2", "S3", "S4")
@@ -348,7 +369,7 @@ def run_scenario(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--scenario", action="append", help="S1, S2, S3, S4, L1 or T1 (repeatable; default S1-S4)"
+        "--scenario", action="append", help="S1, S2, S3, S4, L1, T1, C1 or C2 (repeatable; default S1-S4)"
     )
     parser.add_argument("--quick", action="store_true", help="a tiny version in seconds (CI)")
     parser.add_argument(

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import datastores
 
@@ -26,20 +27,12 @@ STREAM_PAIRS = {
 }
 
 
-def test_quick_benchmark_runs_clean(tmp_path: Path) -> None:
-    """Every target x transport streams every token with 0 errors, and one table is printed."""
+def run_quick(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """``python -m bench.run --quick`` with ``options``; asserts it exits 0; returns it and its rows."""
     results = tmp_path / "bench.json"
+    argv = [sys.executable, "-m", "bench.run", "--quick", *options, "--json", str(results)]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--quick",
-            "--json",
-            str(results),
-            "--logs",
-            str(tmp_path / "logs"),
-        ],
+        [*argv, "--logs", str(tmp_path / "logs")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -47,7 +40,13 @@ def test_quick_benchmark_runs_clean(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    rows = json.loads(results.read_text())["rows"]
+    rows: list[dict[str, Any]] = json.loads(results.read_text())["rows"]
+    return proc, rows
+
+
+def test_quick_benchmark_runs_clean(tmp_path: Path) -> None:
+    """Every target x transport streams every token with 0 errors, and one table is printed."""
+    proc, rows = run_quick(tmp_path)
 
     streams = [row for row in rows if row["idle_held"] is None]
     assert {(row["target"], row["transport"]) for row in streams} == STREAM_PAIRS
@@ -80,22 +79,8 @@ def test_quick_benchmark_of_a_replica_on_postgres_and_redis(tmp_path: Path) -> N
     """``--shared-stores``: hotseat streams every token as a scale-out replica, and the CPU of
     Redis and PostgreSQL is reported with each row."""
     datastores.require_binaries()
-    results = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench.run", "--quick", "--scenario", "Q", "--target", "hotseat"),
-            *("--shared-stores", "--json", str(results), "--logs", str(tmp_path / "logs")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(results.read_text())
+    proc, rows = run_quick(tmp_path, "--scenario", "Q", "--target", "hotseat", "--shared-stores")
     assert "HOTSEAT_REDIS_URL" in proc.stderr and "postgresql" in proc.stderr
-    rows = data["rows"]
     assert {row["transport"] for row in rows} == {"ws", "sse"}
     for row in rows:
         assert row["errors"] == 0, row["error_kinds"]
