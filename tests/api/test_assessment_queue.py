@@ -4,6 +4,7 @@ model that is momentarily full is waited for instead of leaving answers "not ass
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -20,6 +21,9 @@ from hotseat.errors import Busy
 from hotseat.interview import assessment
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.store.db import create_engine
+from hotseat.store.models import AssessmentRow
+from hotseat.store.repo import Store
 from hotseat.testing.server import ServerThread
 
 ANSWER = "At Acme I owned the orders API and moved forty teams to it in six weeks, with no downtime."
@@ -125,3 +129,40 @@ def test_a_model_busy_past_every_wait_is_explained(
     assert wait_assessed(client, [sid]) == ["not_assessed"]
     reason = client.get(f"/api/sessions/{sid}/report").json()["questions"][0]["assessment"]["reason"]
     assert "busy" in reason
+
+
+def test_a_stopping_server_records_its_running_and_queued_assessments(
+    settings: Settings, counting: CountingBackend
+) -> None:
+    """Stopped with one assessment running and one waiting for its slot: both are recorded
+    `not_assessed` as the server stops, not left `pending` for a next start that, with replicas,
+    never comes."""
+    never = threading.Event()
+    counting.enqueue_structured(*[ScriptedReply(text="{}", hold=never)] * 2)
+    with serve(settings, counting, assessment_concurrency=1) as server, hx.client(server.base_url) as client:
+        sids = [
+            client.post("/api/sessions", json={"pack": "backend-engineer"}).json()["id"] for _ in range(2)
+        ]
+        for sid in sids:
+            wait_quiet(client, sid)
+            client.post(f"/api/sessions/{sid}/answers", json={"text": ANSWER})
+        deadline = time.monotonic() + 10
+        while counting.assessing < 1:  # one runs (held); the other waits for the slot
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert [assessment_status(client, sid) for sid in sids] == ["pending", "pending"]
+    for row in asyncio.run(stored_assessments(settings, sids)):
+        assert (row.status, row.reason) == (
+            "not_assessed",
+            "the server stopped before this answer was assessed",
+        )
+
+
+async def stored_assessments(settings: Settings, sids: list[str]) -> list[AssessmentRow]:
+    """The sessions' assessment rows, read from the database itself (no server running)."""
+    engine = create_engine(settings.resolved_database_url())
+    try:
+        store = Store(engine)
+        return [row for sid in sids for row in await store.list_assessments(sid)]
+    finally:
+        await engine.dispose()

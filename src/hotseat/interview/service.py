@@ -66,7 +66,8 @@ class InterviewService:
         self.log = log
         self.params = params
         self.assessment_params = assessment_params
-        self._assessing: set[asyncio.Task[None]] = set()
+        # Each assessment task (running, or waiting for a slot) and the id of its pending row.
+        self._assessing: dict[asyncio.Task[None], str] = {}
         # Assessments are background work: a burst of answers must not crowd the candidates'
         # replies at the model (a local model runs one generation at a time). The rest wait here.
         self._assessment_slots = asyncio.Semaphore(assessment_concurrency)
@@ -227,10 +228,22 @@ class InterviewService:
         await self.store.delete_session(session_id)
 
     async def shutdown(self) -> None:
-        """Stop assessments still running; they are recorded as not assessed on the next start."""
-        for task in list(self._assessing):
+        """Stop the assessments running or waiting here, and record them as not assessed.
+
+        Now, not at the next start: with replicas nobody would, and their reports would say
+        "pending" forever (queued assessments made that likely on every rolling restart).
+        """
+        tasks = dict(self._assessing)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._assessing, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.store.abandon_pending_assessments(list(tasks.values()))
+        except Exception as exc:
+            if outage_of(exc) is None:
+                raise
+            # One process marks them at its next start; a replica's stay pending (docs/deployment.md).
+            logger.warning("could not record %d stopped assessment(s): %s", len(tasks), type(exc).__name__)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -297,8 +310,11 @@ class InterviewService:
     def _assess_in_background(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         # Started after the next turn, so a shared local model serves the candidate first.
         task = asyncio.create_task(self._assess_logged(session, pack, row))
-        self._assessing.add(task)
-        task.add_done_callback(self._assessing.discard)
+        self._assessing[task] = row.id
+        task.add_done_callback(self._forget_assessment)
+
+    def _forget_assessment(self, task: asyncio.Task[None]) -> None:
+        self._assessing.pop(task, None)
 
     async def _assess_logged(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         try:

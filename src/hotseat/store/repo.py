@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -266,13 +266,18 @@ class Store:
             )
             return rows.all()
 
-    async def abandon_pending_assessments(self) -> int:
-        """Assessments a dead process left pending are recorded as not assessed."""
+    async def abandon_pending_assessments(self, ids: Collection[str] | None = None) -> int:
+        """Pending assessments nobody will score are recorded as not assessed: all of them when
+        one process starts (a previous run left them), or ``ids``, the ones a server stopping
+        now had running or queued. Returns how many were pending."""
+        statement = update(AssessmentRow).where(AssessmentRow.status == "pending")
+        if ids is not None:
+            if not ids:
+                return 0
+            statement = statement.where(AssessmentRow.id.in_(ids))
         async with self._write() as db:
             result = await db.execute(
-                update(AssessmentRow)
-                .where(AssessmentRow.status == "pending")
-                .values(
+                statement.values(
                     status="not_assessed",
                     reason="the server stopped before this answer was assessed",
                     finished_at=utcnow(),
