@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +24,14 @@ async def redis(stores: datastores.Stores) -> AsyncIterator[Redis]:
     client = connect(stores.redis.url)
     yield client
     await client.aclose()
+
+
+async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait until ``condition`` holds (polled; bounded, so a loaded machine only makes it slower)."""
+    async with asyncio.timeout(limit):
+        # Polled: the states it waits for (readers registered, connections returned) signal nothing.
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def collect(log: RedisStreamLog, turn_id: str, after: int = 0) -> list[Event]:
@@ -120,9 +128,9 @@ async def test_hundreds_of_live_readers_share_one_blocking_read(redis: Redis) ->
         await log.append(turn, "delta", {"text": "a"})
     early = [asyncio.create_task(collect(log, turn, 0)) for turn in turns]
     late = [asyncio.create_task(collect(log, turn, 1)) for turn in turns]
-    await asyncio.sleep(0.2)  # every reader is now waiting on the follower
     pool = redis.connection_pool
-    assert len(pool._in_use_connections) <= 2  # type: ignore[attr-defined]
+    await until(lambda: log._follower.readers == 300)  # every reader now waits on the follower
+    await until(lambda: len(pool._in_use_connections) <= 2)  # type: ignore[attr-defined]
     for turn in turns:
         await log.append(turn, "delta", {"text": "b"})
         await log.append(turn, "done", {"finish_reason": "stop"})
@@ -134,15 +142,16 @@ async def test_hundreds_of_live_readers_share_one_blocking_read(redis: Redis) ->
 
 
 async def test_a_reader_from_an_earlier_seq_joins_a_followed_log(redis: Redis) -> None:
-    """A second reader that needs older events than the follower's position still gets them all."""
+    """A second reader of a log already followed, starting from an earlier seq, gets everything it
+    lacks; the first gets nothing twice."""
     log, turn = RedisStreamLog(redis), new_id()
     await log.create(turn)
     for text in ("a", "b", "c"):
         await log.append(turn, "delta", {"text": text})
     ahead = asyncio.create_task(collect(log, turn, 3))
-    await asyncio.sleep(0.1)
+    await until(lambda: log._follower.readers == 1)
     behind = asyncio.create_task(collect(log, turn, 1))
-    await asyncio.sleep(0.1)
+    await until(lambda: log._follower.readers == 2)
     await log.append(turn, "done", {"finish_reason": "stop"})
     assert [e.seq for e in await asyncio.wait_for(ahead, 10)] == [4]
     assert [e.seq for e in await asyncio.wait_for(behind, 10)] == [2, 3, 4]
@@ -157,7 +166,7 @@ async def test_readers_of_a_log_that_vanishes_while_quiet_end_with_log_missing(
     await log.create(turn)
     await log.append(turn, "delta", {"text": "a"})
     reader = asyncio.create_task(collect(log, turn, 1))
-    await asyncio.sleep(0.1)
+    await until(lambda: log._follower.readers == 1)  # past its first read: following
     await redis.delete(log_key(turn))
     with pytest.raises(LogMissing):
         await asyncio.wait_for(reader, 10)

@@ -119,6 +119,11 @@ class LogFollower:
     def __len__(self) -> int:
         return len(self._follows)
 
+    @property
+    def readers(self) -> int:
+        """Readers waiting on the follower, over all its logs."""
+        return sum(len(follow.inboxes) for follow in self._follows.values())
+
     @contextlib.asynccontextmanager
     async def follow(self, turn_id: str, after: bytes | str) -> AsyncIterator[Inbox]:
         """Entries of ``turn_id``'s log after entry id ``after``, as batches in an ``Inbox``."""
