@@ -58,7 +58,7 @@ class InterviewService:
         log: StreamLog,
         params: GenerationParams,
         assessment_params: GenerationParams,
-        assessment_concurrency: int = 4,
+        assessment_concurrency: int,
     ) -> None:
         self.store = store
         self.packs = packs

@@ -38,9 +38,9 @@ from hotseat.streaming.redis_client import BLOCK_SECONDS, REDIS_DOWN_MESSAGE, lo
 
 # Most entries one XREAD returns per log: a reader far behind catches up in a few large batches.
 BATCH = 1000
-# The shortest time between two XREADs. Each one names every followed log, so with a thousand
-# streams each costs about a millisecond of CPU here and in Redis; once one returns, the next
-# waits this long and collects what arrived meanwhile, in one call, at most a few ms later.
+# The shortest time between two XREADs. Each one names every followed log, so its cost grows with
+# their number; once one returns, the next waits this long and collects what arrived meanwhile in
+# one call, delaying an event by at most this much.
 MIN_INTERVAL_SECONDS = 0.005
 # Entries kept in a wake stream: only its newest id matters.
 _WAKE_MAXLEN = 16
@@ -115,9 +115,6 @@ class LogFollower:
         self._woken = False  # a wake was sent for it
         self._wakes: set[asyncio.Task[None]] = set()
         self._closed = False
-
-    def __len__(self) -> int:
-        return len(self._follows)
 
     @property
     def readers(self) -> int:

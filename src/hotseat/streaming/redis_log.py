@@ -34,7 +34,7 @@ from hotseat.streaming.events import Event, EventType
 from hotseat.streaming.log import LogMissing
 from hotseat.streaming.redis_batch import ScriptBatch
 from hotseat.streaming.redis_client import log_key, redis_errors
-from hotseat.streaming.redis_follower import BATCH, LogFollower
+from hotseat.streaming.redis_follower import BATCH, Entry, LogFollower
 
 # A log whose writer and sweepers all vanished, and so never got its terminal event, still goes.
 _UNCLOSED_TTL_SECONDS = 24 * 3600
@@ -173,7 +173,7 @@ class RedisStreamLog:
             entries = await self._redis.xrange(log_key(turn_id), min="0-2", max="+")
             if not entries and not await self._redis.exists(log_key(turn_id)):
                 return None
-        return _events(turn_id, cast(Sequence[_Entry], entries))
+        return _events(turn_id, cast(Sequence[Entry], entries))
 
     async def read(self, turn_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         key = log_key(turn_id)
@@ -225,21 +225,18 @@ class RedisStreamLog:
         await self._appends.aclose()
 
 
-_Entry = tuple[bytes, dict[bytes, bytes]]
-
-
-def _entries(response: Any) -> Sequence[_Entry]:
+def _entries(response: Any) -> Sequence[Entry]:
     # RESP2 XREAD: [[key, [(id, {field: value}), ...]]], or None when a blocking read timed out.
     if not response:
         return ()
-    return cast(Sequence[_Entry], response[0][1])
+    return cast(Sequence[Entry], response[0][1])
 
 
 def _seq(entry_id: bytes) -> int:
     return int(entry_id.partition(b"-")[0])
 
 
-def _events(turn_id: str, entries: Sequence[_Entry]) -> list[Event]:
+def _events(turn_id: str, entries: Sequence[Entry]) -> list[Event]:
     events = []
     for entry_id, fields in entries:
         kind = fields[b"t"]
