@@ -26,22 +26,45 @@ class ProcSample:
     hwm_bytes: int  # peak resident set since the process started
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
+def _stat_fields(path: str) -> list[bytes]:
+    """The fields of a ``/proc/.../stat`` file from field 3 (state) on: ``[0]`` is field 3."""
+    with open(path, "rb") as f:
         stat = f.read()
     # The command name (field 2) may contain spaces and parentheses; fields resume after the last ')'.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime (fields 14 and 15) of ``pid`` in seconds."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
 def reaped_cpu_seconds(pid: int) -> float:
-    """cutime + cstime of ``pid``: the CPU of the children it has waited for, in seconds."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2 :].split()
+    """cutime + cstime (fields 16 and 17) of ``pid``: the CPU of the children it has waited for."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
     return (int(fields[13]) + int(fields[14])) / _TICKS_PER_SECOND
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU of ``root``, of its live descendants, and of the children it has already reaped."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                parent = int(_stat_fields(f"/proc/{name}/stat")[1])  # field 4, the parent's pid
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # it ended
+            children.setdefault(parent, []).append(int(name))
+    total, stack = reaped_cpu_seconds(root), [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            total += cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        stack += children.get(pid, [])
+    return total
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
@@ -49,11 +72,9 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     result: dict[int, float] = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{task}/stat", "rb") as f:
-                stat = f.read()
+            fields = _stat_fields(f"/proc/{pid}/task/{task}/stat")
         except FileNotFoundError:
             continue  # the thread ended
-        fields = stat[stat.rindex(b")") + 2 :].split()
         result[int(task)] = (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
     return result
 

@@ -14,7 +14,6 @@ including the backends it started and reaped.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -33,7 +32,10 @@ class SharedStores:
     postgres_pid: int
 
     def cpu_seconds(self) -> dict[str, float]:
-        return {"redis": procstat.cpu_seconds(self.redis_pid), "postgres": _tree_cpu(self.postgres_pid)}
+        return {
+            "redis": procstat.cpu_seconds(self.redis_pid),
+            "postgres": procstat.tree_cpu_seconds(self.postgres_pid),
+        }
 
 
 @contextlib.contextmanager
@@ -51,19 +53,3 @@ def running() -> Iterator[SharedStores]:
             "HOTSEAT_SECRET_KEY": "bench-only-secret-key-bench-only-secret-key",
         }
         yield SharedStores(env, stores.redis.pid, stores.postgres.pid)
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU of ``root``, its live descendants, and the children it has already reaped."""
-    listing = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True)
-    children: dict[int, list[int]] = {}
-    for line in listing.stdout.splitlines():
-        pid, ppid = (int(field) for field in line.split())
-        children.setdefault(ppid, []).append(pid)
-    total, stack = procstat.reaped_cpu_seconds(root), [root]
-    while stack:
-        pid = stack.pop()
-        with contextlib.suppress(OSError):
-            total += procstat.cpu_seconds(pid)
-        stack += children.get(pid, [])
-    return total
