@@ -8,18 +8,22 @@ import secrets
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.schema import ColumnDefault
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
-from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow, utcnow
+from hotseat.store.models import AssessmentRow, Base, CvRow, SessionRow, TurnRow, utcnow
 from hotseat.store.sqlite import LeanConnection
 from hotseat.streaming.runner import TurnOutcome
+
+Row = TypeVar("Row", bound=Base)
 
 BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish or stop it first."
 
@@ -46,8 +50,11 @@ class Store:
         self._writer = asyncio.Lock()
 
     @asynccontextmanager
-    async def _write(self, *, blind: bool = False) -> AsyncIterator[AsyncSession]:
+    async def _write(self, *, blind: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed at the end of the block, or rolled back whole.
+
+        Writes are Core statements on a connection, new rows included (``_insert``): the ORM's
+        unit of work cost more than the statements themselves (docs/performance.md).
 
         ``blind``: the block reads no row count of its writes. On SQLite they then run with the
         commit, in one hand-off (``LeanConnection.hold_writes``), which holds SQLite's lock only
@@ -61,23 +68,30 @@ class Store:
                         await stack.enter_async_context(self._writer)
                 except TimeoutError:
                     raise WriterTimeout(f"SQLite's writer stayed busy for {self._pool_timeout} s") from None
-            async with self._session.begin() as db:
+            async with self.engine.begin() as db:
                 if blind and self._sqlite:
-                    raw = await (await db.connection()).get_raw_connection()
+                    raw = await db.get_raw_connection()
                     if isinstance(raw.driver_connection, LeanConnection):
                         raw.driver_connection.hold_writes()
                 yield db
 
+    async def _one(self, model: type[Row], statement: Select[Any], **params: Any) -> Row | None:
+        """The first row ``statement`` (a select of ``model``'s table) finds, as a ``model`` object.
+
+        A Core read: the ORM session's identity map and loading cost about as much as the query
+        (docs/performance.md), and rows here are read once and not changed through the ORM.
+        """
+        async with self.engine.connect() as db:
+            found = (await db.execute(statement, params)).first()
+        return None if found is None else model(**found._mapping)
+
     async def add_session(self, session: SessionRow, first_turn: TurnRow) -> None:
+        first_turn.position = 0
         async with self._write(blind=True) as db:
-            db.add(session)
-            await db.flush()
-            first_turn.position = 0
-            db.add(first_turn)
+            await _insert(db, session, first_turn)
 
     async def get_session(self, session_id: str) -> SessionRow | None:
-        async with self._session() as db:
-            return await db.get(SessionRow, session_id)
+        return await self._one(SessionRow, _SESSION_BY_ID, id=session_id)
 
     async def list_sessions(self, owner_id: str, limit: int = 200) -> Sequence[SessionRow]:
         async with self._session() as db:
@@ -111,23 +125,23 @@ class Store:
             return rows.all()
 
     async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:
-        async with self._session() as db:
-            row = await db.get(TurnRow, turn_id)
-            return row if row is not None and row.session_id == session_id else None
+        return await self._one(TurnRow, _TURN_BY_ID, id=turn_id, session_id=session_id)
 
     async def get_session_and_turn(
         self, session_id: str, turn_id: str
     ) -> tuple[SessionRow, TurnRow | None] | None:
         """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
-        async with self._session() as db:
+        async with self.engine.connect() as db:
             found = (
-                await db.execute(
-                    select(SessionRow, TurnRow)
-                    .outerjoin(TurnRow, and_(TurnRow.id == turn_id, TurnRow.session_id == SessionRow.id))
-                    .where(SessionRow.id == session_id)
-                )
+                await db.execute(_SESSION_AND_TURN, {"session_id": session_id, "turn_id": turn_id})
             ).first()
-            return None if found is None else (found[0], found[1])
+        if found is None:
+            return None
+        values = found._mapping
+        session = SessionRow(**{c.key: values[c] for c in _SESSIONS.columns})
+        if values[_TURNS.c.id] is None:
+            return session, None
+        return session, TurnRow(**{c.key: values[c] for c in _TURNS.columns})
 
     async def add_turns(
         self,
@@ -157,8 +171,7 @@ class Store:
                 for turn in turns:
                     position += 1
                     turn.position = position
-                    db.add(turn)
-                db.add_all(assessments)
+                await _insert(db, *turns, *assessments)
                 await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
@@ -199,11 +212,7 @@ class Store:
 
     async def streaming_turn(self, session_id: str) -> TurnRow | None:
         """The session's turn that is generating, on whichever replica (at most one: see TurnRow)."""
-        async with self._session() as db:
-            found: TurnRow | None = await db.scalar(
-                select(TurnRow).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
-            )
-            return found
+        return await self._one(TurnRow, _STREAMING_TURN, session_id=session_id)
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""
@@ -235,11 +244,10 @@ class Store:
 
     async def add_cv(self, cv: CvRow) -> None:
         async with self._write() as db:
-            db.add(cv)
+            await _insert(db, cv)
 
     async def get_cv(self, cv_id: str) -> CvRow | None:
-        async with self._session() as db:
-            return await db.get(CvRow, cv_id)
+        return await self._one(CvRow, _CV_BY_ID, id=cv_id)
 
     async def delete_cv(self, cv_id: str) -> None:
         """Delete a CV; sessions that used it keep their transcript but lose the link."""
@@ -285,6 +293,49 @@ class Store:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+
+async def _insert(db: AsyncConnection, *rows: Base) -> None:
+    """INSERT new row objects, in order, as the ORM's flush would.
+
+    Each row gets the attributes set on it, and every Python-side column default it lacks,
+    which is also set on the object (as a flush does), so the object matches what is stored.
+    """
+    for row in rows:
+        table = cast(Table, type(row).__table__)
+        values: dict[str, Any] = {}
+        for column in table.columns:
+            default = column.default
+            if column.key in row.__dict__:
+                values[column.key] = row.__dict__[column.key]
+            elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
+                values[column.key] = default.arg(None) if default.is_callable else default.arg
+            else:
+                continue
+            setattr(row, column.key, values[column.key])
+        await db.execute(insert(table), values)
+
+
+# The reads of single rows that every turn makes, built once (see _FINISH_TURN).
+_SESSIONS = cast(Table, SessionRow.__table__)
+_TURNS = cast(Table, TurnRow.__table__)
+_SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
+_TURN_BY_ID = select(_TURNS).where(
+    _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
+)
+_STREAMING_TURN = select(_TURNS).where(
+    _TURNS.c.session_id == bindparam("session_id"), _TURNS.c.status == "streaming"
+)
+_CV_BY_ID = select(CvRow.__table__).where(CvRow.__table__.c.id == bindparam("id"))
+# Columns of both tables share names (id, status...): the row is read by column object, not name.
+_SESSION_AND_TURN = (
+    select(_SESSIONS, _TURNS)
+    .select_from(
+        _SESSIONS.outerjoin(
+            _TURNS, and_(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.session_id == _SESSIONS.c.id)
+        )
+    )
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+)
 
 # Every turn ends with this statement, so it is built once: building an ORM update per turn
 # (and the ORM's bulk-update bookkeeping) was about 5% of a turn's CPU. A Core UPDATE without
