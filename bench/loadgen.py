@@ -6,6 +6,7 @@ Targets and how one client runs one turn (``--target`` x ``--transport``):
   ``POST /v1/chat/completions`` (stream, usage on) read as OpenAI SSE chunks.
 - ``naive`` / ``ws``: ``bench.naive_relay``'s ``/ws``: send the prompt, read
   whole-text frames until ``{"type":"end"}``. ``naive`` / ``sse``: ``GET /sse``.
+- ``floor``: ``bench.floor_relay``, the same routes, each frame only the new text.
 - ``hotseat`` / ``ws``: ``POST /api/sessions`` (the opening turn starts at
   once), then ``/ws?session=ID&turn_id=TID&after=0`` frames ``turn``, ``delta``
   {seq,text}, ``done``; naming the opening turn makes the server send it whole
@@ -47,9 +48,9 @@ import orjson
 from bench.rawhttp import HttpConnection, SseDecoder
 from bench.wire import CountingConnection, TurnFailed, host_port, json_request, read_sse, ws_connect, ws_url
 
-Target = Literal["upstream", "naive", "hotseat"]
+Target = Literal["upstream", "naive", "floor", "hotseat"]
 Transport = Literal["sse", "ws"]
-TARGETS: tuple[Target, ...] = ("upstream", "naive", "hotseat")
+TARGETS: tuple[Target, ...] = ("upstream", "naive", "floor", "hotseat")
 PACK = "backend-engineer"
 PROMPT = "Ask me the next interview question."
 ANSWER = "I would start by measuring, then fix the biggest cost first."
@@ -219,7 +220,9 @@ async def _upstream_client(spec: LoadSpec, stats: ClientStats) -> None:
         await conn.aclose()
 
 
-def _accumulated(turn: TurnStats, previous: str, whole: str, now: float) -> str:
+def _accumulated(turn: TurnStats, previous: str, frame: str, now: float, deltas: bool) -> str:
+    """Record a relay's frame: the whole text so far (naive), or only its new text (``deltas``, floor)."""
+    whole = previous + frame if deltas else frame
     if not whole.startswith(previous):
         raise TurnFailed("a whole-text frame does not extend the previous one")
     turn.add(whole[len(previous) :], now)
@@ -241,7 +244,7 @@ async def _naive_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                     assert isinstance(message, str)
                     if message == NAIVE_END:
                         break
-                    previous = _accumulated(turn, previous, message, now)
+                    previous = _accumulated(turn, previous, message, now, spec.target == "floor")
                 else:
                     raise TurnFailed("no end frame")
                 _check(turn, spec.tokens)
@@ -266,7 +269,7 @@ async def _naive_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
             def on_event(
                 kind: str, data: bytes, now: float, turn: TurnStats = turn, previous: list[str] = previous
             ) -> bool:
-                previous[0] = _accumulated(turn, previous[0], orjson.loads(data), now)
+                previous[0] = _accumulated(turn, previous[0], orjson.loads(data), now, spec.target == "floor")
                 return False
 
             await read_sse(conn, on_event, spec.tokens * 2 + 10)
@@ -371,6 +374,8 @@ _CLIENTS: dict[tuple[Target, Transport], Callable[[LoadSpec, ClientStats], Await
     ("upstream", "sse"): _upstream_client,
     ("naive", "ws"): _naive_ws_client,
     ("naive", "sse"): _naive_sse_client,
+    ("floor", "ws"): _naive_ws_client,
+    ("floor", "sse"): _naive_sse_client,
     ("hotseat", "ws"): _hotseat_ws_client,
     ("hotseat", "sse"): _hotseat_sse_client,
 }
@@ -447,12 +452,12 @@ async def warm_up(
         spec = LoadSpec(target, transport, url, clients=1, tokens=tokens)
         stats = ClientStats()
         with contextlib.suppress(Exception):
-            if target == "naive" and transport == "ws":
+            if target in ("naive", "floor") and transport == "ws":
                 async with ws_connect(ws_url(url, "/ws"), compression) as ws:
                     await ws.send(PROMPT)
                     for _ in range(wanted):
                         await ws.recv()
-            elif target == "naive":
+            elif target in ("naive", "floor"):
                 conn = await HttpConnection.open(host, port)
                 try:
                     await conn.request("GET", f"/sse?prompt={quote(PROMPT)}")

@@ -138,6 +138,17 @@ def start_naive(upstream: Server, logs: Path) -> Server:
     return _spawn("naive", argv, env, REPO_ROOT, logs, "/docs", port)
 
 
+def start_floor(upstream: Server, logs: Path) -> Server:
+    """``bench.floor_relay`` under uvicorn with hotseat's serving options (no access log, no deflate)."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "uvicorn", "bench.floor_relay:app", "--host", HOST, "--port", str(port),
+        "--no-access-log", "--ws-per-message-deflate", "false",
+    ]  # fmt: skip
+    env = _env({"FLOOR_RELAY_BASE_URL": f"{upstream.url}/v1", "FLOOR_RELAY_MODEL": "mock"})
+    return _spawn("floor", argv, env, REPO_ROOT, logs, "/docs", port)
+
+
 def start_hotseat(
     upstream: Server, tokens: int, logs: Path, extra_env: dict[str, str] | None = None
 ) -> Server:
