@@ -86,3 +86,15 @@ def test_quick_benchmark_of_a_replica_on_postgres_and_redis(tmp_path: Path) -> N
         assert row["errors"] == 0, row["error_kinds"]
         assert row["tokens"] == row["expected_tokens"] > 0
         assert "redis cpu" in row["note"] and "postgres cpu" in row["note"], row["note"]
+
+
+def test_quick_benchmark_of_the_floor_relay(tmp_path: Path) -> None:
+    """``--target floor`` (bench/floor_relay.py) runs only when named, and relays every token, each
+    frame carrying only its own text."""
+    _, rows = run_quick(tmp_path, "--scenario", "Q", "--target", "floor")
+    assert {(row["target"], row["transport"]) for row in rows} == {("floor", "ws"), ("floor", "sse")}
+    for row in rows:
+        assert row["errors"] == 0, row["error_kinds"]
+        assert row["tokens"] == row["expected_tokens"] > 0
+        # Deltas only: far fewer bytes per token than the naive relay's whole-text frames.
+        assert row["bytes_received"] / row["tokens"] < 40, row["bytes_received"]
