@@ -14,7 +14,7 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, upd
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Insert, Select
 from sqlalchemy.sql.schema import ColumnDefault
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
@@ -312,7 +312,14 @@ async def _insert(db: AsyncConnection, *rows: Base) -> None:
             else:
                 continue
             setattr(row, column.key, values[column.key])
-        await db.execute(insert(table), values)
+        statement = _INSERTS.get(table)
+        if statement is None:
+            statement = _INSERTS[table] = insert(table)
+        await db.execute(statement, values)
+
+
+# One INSERT per table, built on first use (building it per row was 3% of creating a session).
+_INSERTS: dict[Table, Insert] = {}
 
 
 # The reads of single rows that every turn makes, built once (see _FINISH_TURN).
