@@ -12,10 +12,11 @@ import hx
 from datastores import single_process_only
 from hotseat.app import build_services, create_app
 from hotseat.config import Settings
-from hotseat.errors import Conflict
+from hotseat.errors import INTERRUPTED_MESSAGE, Conflict, Interrupted
 from hotseat.llm.scripted import ScriptedBackend
 from hotseat.store.models import AssessmentRow, SessionRow, TurnRow
 from hotseat.store.repo import new_id
+from hotseat.streaming.runner import TurnOutcome
 from hotseat.testing.server import ServerThread
 
 
@@ -124,6 +125,31 @@ def test_an_answer_and_its_pending_assessment_are_stored_together(settings: Sett
     assert after_refusal == []
     assert turns_after_refusal == 1  # only the opening
     assert stored == [answer_id]
+
+
+def test_the_first_outcome_stored_wins(settings: Settings) -> None:
+    """A replica cut off for longer than its lease finds its turn already ended as interrupted by
+    another replica's sweeper, which told every reader so: its own outcome, stored late, leaves
+    the row as the readers were told."""
+
+    async def scenario() -> TurnRow | None:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+        session_id = new_id()
+        turn = _turn(session_id, "interviewer", "streaming")
+        await store.add_session(_session_row(session_id), turn)
+        interrupted = Interrupted(INTERRUPTED_MESSAGE)
+        swept = TurnOutcome(turn.id, "Half", "interrupted", None, None, interrupted, [(1, 4)], 2)
+        assert await store.finish_abandoned_turn(swept)
+        late = TurnOutcome(turn.id, "Half a sentence.", "complete", "stop", None, None, [(1, 4), (2, 16)], 3)
+        await store.finish_turn(late)
+        row = await store.get_turn(session_id, turn.id)
+        await services.engine.dispose()
+        return row
+
+    row = asyncio.run(scenario())
+    assert row is not None
+    assert (row.status, row.text, row.last_seq, row.error_code) == ("interrupted", "Half", 2, "interrupted")
 
 
 def _turn(session_id: str, role: str, status: str) -> TurnRow:

@@ -184,7 +184,13 @@ class Store:
             return found is not None
 
     async def finish_turn(self, outcome: TurnOutcome) -> None:
-        """Store a turn's outcome (the runner retries it through a busy pool or a short outage)."""
+        """Store a turn's outcome (the runner retries it through a busy pool or a short outage).
+
+        Only a turn still 'streaming' is updated: the first outcome stored wins. A replica cut
+        off for longer than its lease may find that another replica's sweeper has already ended
+        its turn as interrupted and told every reader so; its own outcome must not overwrite
+        what the clients were told. A retried write that had in fact landed changes nothing.
+        """
         async with self._write(blind=True) as db:
             await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **_outcome_values(outcome)})
 
@@ -347,8 +353,8 @@ _SESSION_AND_TURN = (
 # Every turn ends with this statement, so it is built once: building an ORM update per turn
 # (and the ORM's bulk-update bookkeeping) was about 5% of a turn's CPU. A Core UPDATE without
 # ``values()`` sets the columns named by the parameters it is executed with.
-_FINISH_TURN = update(TurnRow.__table__).where(  # type: ignore[arg-type]
-    TurnRow.__table__.c.id == bindparam("finished_turn_id")
+_FINISH_TURN = update(_TURNS).where(
+    _TURNS.c.id == bindparam("finished_turn_id"), _TURNS.c.status == "streaming"
 )
 
 
