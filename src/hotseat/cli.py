@@ -30,7 +30,9 @@ def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
-        "proxy_headers": False,
+        # Only from the proxies named: anyone else could claim any address in X-Forwarded-For.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
     }
 
 

@@ -6,6 +6,7 @@ Every field is documented in docs/configuration.md; keep the two in step
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     api_keys: str = Field(default="", description="Comma-separated API keys for Bearer clients.")
     secure_cookies: bool = False
     allowed_origins: str = Field(default="", description="Comma-separated WebSocket origins.")
+    # The reverse proxies or load balancers in front: from them, the client's address and scheme
+    # are taken from X-Forwarded-For and X-Forwarded-Proto. Empty: those headers are ignored.
+    forwarded_allow_ips: str = Field(default="", description="Comma-separated proxy addresses or networks.")
 
     # Model backend
     backend: BackendKind = "local"
@@ -116,6 +120,19 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{entry!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/8)"
+                    ) from None
+        return ",".join(part.strip() for part in value.split(",") if part.strip())
 
     @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod

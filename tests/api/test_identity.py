@@ -13,6 +13,7 @@ from websockets.sync.client import connect
 
 import hx
 from hotseat.app import create_app
+from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
 from hotseat.store.models import AssessmentRow, CvRow, TurnRow
@@ -172,6 +173,28 @@ def test_allowed_origins_setting(settings: Settings) -> None:
             connect(f"{server.ws_url}/ws?session=x", origin=server.base_url)
         with connect(f"{server.ws_url}/ws?session=x", origin="https://interviews.example.com") as ws:
             assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+
+
+@pytest.mark.parametrize(("proxies", "accepted"), [("127.0.0.1", True), ("", False)])
+def test_same_origin_behind_a_tls_proxy_named_in_forwarded_allow_ips(
+    settings: Settings, proxies: str, accepted: bool
+) -> None:
+    """Behind a proxy that ends TLS the browser's Origin is https://host. With the proxy named in
+    HOTSEAT_FORWARDED_ALLOW_IPS, its X-Forwarded-Proto makes that the server's own origin; from a
+    peer that is not named, the header is ignored and the handshake is refused."""
+    configured = settings.model_copy(update={"forwarded_allow_ips": proxies})
+    config = {**uvicorn_config_kwargs(configured), "log_level": "warning"}
+    with ServerThread(create_app(configured, backend=ScriptedBackend()), **config) as server:
+        url = f"{server.ws_url}/ws?session=x"
+        origin = server.base_url.replace("http://", "https://")
+        forwarded = {"X-Forwarded-Proto": "https"}
+        if accepted:
+            with connect(url, origin=origin, additional_headers=forwarded) as ws:
+                assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+        else:
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, origin=origin, additional_headers=forwarded)
+            assert refused.value.response.status_code == 403
 
 
 def test_security_headers_and_no_cors(browser: httpx.Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import httpx
@@ -149,6 +150,46 @@ def test_the_per_ip_rate_applies_across_owners(settings: Settings) -> None:
             with httpx.Client(base_url=server.base_url) as browser:  # a new cookie owner each time
                 statuses.append(browser.post("/api/sessions", json=PACK).status_code)
         assert statuses == [201, 201, 429]
+
+
+@pytest.mark.parametrize(
+    ("proxies", "expected"),
+    [
+        # The peer (127.0.0.1) is the proxy named: each forwarded client has its own bucket.
+        ("127.0.0.1", [201, 201, 429]),
+        # A peer that is not a named proxy cannot pick its bucket with the header.
+        ("10.0.0.0/8", [201, 429, 429]),
+        # Nothing named (the default): the header is ignored.
+        ("", [201, 429, 429]),
+    ],
+)
+def test_x_forwarded_for_counts_only_from_the_proxies_named(
+    settings: Settings, proxies: str, expected: list[int]
+) -> None:
+    """HOTSEAT_FORWARDED_ALLOW_IPS: behind a load balancer, the per-IP rate is per client, not
+    shared by everyone the balancer forwards; from anyone else X-Forwarded-For is ignored."""
+    with serving(
+        settings,
+        ScriptedBackend(),
+        answer_burst_per_ip=1,
+        answer_rate_per_minute_per_ip=1,
+        forwarded_allow_ips=proxies,
+    ) as server:
+        statuses = []
+        for client in ("203.0.113.1", "203.0.113.2", "203.0.113.1"):
+            with httpx.Client(base_url=server.base_url) as browser:  # a new cookie owner each time
+                headers = {"X-Forwarded-For": client}
+                statuses.append(browser.post("/api/sessions", json=PACK, headers=headers).status_code)
+        assert statuses == expected
+
+
+def test_a_proxy_that_is_not_an_address_is_refused_at_start() -> None:
+    def proxies(value: str) -> str:
+        return Settings(_env_file=None, forwarded_allow_ips=value).forwarded_allow_ips  # type: ignore[call-arg]
+
+    with pytest.raises(ValueError, match=re.escape("'proxy.internal' is not an IP address or network")):
+        proxies("10.0.0.1, proxy.internal")
+    assert proxies(" 10.0.0.1 , 10.1.0.0/16 ") == "10.0.0.1,10.1.0.0/16"
 
 
 def test_uploads_are_rate_limited(settings: Settings) -> None:

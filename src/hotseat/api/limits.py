@@ -321,6 +321,6 @@ def limits_of(connection: HTTPConnection) -> Limits:
 
 
 def client_ip(connection: HTTPConnection) -> str:
-    """The peer address (behind a reverse proxy, the proxy's: see docs/security.md)."""
+    """The peer address; from a proxy named in HOTSEAT_FORWARDED_ALLOW_IPS, the client it forwards."""
     client = connection.client
     return client.host if client is not None else "unknown"
