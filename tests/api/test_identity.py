@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +16,7 @@ import hx
 from hotseat.app import create_app
 from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
-from hotseat.llm.scripted import ScriptedBackend
+from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.store.models import AssessmentRow, CvRow, TurnRow
 from hotseat.testing.server import ServerThread
 
@@ -95,6 +96,35 @@ def test_websocket_of_another_owner_is_refused(server: ServerThread, browser: ht
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_websocket_of_another_owner_is_refused_while_the_turn_generates(
+    server: ServerThread, browser: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A connect during a turn generating here is checked against that turn's owner (no database
+    read): another owner still gets not_found and 1008; the owner gets the turn."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply("Tell me about a hard bug.", hold=hold))
+    created = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()
+    url = f"{server.ws_url}/ws?session={created['id']}"
+    try:
+        for headers in ({}, {"Authorization": f"Bearer {hx.API_KEY}"}):
+            with connect(url, additional_headers=headers) as ws:
+                assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+                with pytest.raises(ConnectionClosed) as closed:
+                    ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        with connect(url, additional_headers={"Cookie": cookie_header(browser)}) as ws:
+            turn = json.loads(ws.recv(timeout=10))
+            assert (turn["type"], turn["turn_id"]) == ("turn", created["turn_id"])
+            hold.set()
+            frames = [json.loads(ws.recv(timeout=10))]
+            while frames[-1]["type"] == "delta":
+                frames.append(json.loads(ws.recv(timeout=10)))
+            assert "".join(f["text"] for f in frames[:-1]) == "Tell me about a hard bug."
+            assert frames[-1]["type"] == "done"
+    finally:
+        hold.set()
 
 
 def test_forged_cookie_is_a_new_owner(server: ServerThread, browser: httpx.Client) -> None:

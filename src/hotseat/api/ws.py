@@ -93,7 +93,10 @@ async def websocket_endpoint(
         return
     try:
         try:
-            await owned_session(services, owner, session)
+            # A client usually connects while its session's turn is generating here, which proves
+            # the session is theirs without a database read (about 150 us of CPU per connect).
+            if services.runner.running_owner(session) != owner:
+                await owned_session(services, owner, session)
         except NotFound as exc:
             await websocket.send_text(ws_error_frame(exc))
             await websocket.close(POLICY_VIOLATION, "unknown session")

@@ -135,6 +135,16 @@ class TurnRunner:
         """The id of the session's turn being generated here, if any."""
         return self._by_session.get(session_id)
 
+    def running_owner(self, session_id: str) -> str | None:
+        """Whose session has a turn being generated here, if one has.
+
+        Proof that the session exists and is theirs: a deleted session's turn is stopped, and
+        its outcome stored, before the session's rows are deleted.
+        """
+        turn_id = self._by_session.get(session_id)
+        running = self._running.get(turn_id) if turn_id is not None else None
+        return running.request.owner if running is not None else None
+
     def running_kind(self, turn_id: str) -> str | None:
         """The kind of a turn being generated here (``opening``, ``question``...), if it is."""
         running = self._running.get(turn_id)
