@@ -98,15 +98,18 @@ def test_websocket_of_another_owner_is_refused(server: ServerThread, browser: ht
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
-def test_websocket_of_another_owner_is_refused_while_the_turn_generates(
+def test_another_owner_is_refused_while_the_turn_generates(
     server: ServerThread, browser: httpx.Client, backend: ScriptedBackend
 ) -> None:
-    """A connect during a turn generating here is checked against that turn's owner (no database
-    read): another owner still gets not_found and 1008; the owner gets the turn."""
+    """A WebSocket connect or SSE request during a turn generating here is checked against that
+    turn's owner, with no database read: another owner still gets not_found (1008 / 404), a turn
+    id that is not the running one still gets 404, and the owner gets the turn over both."""
     hold = threading.Event()
     backend.enqueue(ScriptedReply("Tell me about a hard bug.", hold=hold))
     created = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()
-    url = f"{server.ws_url}/ws?session={created['id']}"
+    sid, tid = created["id"], created["turn_id"]
+    url = f"{server.ws_url}/ws?session={sid}"
+    events = f"/api/sessions/{sid}/turns/{tid}/events"
     try:
         for headers in ({}, {"Authorization": f"Bearer {hx.API_KEY}"}):
             with connect(url, additional_headers=headers) as ws:
@@ -114,15 +117,25 @@ def test_websocket_of_another_owner_is_refused_while_the_turn_generates(
                 with pytest.raises(ConnectionClosed) as closed:
                     ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        with connect(url, additional_headers={"Cookie": cookie_header(browser)}) as ws:
+            # Streamed: were it let through, the held turn's stream would never end.
+            with httpx.stream("GET", f"{server.base_url}{events}", headers=headers, timeout=10) as refused:
+                assert refused.status_code == 404
+                assert json.loads(refused.read())["error"]["code"] == "not_found"
+        assert browser.get(f"/api/sessions/{sid}/turns/not-this-one/events").status_code == 404
+        with (
+            browser.stream("GET", events) as sse,
+            connect(url, additional_headers={"Cookie": cookie_header(browser)}) as ws,
+        ):
+            assert sse.status_code == 200
             turn = json.loads(ws.recv(timeout=10))
-            assert (turn["type"], turn["turn_id"]) == ("turn", created["turn_id"])
+            assert (turn["type"], turn["turn_id"]) == ("turn", tid)
             hold.set()
             frames = [json.loads(ws.recv(timeout=10))]
             while frames[-1]["type"] == "delta":
                 frames.append(json.loads(ws.recv(timeout=10)))
             assert "".join(f["text"] for f in frames[:-1]) == "Tell me about a hard bug."
             assert frames[-1]["type"] == "done"
+            assert "event: done" in "".join(sse.iter_text())
     finally:
         hold.set()
 

@@ -123,12 +123,15 @@ async def turn_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     start = _resume_point(after, last_event_id)
-    # Answer a bad id with a 404 now, not with an event inside a 200 stream (one query for both).
-    found = await services.store.get_session_and_turn(session_id, turn_id)
-    if found is None or found[0].owner_id != owner:
-        raise NotFound(no_session_message(session_id))
-    if found[1] is None:
-        raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
+    runner = services.runner
+    # The turn generating here, for this owner's session, needs no database read (see the
+    # WebSocket's connect); otherwise a bad id gets a 404 now, not an event inside a 200 stream.
+    if runner.running_turn(session_id) != turn_id or runner.running_owner(session_id) != owner:
+        found = await services.store.get_session_and_turn(session_id, turn_id)  # one query for both
+        if found is None or found[0].owner_id != owner:
+            raise NotFound(no_session_message(session_id))
+        if found[1] is None:
+            raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
     lease = await limits_of(request).lease(owner)
 
