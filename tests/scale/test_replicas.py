@@ -4,6 +4,7 @@ and a replica's death ends its turns instead of leaving clients waiting."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -98,6 +99,37 @@ def test_a_killed_replicas_turn_ends_interrupted_for_a_client_elsewhere(
     # The session goes on: a retry on another replica writes the turn again.
     retry = hx.post(f"{cluster.c.url}/api/sessions/{session_id}/retry", timeout=10)
     assert retry.status_code == 202, retry.text
+
+
+def test_a_killed_replicas_assessment_is_recorded_not_assessed(
+    cluster: Cluster, upstream: MockOpenAI, spawn: Callable[..., Replica]
+) -> None:
+    """kill -9 the replica assessing an answer: a survivor records it not assessed, so the report
+    does not say "pending" for ever; while the replica lives, its long assessment stays pending."""
+    doomed = spawn("doomed")
+    upstream.enqueue(Reply(token_count=3))
+    session_id, opening = start_session(doomed)
+    assert settled(doomed, session_id, opening)["status"] == "complete"
+    # The next question and the assessment, whichever asks first: both outlive the test.
+    upstream.enqueue(Reply(token_count=5000, delay=0.02), Reply(token_count=5000, delay=0.02))
+    answer = hx.post(f"{doomed.url}/api/sessions/{session_id}/answers", json={"text": "I sharded it."})
+    assert answer.status_code == 202, answer.text
+    upstream.wait_until(lambda: len(upstream.requests) >= 3, 10)
+
+    def assessment() -> dict[str, object]:
+        report = hx.get(f"{cluster.b.url}/api/sessions/{session_id}/report", timeout=10).json()
+        (answered,) = [q for q in report["questions"] if q["answers"]]
+        return dict(answered["assessment"])
+
+    # Past two leases and several sweeps, a live replica's assessment is left alone.
+    time.sleep(3 * LEASE_SECONDS)
+    assert assessment()["status"] == "pending"
+    doomed.kill()
+    deadline = time.monotonic() + DEATH_NOTICED_WITHIN
+    while (found := assessment())["status"] == "pending":
+        assert time.monotonic() < deadline, "the dead replica's assessment is still pending"
+        time.sleep(0.2)
+    assert found == {"status": "not_assessed", "reason": "the server stopped before this answer was assessed"}
 
 
 def test_a_watcher_on_b_keeps_a_turn_on_a_alive_past_the_orphan_grace(

@@ -35,6 +35,12 @@ class FakePeers:
     async def turn_ended(self, turn_id: str) -> None:
         self.ended.append(turn_id)
 
+    async def assessment_started(self, assessment_id: str) -> None:
+        self.leases.append(assessment_id)
+
+    async def assessment_ended(self, assessment_id: str) -> None:
+        self.ended.append(assessment_id)
+
     async def cancel_remote(self, turn_id: str) -> bool:
         self.remote_cancels.append(turn_id)
         return True

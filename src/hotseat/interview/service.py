@@ -317,12 +317,16 @@ class InterviewService:
         self._assessing.pop(task, None)
 
     async def _assess_logged(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
+        # Leased while queued or running, so that if this replica dies a survivor's sweeper
+        # records it as not assessed (streaming.sweeper); one process marks them at its next start.
+        peers = self.runner.peers
+        await peers.assessment_started(row.id)
         try:
             async with self._assessment_slots:
                 await self._assess(session, pack, row)
         except Exception as exc:
-            # Still down after the retries: the row stays pending, and the next start marks it
-            # not assessed (it was stored with the answer, so it cannot be missing).
+            # Still down after the retries: the row stays pending, and the next start (or, with
+            # replicas, the sweeper) marks it not assessed: it was stored with the answer.
             if outage_of(exc) is None:
                 raise
             logger.warning(
@@ -331,6 +335,8 @@ class InterviewService:
                 row.question_index,
                 type(exc).__name__,
             )
+        finally:
+            await peers.assessment_ended(row.id)
 
     async def _assess(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
         """Score the answers to ``row``'s question (its pending row was stored with the answer)."""

@@ -280,10 +280,21 @@ class Store:
             )
             return rows.all()
 
+    async def pending_assessments(self, created_before: datetime) -> list[str]:
+        """Ids of the assessments pending since before ``created_before`` (on any replica)."""
+        async with self.engine.connect() as db:
+            rows = await db.scalars(
+                select(AssessmentRow.id).where(
+                    AssessmentRow.status == "pending", AssessmentRow.created_at < created_before
+                )
+            )
+            return list(rows.all())
+
     async def abandon_pending_assessments(self, ids: Collection[str] | None = None) -> int:
         """Pending assessments nobody will score are recorded as not assessed: all of them when
-        one process starts (a previous run left them), or ``ids``, the ones a server stopping
-        now had running or queued. Returns how many were pending."""
+        one process starts (a previous run left them), or ``ids``: the ones a server stopping
+        now had running or queued, or those of a replica that died (the sweeper). Returns how
+        many were pending."""
         statement = update(AssessmentRow).where(AssessmentRow.status == "pending")
         if ids is not None:
             if not ids:

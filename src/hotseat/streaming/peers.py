@@ -6,6 +6,8 @@ its ``Peers`` and asks them what it cannot see itself:
 
 - ``turn_started`` / ``turn_ended``: hold a lease on each running turn, so a
   surviving replica can tell when this one died (``RedisPeers``);
+- ``assessment_started`` / ``assessment_ended``: the same for each assessment
+  running or queued here, so a survivor can record a dead replica's as not assessed;
 - ``cancel_remote``: cancel a turn that is not running here, wherever it runs;
 - ``watch`` / ``unwatch`` / ``watched_elsewhere``: whether a client on another
   replica follows a session, so the orphan timer spares a turn watched there.
@@ -24,6 +26,12 @@ class Peers(Protocol):
 
     async def turn_ended(self, turn_id: str) -> None:
         """A turn running here ended, its outcome stored and its terminal event logged."""
+
+    async def assessment_started(self, assessment_id: str) -> None:
+        """An assessment is queued or running here (it may not raise)."""
+
+    async def assessment_ended(self, assessment_id: str) -> None:
+        """An assessment here has its outcome stored, or was given up."""
 
     async def cancel_remote(self, turn_id: str) -> bool:
         """Cancel a turn running on another replica and wait until it ended; False if it runs nowhere."""
@@ -45,6 +53,12 @@ class Standalone:
         return None
 
     async def turn_ended(self, turn_id: str) -> None:
+        return None
+
+    async def assessment_started(self, assessment_id: str) -> None:
+        return None
+
+    async def assessment_ended(self, assessment_id: str) -> None:
         return None
 
     async def cancel_remote(self, turn_id: str) -> bool:

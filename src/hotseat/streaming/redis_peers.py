@@ -4,7 +4,8 @@
   with a TTL of ``HOTSEAT_TURN_LEASE_SECONDS``. The heartbeat renews every lease
   (and re-creates any that a Redis restart lost) every third of that. A
   replica that dies stops renewing, its leases expire, and a survivor's
-  ``Sweeper`` ends its turns.
+  ``Sweeper`` ends its turns. Assessments queued or running here hold the same
+  kind of lease, so the sweeper can record a dead replica's as not assessed.
 - **Cancel.** ``cancel_remote`` reads the lease to learn which replica runs the
   turn and publishes the turn id on that replica's ``hotseat:cancel:{replica}``
   channel. That replica's listener calls the runner's local cancel, which
@@ -78,8 +79,15 @@ class RedisPeers:
         self._running.discard(turn_id)
         await self._quietly(self._redis.delete(lease_key(turn_id)))
 
+    async def assessment_started(self, assessment_id: str) -> None:
+        # The same lease as a turn's: ids are random, so an assessment's never names a turn.
+        await self.turn_started(assessment_id)
+
+    async def assessment_ended(self, assessment_id: str) -> None:
+        await self.turn_ended(assessment_id)
+
     def running(self) -> frozenset[str]:
-        """The turns this replica holds leases for."""
+        """The turns and assessments this replica holds leases for."""
         return frozenset(self._running)
 
     async def heartbeat(self) -> None:

@@ -11,6 +11,12 @@ one replica wins when several sweep at once), and then, like the runner,
 appends the terminal ``error``/``interrupted`` event that readers on every
 replica are waiting for.
 
+Assessments get the same two looks: an assessment still ``pending`` in the
+database, older than one lease, whose lease is gone twice in a row, belonged to
+a replica that died while it was queued or running there. It is recorded as not
+assessed (only if still pending), so the candidate's report does not say
+"pending" for ever.
+
 Detection time. A replica that dies at *t* last renewed its leases after
 *t - lease/3*, so they expire before *t + lease*. The next sweep marks the turn
 suspect, the one after confirms it: the turn ends before *t + 2 × lease* (plus
@@ -54,28 +60,45 @@ class Sweeper:
         self.interval_seconds = lease_seconds / 2
         self._running_here = running_here
         self._suspects: set[str] = set()
+        self._assessment_suspects: set[str] = set()
 
     async def sweep(self) -> list[str]:
-        """One pass; returns the ids of the turns it ended."""
-        local = self._running_here()
-        candidates = [
-            turn_id
-            for turn_id in await self._store.streaming_turns(utcnow() - self._lease)
-            if turn_id not in local
-        ]
-        if not candidates:
-            self._suspects.clear()
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for turn_id in candidates:
-                pipe.exists(lease_key(turn_id))
-            leases = await pipe.execute()
-        leaseless = {turn_id for turn_id, held in zip(candidates, leases, strict=True) if not held}
-        dead, self._suspects = leaseless & self._suspects, leaseless - self._suspects
+        """One pass over turns; returns the ids of the turns it ended."""
+        dead, self._suspects = await self._dead(
+            await self._store.streaming_turns(utcnow() - self._lease), self._suspects
+        )
         ended = [turn_id for turn_id in sorted(dead) if await self._end(turn_id)]
         if ended:
             logger.warning("ended %d turn(s) of a replica that stopped: %s", len(ended), ", ".join(ended))
         return ended
+
+    async def sweep_assessments(self) -> list[str]:
+        """One pass over assessments; returns the ids found dead (the pending ones are now not assessed)."""
+        dead, self._assessment_suspects = await self._dead(
+            await self._store.pending_assessments(utcnow() - self._lease), self._assessment_suspects
+        )
+        if not dead or not await self._store.abandon_pending_assessments(dead):
+            return []
+        logger.warning("recorded %d assessment(s) of a replica that stopped as not assessed", len(dead))
+        return sorted(dead)
+
+    async def sweep_all(self) -> None:
+        await self.sweep()
+        await self.sweep_assessments()
+
+    async def _dead(self, ids: Collection[str], suspects: set[str]) -> tuple[set[str], set[str]]:
+        """Of ``ids``, those not held here whose lease is gone now and was at the last look
+        (``suspects``); and the new suspects, whose lease is gone for the first time."""
+        here = self._running_here()
+        candidates = [item for item in ids if item not in here]
+        if not candidates:
+            return set(), set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in candidates:
+                pipe.exists(lease_key(item))
+            leases = await pipe.execute()
+        leaseless = {item for item, held in zip(candidates, leases, strict=True) if not held}
+        return leaseless & suspects, leaseless - suspects
 
     async def _end(self, turn_id: str) -> bool:
         events = await self._log.events(turn_id) or []

@@ -95,7 +95,7 @@ class RedisStreaming(Streaming):
                 name="lease-heartbeat",
             ),
             asyncio.create_task(
-                run_every(self._sweeper.interval_seconds, "the dead-turn sweeper", self._sweeper.sweep),
+                run_every(self._sweeper.interval_seconds, "the dead-turn sweeper", self._sweeper.sweep_all),
                 name="dead-turn-sweeper",
             ),
         ]
