@@ -330,12 +330,13 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         elif kind == "delta":
                             if current == turn_id:
                                 turn.add(frame["text"], now)
+                        elif kind == "error" and frame.get("turn_id") in (None, turn_id):
+                            # No turn id: the answer itself was refused (busy, rate_limited).
+                            raise TurnFailed(f"error frame {frame.get('code')}")
                         elif frame.get("turn_id") != turn_id:
                             continue
                         elif kind == "done":
                             break
-                        elif kind == "error":
-                            raise TurnFailed(f"error frame {frame.get('code')}")
                     else:
                         raise TurnFailed("no done frame")
                     ended.add(turn_id)
