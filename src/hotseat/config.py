@@ -124,15 +124,16 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies(cls, value: str) -> str:
-        for entry in (part.strip() for part in value.split(",")):
-            if entry and entry != "*":
-                try:
+        entries = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in entries:
+            try:
+                if entry != "*":
                     ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"{entry!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/8)"
-                    ) from None
-        return ",".join(part.strip() for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod

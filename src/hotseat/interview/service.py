@@ -242,7 +242,7 @@ class InterviewService:
         except Exception as exc:
             if outage_of(exc) is None:
                 raise
-            # One process marks them at its next start; a replica's stay pending (docs/deployment.md).
+            # One process marks them at its next start; with replicas, the sweeper (leases released).
             logger.warning("could not record %d stopped assessment(s): %s", len(tasks), type(exc).__name__)
 
     # -- internals ----------------------------------------------------------------------

@@ -326,9 +326,7 @@ async def _insert(db: AsyncConnection, *rows: Base) -> None:
                 values[column.key] = row.__dict__[column.key]
             elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
                 values[column.key] = default.arg(None) if default.is_callable else default.arg
-            else:
-                continue
-            setattr(row, column.key, values[column.key])
+                setattr(row, column.key, values[column.key])
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)
