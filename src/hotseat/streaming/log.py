@@ -39,24 +39,30 @@ class StreamLog(Protocol):
 
 
 class _TurnLog:
-    __slots__ = ("_changed", "closed", "events")
+    __slots__ = ("_loop", "_waiters", "closed", "events")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
-        # Created only when a reader waits, so appends with nobody waiting allocate nothing.
-        self._changed: asyncio.Event | None = None
+        self._loop = asyncio.get_running_loop()
+        # A bare future per waiting reader, not an asyncio.Event: an Event per wait also made a
+        # deque and a coroutine, and its wait a lookup of the loop (bench S3, docs/performance.md).
+        # Not one future shared by the readers: cancelling one reader would cancel it for all.
+        self._waiters: list[asyncio.Future[None]] = []
 
     def notify(self) -> None:
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for waiter in waiters:
+                if not waiter.done():  # a reader cancelled while waiting
+                    waiter.set_result(None)
 
-    async def wait(self) -> None:
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        await self._changed.wait()
+    def wait(self) -> asyncio.Future[None]:
+        """A future done at the next append (or when the log is dropped)."""
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
 
 
 class MemoryStreamLog:
