@@ -7,11 +7,13 @@ Targets and how one client runs one turn (``--target`` x ``--transport``):
 - ``naive`` / ``ws``: ``bench.naive_relay``'s ``/ws``: send the prompt, read
   whole-text frames until ``{"type":"end"}``. ``naive`` / ``sse``: ``GET /sse``.
 - ``floor``: ``bench.floor_relay``, the same routes, each frame only the new text.
-- ``hotseat`` / ``ws``: ``POST /api/sessions`` (the opening turn starts at
-  once), then ``/ws?session=ID&turn_id=TID&after=0`` frames ``turn``, ``delta``
-  {seq,text}, ``done``; naming the opening turn makes the server send it whole
-  even if it ended before the socket opened (a loaded server). Later turns send
-  ``{"type":"answer"}`` on the same socket.
+- ``hotseat`` / ``ws``: ``/ws`` and a ``{"type":"start"}`` frame, which
+  creates the session and starts its opening turn; frames ``session``, ``turn``,
+  ``delta`` {seq,text}, ``done``. With ``ws_start="post"`` (``bench.run
+  --ws-start post``): ``POST /api/sessions`` first, then
+  ``/ws?session=ID&turn_id=TID&after=0``; naming the opening turn makes the
+  server send it whole even if it ended before the socket opened (a loaded
+  server). Later turns send ``{"type":"answer"}`` on the same socket.
   ``hotseat`` / ``sse``: ``POST /api/sessions`` then
   ``GET /api/sessions/{sid}/turns/{tid}/events``; later turns ``POST .../answers``.
 
@@ -50,6 +52,7 @@ from bench.wire import CountingConnection, TurnFailed, host_port, json_request, 
 
 Target = Literal["upstream", "naive", "floor", "hotseat"]
 Transport = Literal["sse", "ws"]
+WsStart = Literal["frame", "post"]
 TARGETS: tuple[Target, ...] = ("upstream", "naive", "floor", "hotseat")
 PACK = "backend-engineer"
 PROMPT = "Ask me the next interview question."
@@ -123,6 +126,9 @@ class LoadSpec:
     ramp: float = 0.0  # seconds over which client starts are spread evenly
     timeout: float = 120.0  # per client, all its turns
     ws_compression: bool = True  # offer permessage-deflate, as browsers do
+    # hotseat / ws: start the session with a ``start`` frame on the socket (one request less), or
+    # with ``POST /api/sessions`` before connecting (the way before the frame existed).
+    ws_start: WsStart = "frame"
 
 
 @dataclass(slots=True)
@@ -304,13 +310,19 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
     host, port = host_port(spec.url)
     turn = TurnStats(time.perf_counter())
     stats.turns.append(turn)
-    conn = await HttpConnection.open(host, port)
+    conn: HttpConnection | None = None
     try:
-        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
-        sid, turn_id = session["id"], session["turn_id"]
-        url = ws_url(spec.url, f"/ws?session={sid}&turn_id={turn_id}&after=0")
-        async with ws_connect(url, spec.ws_compression, cookie=conn.cookie) as ws:
+        if spec.ws_start == "post":
+            conn = await HttpConnection.open(host, port)
+            session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+            sid, turn_id = session["id"], session["turn_id"]
+            url = ws_url(spec.url, f"/ws?session={sid}&turn_id={turn_id}&after=0")
+        else:
+            url, turn_id = ws_url(spec.url, "/ws"), ""  # the session frame names the opening turn
+        async with ws_connect(url, spec.ws_compression, cookie=conn.cookie if conn else None) as ws:
             try:
+                if spec.ws_start == "frame":
+                    await ws.send(orjson.dumps({"type": "start", "pack": PACK}).decode())
                 ended: set[str] = set()
                 current = ""  # the turn of the last turn frame: deltas carry no turn id
                 for index in range(spec.turns):
@@ -323,7 +335,9 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         frame = orjson.loads(await ws.recv())
                         now = time.perf_counter()
                         kind = frame["type"]
-                        if kind == "turn":
+                        if kind == "session":
+                            turn_id = frame["turn_id"]
+                        elif kind == "turn":
                             if not turn_id and frame["turn_id"] not in ended:
                                 turn_id = frame["turn_id"]
                             current = frame["turn_id"]  # the following deltas are this turn's
@@ -344,8 +358,9 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
             finally:
                 stats.bytes_received += cast(CountingConnection, ws).received
     finally:
-        stats.bytes_received += conn.received
-        await conn.aclose()
+        if conn is not None:
+            stats.bytes_received += conn.received
+            await conn.aclose()
 
 
 async def _hotseat_sse_client(spec: LoadSpec, stats: ClientStats) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from helpers import recv_json, recv_turn, text_of, wait_quiet
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection
+from websockets.sync.client import ClientConnection, connect
 
 import hx
 from hotseat.app import create_app
@@ -316,3 +316,76 @@ def test_connect_naming_an_ended_turn_sends_its_rest_then_the_running_one(
     assert second["type"] == "turn" and second["turn_id"] == running and second["after"] == 0
     assert text_of(frames) == "Next question here" and second_end["type"] == "done"
     assert unknown["type"] == "error" and unknown["code"] == "not_found"
+
+
+def test_start_frame_creates_the_session_and_streams_its_opening(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """Without ?session=, a start frame creates the session on the socket and streams its opening."""
+    backend.enqueue("Welcome! Tell me about a project you led.")
+    with ws_connect(f"{server.ws_url}/ws") as ws:
+        ws.send(json.dumps({"type": "start", "pack": "general-behavioural", "language": "en"}))
+        announced = recv_json(ws)
+        assert announced["type"] == "session"
+        assert announced["pack"] == "general-behavioural" and announced["status"] == "active"
+        assert recv_json(ws) == {
+            "type": "turn",
+            "turn_id": announced["turn_id"],
+            "kind": "opening",
+            "after": 0,
+        }
+        frames, done = recv_turn(ws, turn_id=announced["turn_id"])
+    assert text_of(frames) == "Welcome! Tell me about a project you led." and done["type"] == "done"
+    # The session is the connecting owner's, exactly as if it had been made by POST /api/sessions.
+    stored = client.get(f"/api/sessions/{announced['id']}").json()
+    assert [t["id"] for t in stored["turns"]] == [announced["turn_id"]]
+
+
+def test_a_frame_that_cannot_start_a_session_leaves_the_socket_waiting_for_one(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """Before a session: other frames and bad starts get errors; a good start still works after them."""
+    backend.enqueue("Hello there.")
+    with ws_connect(f"{server.ws_url}/ws") as ws:
+        ws.send(json.dumps({"type": "answer", "text": "hi"}))
+        error = recv_json(ws)
+        assert error["code"] == "bad_request" and '"type": "start"' in error["message"]
+        ws.send(json.dumps({"type": "start", "pack": "no-such-pack"}))
+        assert recv_json(ws)["code"] == "not_found"
+        ws.send(json.dumps({"type": "start"}))
+        error = recv_json(ws)
+        assert error["code"] == "bad_request" and "pack" in error["message"]
+        ws.send(json.dumps({"type": "start", "pack": "general-behavioural"}))
+        announced = recv_json(ws)
+        assert announced["type"] == "session"
+        frames, _ = recv_turn(ws)
+    assert text_of(frames) == "Hello there."
+
+
+def test_start_frame_on_a_session_socket_is_refused(server: ServerThread, client: httpx.Client) -> None:
+    """A connection follows one session: a start frame there is a bad_request naming it."""
+    session_id, turn_id = start_session(server)
+    wait_quiet(client, session_id)
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        follow(ws, turn_id)
+        ws.send(json.dumps({"type": "start", "pack": "general-behavioural"}))
+        error = recv_json(ws)
+    assert error["code"] == "bad_request" and session_id in error["message"]
+
+
+def test_a_cookieless_start_sets_the_owner_cookie_on_the_handshake(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """A browser with no cookie yet gets one on the accept, and it opens the session it started."""
+    backend.enqueue("Hi.")
+    with connect(f"{server.ws_url}/ws") as ws:
+        assert ws.response is not None
+        set_cookie = ws.response.headers["Set-Cookie"]
+        ws.send(json.dumps({"type": "start", "pack": "general-behavioural"}))
+        session_id = recv_json(ws)["id"]
+        recv_turn(ws)
+    cookie = set_cookie.split(";", 1)[0]
+    assert "HttpOnly" in set_cookie and cookie.startswith("hotseat_owner=")
+    mine = httpx.get(f"{server.base_url}/api/sessions/{session_id}", headers={"Cookie": cookie})
+    assert mine.status_code == 200
+    assert httpx.get(f"{server.base_url}/api/sessions/{session_id}").status_code == 404

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from hotseat import metrics
-from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep, owned_cv
-from hotseat.api.limits import admit_move, limits_of
+from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
+from hotseat.api.limits import admit_move
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
+from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.report import report_markdown
 
@@ -68,26 +69,7 @@ async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionS
 async def create_session(
     body: CreateSession, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> SessionCreated:
-    if body.job_description and len(body.job_description) > services.settings.max_job_description_chars:
-        raise BadRequest(
-            f"The job description is longer than {services.settings.max_job_description_chars} "
-            "characters; shorten it."
-        )
-    cv = await owned_cv(services, owner, body.cv_id) if body.cv_id is not None else None
-    await limits_of(request).check_new_session(services.store, owner)
-    # The opening turn starts at once, so a new session is a move like an answer.
-    async with admit_move(request, owner):
-        created = await services.interview.create_session(
-            owner, body.pack, cv=cv, job_description=body.job_description, language=body.language
-        )
-    session = created.session  # as just stored: not read back
-    return SessionCreated(
-        id=session.id,
-        pack=session.pack_id,
-        language=session.language,
-        status=session.status,
-        turn_id=created.turn.turn_id,
-    )
+    return session_created(await start_session(services, request, owner, body))
 
 
 @router.get("/sessions/{session_id}")

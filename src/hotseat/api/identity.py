@@ -5,7 +5,7 @@
   sessions across processes. A bearer key that is not configured is refused.
 - Otherwise the browser's ``hotseat_owner`` cookie: a random id and its HMAC,
   HttpOnly and SameSite=Lax. A request without a valid one gets a new id, and
-  the HTTP response sets the cookie.
+  the HTTP response (or the WebSocket's accept) sets the cookie.
 
 The owner goes into ``scope["state"]["owner"]``; routes read it with
 ``owner_of``. Ownership itself is checked where sessions and CVs are loaded
@@ -103,11 +103,18 @@ class OwnerMiddleware:
             owner = self.identity.verify(morsel.value) if morsel is not None else None
             if owner is None:
                 owner, new_cookie = secrets.token_urlsafe(16), True
-        scope.setdefault("state", {})["owner"] = owner
-        if not new_cookie or scope["type"] != "http":
+        state = scope.setdefault("state", {})
+        state["owner"] = owner
+        if not new_cookie:
             await self.app(scope, receive, send)
             return
         set_cookie = self.identity.cookie_header(owner)
+        if scope["type"] == "websocket":
+            # The endpoint sets it on its accept (``accept_headers``): wrapping ``send`` here would
+            # cost every frame the connection sends a call.
+            state["set_cookie"] = set_cookie
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -120,6 +127,16 @@ class OwnerMiddleware:
 def owner_of(connection: HTTPConnection) -> str:
     owner: str = connection.scope["state"]["owner"]
     return owner
+
+
+def accept_headers(connection: HTTPConnection) -> list[tuple[bytes, bytes]]:
+    """Headers for a WebSocket's accept: the new owner's cookie, if the handshake had none.
+
+    A session started on the socket (a ``start`` frame) belongs to that owner, so without the
+    cookie a browser could not reconnect to it.
+    """
+    set_cookie: bytes | None = connection.scope["state"].get("set_cookie")
+    return [(b"set-cookie", set_cookie)] if set_cookie is not None else []
 
 
 def _latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[str, str]]:

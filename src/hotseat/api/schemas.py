@@ -157,8 +157,16 @@ class RetryFrame(_Frame):
     type: Literal["retry"]
 
 
+class StartFrame(CreateSession):
+    """The body of ``POST /api/sessions`` as the first frame of a WebSocket opened without a session."""
+
+    model_config = ConfigDict(extra="ignore")  # as for every frame
+
+    type: Literal["start"]
+
+
 ClientFrame = Annotated[
-    AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame,
+    AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame | StartFrame,
     Field(discriminator="type"),
 ]
 client_frame: TypeAdapter[Any] = TypeAdapter(ClientFrame)

@@ -35,24 +35,27 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
+from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from hotseat import metrics
 from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
-from hotseat.api.identity import owner_of
+from hotseat.api.identity import accept_headers, owner_of
 from hotseat.api.limits import admit_move, limits_of
 from hotseat.api.schemas import (
     AnswerFrame,
     CancelFrame,
-    FinishFrame,
+    ClientFrame,
     ResumeFrame,
     RetryFrame,
     SkipFrame,
+    StartFrame,
     client_frame,
 )
 from hotseat.api.send_watchdog import SendWatchdog, send_watchdog_of
+from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.outages import unavailable_error
 from hotseat.streaming.bus import TurnStarted, subscription
@@ -82,7 +85,7 @@ async def websocket_endpoint(
         # Refused before the upgrade: the browser gets a 403 and no model call is made.
         await websocket.close(POLICY_VIOLATION, "origin not allowed")
         return
-    await websocket.accept()
+    await websocket.accept(headers=accept_headers(websocket))
     owner = owner_of(websocket)
     try:
         # rate_limited: this owner's cap; busy: the server's. Refused before any database work.
@@ -93,9 +96,14 @@ async def websocket_endpoint(
         return
     try:
         try:
+            if not session:
+                started = await _start_session(websocket, services, owner)
+                if started is None:
+                    return  # the client left before starting one
+                session = started
             # A client usually connects while its session's turn is generating here, which proves
             # the session is theirs without a database read (about 150 us of CPU per connect).
-            if services.runner.running_owner(session) != owner:
+            elif services.runner.running_owner(session) != owner:
                 await owned_session(services, owner, session)
         except NotFound as exc:
             await websocket.send_text(ws_error_frame(exc))
@@ -119,6 +127,50 @@ async def websocket_endpoint(
             registry.discard(connection)
     finally:
         await lease.release()
+
+
+async def _start_session(websocket: WebSocket, services: Services, owner: str) -> str | None:
+    """Without ``?session=``: wait for a ``start`` frame, start that session, and announce it.
+
+    Saves a new candidate the ``POST /api/sessions`` before the socket: one request and one
+    round trip less before the first token. A frame that cannot start a session gets its error
+    frame and the socket waits for another. Returns the session's id, or None if the client left.
+    """
+    while True:
+        try:
+            message = await websocket.receive()
+        except WebSocketDisconnect:
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        try:
+            frame = _parse_frame(message)
+            if not isinstance(frame, StartFrame):
+                raise BadRequest(
+                    'No session yet: send {"type": "start", "pack": "..."} first, or connect with '
+                    "?session=ID."
+                )
+            created = await start_session(services, websocket, owner, frame)
+        except HotseatError as exc:
+            if unavailable_error(exc) is not None:
+                raise  # closed with 1013 by the caller
+            await websocket.send_text(ws_error_frame(exc))
+            continue
+        announcement = {"type": "session", **session_created(created).model_dump()}
+        await websocket.send_text(orjson.dumps(announcement).decode())
+        return created.session.id
+
+
+def _parse_frame(message: Message) -> ClientFrame:
+    """A client frame from a received message; ``BadRequest`` if it is binary, not JSON or invalid."""
+    text = message.get("text")
+    if text is None:
+        raise BadRequest("Binary frames are not supported; send JSON text frames.")
+    try:
+        frame: ClientFrame = client_frame.validate_python(orjson.loads(text))
+    except (ValidationError, ValueError) as exc:
+        raise bad_frame(exc) from None
+    return frame
 
 
 async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:
@@ -255,22 +307,16 @@ class _Connection:
                 return
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text")
-            if text is None:
-                await self._send_error(BadRequest("Binary frames are not supported; send JSON text frames."))
-                continue
             try:
-                frame = client_frame.validate_python(orjson.loads(text))
-            except (ValidationError, ValueError) as exc:
-                await self._send_error(bad_frame(exc))
+                frame = _parse_frame(message)
+            except BadRequest as exc:
+                await self._send_error(exc)
                 continue
             # Shielded: a move that has begun (stored its turns) also starts its turn, even if
             # this connection is being ended meanwhile.
             await asyncio.shield(self._move(frame))
 
-    async def _move(
-        self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame
-    ) -> None:
+    async def _move(self, frame: ClientFrame) -> None:
         try:
             await self._handle(frame)
         except HotseatError as exc:
@@ -281,10 +327,13 @@ class _Connection:
                 raise
             await self._send_error(down)
 
-    async def _handle(
-        self, frame: AnswerFrame | CancelFrame | ResumeFrame | FinishFrame | SkipFrame | RetryFrame
-    ) -> None:
+    async def _handle(self, frame: ClientFrame) -> None:
         interview = self.services.interview
+        if isinstance(frame, StartFrame):
+            raise BadRequest(
+                f"This connection follows session {self.session_id!r}; open a WebSocket without "
+                "?session= to start another."
+            )
         if isinstance(frame, CancelFrame):
             await interview.cancel(self.session_id, frame.turn_id)
         elif isinstance(frame, ResumeFrame):
