@@ -9,13 +9,16 @@ Targets and how one client runs one turn (``--target`` x ``--transport``):
 - ``floor``: ``bench.floor_relay``, the same routes, each frame only the new text.
 - ``hotseat`` / ``ws``: ``/ws`` and a ``{"type":"start"}`` frame, which
   creates the session and starts its opening turn; frames ``session``, ``turn``,
-  ``delta`` {seq,text}, ``done``. With ``ws_start="post"`` (``bench.run
-  --ws-start post``): ``POST /api/sessions`` first, then
+  ``delta`` {seq,text}, ``done``. With ``session_start="post"`` (``bench.run
+  --session-start post``): ``POST /api/sessions`` first, then
   ``/ws?session=ID&turn_id=TID&after=0``; naming the opening turn makes the
   server send it whole even if it ended before the socket opened (a loaded
   server). Later turns send ``{"type":"answer"}`` on the same socket.
-  ``hotseat`` / ``sse``: ``POST /api/sessions`` then
-  ``GET /api/sessions/{sid}/turns/{tid}/events``; later turns ``POST .../answers``.
+  ``hotseat`` / ``sse``: ``POST /api/sessions`` with ``Accept:
+  text/event-stream``, answered with a ``session`` event and the opening turn's
+  events (with ``session_start="post"``: a plain POST, then ``GET
+  /api/sessions/{sid}/turns/{tid}/events``); later turns ``POST .../answers``
+  and that GET.
 
 Per client it records: time to first token (from the start of the turn's first
 request, connection set-up included, to the first frame with text), the gaps
@@ -52,7 +55,7 @@ from bench.wire import CountingConnection, TurnFailed, host_port, json_request, 
 
 Target = Literal["upstream", "naive", "floor", "hotseat"]
 Transport = Literal["sse", "ws"]
-WsStart = Literal["frame", "post"]
+SessionStart = Literal["stream", "post"]
 TARGETS: tuple[Target, ...] = ("upstream", "naive", "floor", "hotseat")
 PACK = "backend-engineer"
 PROMPT = "Ask me the next interview question."
@@ -126,9 +129,10 @@ class LoadSpec:
     ramp: float = 0.0  # seconds over which client starts are spread evenly
     timeout: float = 120.0  # per client, all its turns
     ws_compression: bool = True  # offer permessage-deflate, as browsers do
-    # hotseat / ws: start the session with a ``start`` frame on the socket (one request less), or
-    # with ``POST /api/sessions`` before connecting (the way before the frame existed).
-    ws_start: WsStart = "frame"
+    # hotseat: start the session on the streaming connection itself (a WebSocket ``start`` frame,
+    # or a POST that answers with the event stream: one request less), or with a plain
+    # ``POST /api/sessions`` before the stream (the only way before 2026-11-25).
+    session_start: SessionStart = "stream"
 
 
 @dataclass(slots=True)
@@ -293,8 +297,29 @@ async def _hotseat_turn_over_sse(
     head = await conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
     if head.status != 200:
         raise TurnFailed(f"http {head.status}")
+    await _read_turn_events(conn, turn, tokens)
+
+
+async def _start_over_sse(conn: HttpConnection, turn: TurnStats, tokens: int) -> str:
+    """``POST /api/sessions`` answered with the event stream: read the opening turn; the session's id."""
+    body = orjson.dumps({"pack": PACK})
+    head = await conn.request("POST", "/api/sessions", body, {"Accept": "text/event-stream"})
+    if head.status != 201:
+        raise TurnFailed(f"http {head.status}")
+    session: dict[str, str] = {}
+    await _read_turn_events(conn, turn, tokens, session)
+    return session["id"]
+
+
+async def _read_turn_events(
+    conn: HttpConnection, turn: TurnStats, tokens: int, session: dict[str, str] | None = None
+) -> None:
+    """A turn's SSE events to its ``done``; a ``session`` event's fields go into ``session``."""
 
     def on_event(kind: str, data: bytes, now: float) -> bool:
+        if kind == "session" and session is not None:
+            session.update(orjson.loads(data))
+            return False
         if kind == "delta":
             turn.add(orjson.loads(data)["text"], now)
             return False
@@ -312,7 +337,7 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
     stats.turns.append(turn)
     conn: HttpConnection | None = None
     try:
-        if spec.ws_start == "post":
+        if spec.session_start == "post":
             conn = await HttpConnection.open(host, port)
             session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
             sid, turn_id = session["id"], session["turn_id"]
@@ -321,7 +346,7 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
             url, turn_id = ws_url(spec.url, "/ws"), ""  # the session frame names the opening turn
         async with ws_connect(url, spec.ws_compression, cookie=conn.cookie if conn else None) as ws:
             try:
-                if spec.ws_start == "frame":
+                if spec.session_start == "stream":
                     await ws.send(orjson.dumps({"type": "start", "pack": PACK}).decode())
                 ended: set[str] = set()
                 current = ""  # the turn of the last turn frame: deltas carry no turn id
@@ -368,8 +393,10 @@ async def _hotseat_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
     started = time.perf_counter()
     conn = await HttpConnection.open(host, port)
     try:
-        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
-        sid, turn_id = session["id"], session["turn_id"]
+        sid = turn_id = ""
+        if spec.session_start == "post":
+            session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+            sid, turn_id = session["id"], session["turn_id"]
         for index in range(spec.turns):
             turn = TurnStats(started)
             stats.turns.append(turn)
@@ -378,7 +405,10 @@ async def _hotseat_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
                     conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER}
                 )
                 turn_id = started_turn["turn_id"]
-            await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
+            if not sid:
+                sid = await _start_over_sse(conn, turn, spec.tokens)
+            else:
+                await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
             _check(turn, spec.tokens)
             started = time.perf_counter()
     finally:

@@ -137,7 +137,7 @@ class Options:
     compression: bool
     hotseat_env: dict[str, str] = field(default_factory=dict)  # --hotseat-env: extra settings
     stores: stores.SharedStores | None = None  # --shared-stores: their CPU goes in each row's note
-    ws_start: loadgen.WsStart = "frame"  # --ws-start
+    session_start: loadgen.SessionStart = "stream"  # --session-start
 
 
 def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -189,7 +189,7 @@ async def _measure_stream(
         sc.ramp,
         sc.timeout(),
         opts.compression,
-        opts.ws_start,
+        opts.session_start,
     )
     async with procstat.PeakSampler(server.pid) as peak:
         result = await loadgen.run_load(spec)
@@ -391,9 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         help="offer permessage-deflate from WS clients, as browsers do (default) or not",
     )  # fmt: skip
     parser.add_argument(
-        "--ws-start", choices=("frame", "post"), default="frame",
-        help="hotseat WS clients start their session with a start frame on the socket (default) "
-        "or with POST /api/sessions before connecting",
+        "--session-start", choices=("stream", "post"), default="stream",
+        help="hotseat clients start their session on the stream itself (a WS start frame, or a POST "
+        "answered with the event stream; default) or with a plain POST /api/sessions before it",
     )  # fmt: skip
     parser.add_argument(
         "--hotseat-src",
@@ -442,12 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     shared_stores = shared.enter_context(stores.running()) if args.shared_stores else None
     if shared_stores is not None:
         hotseat_env = {**shared_stores.env, **hotseat_env}
-    opts = Options(logs, args.ws_compression == "deflate", hotseat_env, shared_stores, args.ws_start)
+    opts = Options(logs, args.ws_compression == "deflate", hotseat_env, shared_stores, args.session_start)
     info = machine()
     print(
         f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
         f"load average {info['loadavg'][0]:.2f}, open files {fd_limit}, "
-        f"ws compression {args.ws_compression}, ws start {args.ws_start}; "
+        f"ws compression {args.ws_compression}, session start {args.session_start}; "
         f"hotseat: {info['hotseat']} (checkout {info['git']})"
         + (f", settings {hotseat_env}" if hotseat_env else ""),
         file=sys.stderr,

@@ -141,3 +141,38 @@ def test_reader_leaving_does_not_cancel_the_turn(server: ServerThread, backend: 
         time.sleep(0.05)
     assert turn["status"] == "complete"
     assert turn["text"] == TEXT
+
+
+def test_post_asking_for_an_event_stream_gets_the_session_then_its_opening(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """POST /api/sessions with Accept: text/event-stream: a session event, then the opening turn's events."""
+    backend.enqueue(ScriptedReply(TEXT, token_delay=0.005))
+    headers = {"Accept": "text/event-stream"}
+    body = {"pack": "general-behavioural"}
+    with hx.stream(
+        "POST", f"{server.base_url}/api/sessions", json=body, headers=headers, timeout=10
+    ) as response:
+        response.read()
+    assert response.status_code == 201
+    assert response.headers["content-type"].startswith("text/event-stream")
+    session, *events = sse_events(response)
+    assert session["event"] == "session" and "id" not in session
+    assert session["data"]["pack"] == "general-behavioural" and session["data"]["status"] == "active"
+    assert [e["event"] for e in events] == ["delta"] * (len(events) - 1) + ["done"]
+    ids = [int(e["id"]) for e in events]  # deltas that piled up on a loaded machine arrive merged
+    assert ids == sorted(set(ids)) and ids[-1] == len(TEXT.split(" ")) + 1
+    assert "".join(e["data"]["text"] for e in events[:-1]) == TEXT
+    assert events[-1]["data"]["turn_id"] == session["data"]["turn_id"]
+    # The same turn from GET .../events, as a client whose stream broke would resume it (merged).
+    url = events_url(server, session["data"]["id"], session["data"]["turn_id"])
+    resumed = sse_events(hx.get(url, timeout=10))
+    assert "".join(e["data"]["text"] for e in resumed[:-1]) == TEXT and resumed[-1] == events[-1]
+
+
+def test_post_asking_for_an_event_stream_checks_like_a_plain_post(server: ServerThread) -> None:
+    """A bad request is the same JSON error either way, and no session is left behind."""
+    headers = {"Accept": "text/event-stream"}
+    refused = hx.post(f"{server.base_url}/api/sessions", json={"pack": "no-such-pack"}, headers=headers)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert hx.get(f"{server.base_url}/api/sessions").json() == []

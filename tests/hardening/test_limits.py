@@ -287,3 +287,18 @@ def test_sessions_per_owner_are_capped(settings: Settings) -> None:
         assert "delete old ones" in refused.json()["error"]["message"]
         assert hx.delete(f"{url}/{ids[0]}").status_code == 204
         assert hx.post(url, json=PACK).status_code == 201
+
+
+def test_a_streamed_start_over_the_connection_cap_starts_no_session(settings: Settings) -> None:
+    """POST /api/sessions asking for a stream takes its connection slot first: refused, nothing is stored."""
+    with serving(settings, ScriptedBackend(), max_connections_per_owner=1) as server:
+        session = hx.post(f"{server.base_url}/api/sessions", json=PACK).json()
+        with hx.ws_connect(f"{server.ws_url}/ws?session={session['id']}") as holder:
+            follow(holder, session["turn_id"])
+            refused = hx.post(
+                f"{server.base_url}/api/sessions", json=PACK, headers={"Accept": "text/event-stream"}
+            )
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "rate_limited"
+        assert [s["id"] for s in hx.get(f"{server.base_url}/api/sessions").json()] == [session["id"]]
+        assert open_connections(server) == 0

@@ -14,6 +14,7 @@ from hotseat.api.limits import admit_move
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.api.sessions import session_created, start_session
+from hotseat.api.sse import start_and_stream
 from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.report import report_markdown
 
@@ -65,10 +66,13 @@ async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionS
     return [SessionSummary.of(row, services.packs) for row in await services.store.list_sessions(owner)]
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=SessionCreated)
 async def create_session(
     body: CreateSession, services: ServicesDep, owner: OwnerDep, request: Request
-) -> SessionCreated:
+) -> SessionCreated | Response:
+    if "text/event-stream" in request.headers.get("accept", ""):
+        # The session, then its opening turn as Server-Sent Events, in this one response.
+        return await start_and_stream(services, request, owner, body)
     return session_created(await start_session(services, request, owner, body))
 
 

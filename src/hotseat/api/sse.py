@@ -27,10 +27,12 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
 from hotseat import metrics
-from hotseat.api.deps import OwnerDep, ServicesDep, no_session_message
+from hotseat.api.deps import OwnerDep, Services, ServicesDep, no_session_message
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.limits import Lease, limits_of
+from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
+from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError, NotFound
 from hotseat.outages import unavailable_error
 from hotseat.streaming.events import count_deltas, merge_deltas
@@ -134,11 +136,49 @@ async def turn_events(
             raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
     lease = await limits_of(request).lease(owner)
+    return _event_stream(services, request, session_id, turn_id, start, lease)
+
+
+async def start_and_stream(
+    services: Services, request: Request, owner: str, body: CreateSession
+) -> EventSourceResponse:
+    """``POST /api/sessions`` asking for ``text/event-stream``: the new session, then its opening turn.
+
+    The first event is ``session`` (the JSON a plain POST answers with, and no ``id``); the
+    opening turn's events follow as on ``GET .../events``, which resumes the stream if it breaks.
+    One request and one round trip less before the first token than a POST and then that GET.
+    """
+    # The connection slot first: a stream refused for a cap must not have started a session.
+    lease = await limits_of(request).lease(owner)
+    try:
+        created = await start_session(services, request, owner, body)
+    except BaseException:
+        await lease.release()
+        raise
+    announcement = session_created(created).model_dump_json()
+    prelude = f"event: session\ndata: {announcement}\n\n".encode()
+    session_id, turn_id = created.session.id, created.turn.turn_id
+    return _event_stream(services, request, session_id, turn_id, 0, lease, prelude, status_code=201)
+
+
+def _event_stream(
+    services: Services,
+    request: Request,
+    session_id: str,
+    turn_id: str,
+    start: int,
+    lease: Lease,
+    prelude: bytes = b"",
+    status_code: int = 200,
+) -> EventSourceResponse:
+    """The turn's events after ``start`` as an SSE response that holds ``lease`` until it ends."""
 
     async def body() -> AsyncIterator[bytes]:
         metrics.SSE_CONNECTIONS.inc()
         with services.runner.watching(session_id):
             try:
+                if prelude:
+                    yield prelude
                 async for batch in services.interview.turn_events(session_id, turn_id, start):
                     for event in merge_deltas(batch) if len(batch) > 1 else batch:
                         yield event.sse
@@ -156,6 +196,7 @@ async def turn_events(
 
     response = _LeasedEventSource(
         body(),
+        status_code=status_code,
         ping=services.settings.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
