@@ -7,8 +7,9 @@ Targets and how one client runs one turn (``--target`` x ``--transport``):
 - ``naive`` / ``ws``: ``bench.naive_relay``'s ``/ws``: send the prompt, read
   whole-text frames until ``{"type":"end"}``. ``naive`` / ``sse``: ``GET /sse``.
 - ``floor``: ``bench.floor_relay``, the same routes, each frame only the new text.
-- ``hotseat`` / ``ws``: ``/ws`` and a ``{"type":"start"}`` frame, which
-  creates the session and starts its opening turn; frames ``session``, ``turn``,
+- ``hotseat`` / ``ws``: ``/ws?pack=...``, which creates the session and starts
+  its opening turn as the socket opens (a ``start`` frame would cost a round
+  trip more); frames ``session``, ``turn``,
   ``delta`` {seq,text}, ``done``. With ``session_start="post"`` (``bench.run
   --session-start post``): ``POST /api/sessions`` first, then
   ``/ws?session=ID&turn_id=TID&after=0``; naming the opening turn makes the
@@ -342,12 +343,10 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
             session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
             sid, turn_id = session["id"], session["turn_id"]
             url = ws_url(spec.url, f"/ws?session={sid}&turn_id={turn_id}&after=0")
-        else:
-            url, turn_id = ws_url(spec.url, "/ws"), ""  # the session frame names the opening turn
+        else:  # the session starts at connect; its session frame names the opening turn
+            url, turn_id = ws_url(spec.url, f"/ws?pack={PACK}"), ""
         async with ws_connect(url, spec.ws_compression, cookie=conn.cookie if conn else None) as ws:
             try:
-                if spec.session_start == "stream":
-                    await ws.send(orjson.dumps({"type": "start", "pack": PACK}).decode())
                 ended: set[str] = set()
                 current = ""  # the turn of the last turn frame: deltas carry no turn id
                 for index in range(spec.turns):

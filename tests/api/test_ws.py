@@ -389,3 +389,30 @@ def test_a_cookieless_start_sets_the_owner_cookie_on_the_handshake(
     mine = httpx.get(f"{server.base_url}/api/sessions/{session_id}", headers={"Cookie": cookie})
     assert mine.status_code == 200
     assert httpx.get(f"{server.base_url}/api/sessions/{session_id}").status_code == 404
+
+
+def test_start_in_the_query_needs_no_frame(server: ServerThread, backend: ScriptedBackend) -> None:
+    """/ws?pack=...: the start frame's fields as query parameters start the session at connect."""
+    backend.enqueue("Hello from the query.")
+    with ws_connect(f"{server.ws_url}/ws?pack=general-behavioural&language=en") as ws:
+        announced = recv_json(ws)
+        assert (announced["type"], announced["pack"], announced["language"]) == (
+            "session",
+            "general-behavioural",
+            "en",
+        )
+        frames, _ = recv_turn(ws)
+    assert text_of(frames) == "Hello from the query."
+
+
+def test_a_bad_start_in_the_query_leaves_the_socket_waiting_for_a_frame(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """An unknown pack in the query gets not_found; a start frame afterwards still starts a session."""
+    backend.enqueue("Second try.")
+    with ws_connect(f"{server.ws_url}/ws?pack=no-such-pack") as ws:
+        assert recv_json(ws)["code"] == "not_found"
+        ws.send(json.dumps({"type": "start", "pack": "general-behavioural"}))
+        assert recv_json(ws)["type"] == "session"
+        frames, _ = recv_turn(ws)
+    assert text_of(frames) == "Second try."

@@ -48,6 +48,7 @@ from hotseat.api.schemas import (
     AnswerFrame,
     CancelFrame,
     ClientFrame,
+    CreateSession,
     ResumeFrame,
     RetryFrame,
     SkipFrame,
@@ -130,21 +131,28 @@ async def websocket_endpoint(
 
 
 async def _start_session(websocket: WebSocket, services: Services, owner: str) -> str | None:
-    """Without ``?session=``: wait for a ``start`` frame, start that session, and announce it.
+    """Without ``?session=``: start the session the query or a ``start`` frame asks for, and announce it.
 
     Saves a new candidate the ``POST /api/sessions`` before the socket: one request and one
-    round trip less before the first token. A frame that cannot start a session gets its error
-    frame and the socket waits for another. Returns the session's id, or None if the client left.
+    round trip less before the first token, and one more with the start in the query, as
+    nothing has to wait for the socket to open. A start that fails gets its error frame and the
+    socket waits for a ``start`` frame. Returns the session's id, or None if the client left.
     """
+    fields = CreateSession.model_fields
+    asked = {name: value for name, value in websocket.query_params.items() if name in fields}
+    in_query: dict[str, str] | None = {"type": "start", **asked} if asked else None
     while True:
         try:
-            message = await websocket.receive()
-        except WebSocketDisconnect:
-            return None
-        if message["type"] == "websocket.disconnect":
-            return None
-        try:
-            frame = _parse_frame(message)
+            if in_query is not None:
+                frame, in_query = _validate_frame(in_query), None
+            else:
+                try:
+                    message = await websocket.receive()
+                except WebSocketDisconnect:
+                    return None
+                if message["type"] == "websocket.disconnect":
+                    return None
+                frame = _parse_frame(message)
             if not isinstance(frame, StartFrame):
                 raise BadRequest(
                     'No session yet: send {"type": "start", "pack": "..."} first, or connect with '
@@ -167,8 +175,16 @@ def _parse_frame(message: Message) -> ClientFrame:
     if text is None:
         raise BadRequest("Binary frames are not supported; send JSON text frames.")
     try:
-        frame: ClientFrame = client_frame.validate_python(orjson.loads(text))
-    except (ValidationError, ValueError) as exc:
+        data = orjson.loads(text)
+    except ValueError as exc:
+        raise bad_frame(exc) from None
+    return _validate_frame(data)
+
+
+def _validate_frame(data: object) -> ClientFrame:
+    try:
+        frame: ClientFrame = client_frame.validate_python(data)
+    except ValidationError as exc:
         raise bad_frame(exc) from None
     return frame
 
