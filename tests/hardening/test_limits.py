@@ -246,7 +246,11 @@ def test_the_total_cap_answers_busy_on_both_transports(settings: Settings) -> No
 
 
 def test_sse_over_the_owners_cap_gets_429(settings: Settings) -> None:
-    """An SSE request past the owner's connection cap is a 429 JSON error, not a stream."""
+    """An SSE request past the owner's connection cap is a 429 JSON error, not a stream.
+
+    A POST /api/sessions asking for a stream takes its connection slot first: refused, it
+    has stored no session.
+    """
     with serving(settings, ScriptedBackend(), max_connections_per_owner=1) as server:
         session = hx.post(f"{server.base_url}/api/sessions", json=PACK).json()
         with hx.ws_connect(f"{server.ws_url}/ws?session={session['id']}") as holder:
@@ -256,6 +260,12 @@ def test_sse_over_the_owners_cap_gets_429(settings: Settings) -> None:
             )
             assert events.status_code == 429
             assert events.json()["error"]["code"] == "rate_limited"
+            streamed_start = hx.post(
+                f"{server.base_url}/api/sessions", json=PACK, headers={"Accept": "text/event-stream"}
+            )
+            assert streamed_start.status_code == 429
+            assert streamed_start.json()["error"]["code"] == "rate_limited"
+        assert [s["id"] for s in hx.get(f"{server.base_url}/api/sessions").json()] == [session["id"]]
         assert open_connections(server) == 0
 
 
@@ -287,18 +297,3 @@ def test_sessions_per_owner_are_capped(settings: Settings) -> None:
         assert "delete old ones" in refused.json()["error"]["message"]
         assert hx.delete(f"{url}/{ids[0]}").status_code == 204
         assert hx.post(url, json=PACK).status_code == 201
-
-
-def test_a_streamed_start_over_the_connection_cap_starts_no_session(settings: Settings) -> None:
-    """POST /api/sessions asking for a stream takes its connection slot first: refused, nothing is stored."""
-    with serving(settings, ScriptedBackend(), max_connections_per_owner=1) as server:
-        session = hx.post(f"{server.base_url}/api/sessions", json=PACK).json()
-        with hx.ws_connect(f"{server.ws_url}/ws?session={session['id']}") as holder:
-            follow(holder, session["turn_id"])
-            refused = hx.post(
-                f"{server.base_url}/api/sessions", json=PACK, headers={"Accept": "text/event-stream"}
-            )
-            assert refused.status_code == 429
-            assert refused.json()["error"]["code"] == "rate_limited"
-        assert [s["id"] for s in hx.get(f"{server.base_url}/api/sessions").json()] == [session["id"]]
-        assert open_connections(server) == 0

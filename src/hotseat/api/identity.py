@@ -132,8 +132,8 @@ def owner_of(connection: HTTPConnection) -> str:
 def accept_headers(connection: HTTPConnection) -> list[tuple[bytes, bytes]]:
     """Headers for a WebSocket's accept: the new owner's cookie, if the handshake had none.
 
-    A session started on the socket (a ``start`` frame) belongs to that owner, so without the
-    cookie a browser could not reconnect to it.
+    A session started on the socket (``?pack=`` or a ``start`` frame) belongs to that owner, so
+    without the cookie a browser could not reconnect to it.
     """
     set_cookie: bytes | None = connection.scope["state"].get("set_cookie")
     return [(b"set-cookie", set_cookie)] if set_cookie is not None else []

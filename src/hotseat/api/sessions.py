@@ -1,9 +1,11 @@
 """Starting an interview session: the same checks and the same result over HTTP and WebSocket.
 
-``POST /api/sessions`` answers with the new session as JSON; a WebSocket
-opened without ``?session=`` takes a ``start`` frame with the same fields and
-then streams the opening turn on that socket (docs/protocol.md, "Starting on
-the WebSocket"), which saves the client a request and a round trip.
+``POST /api/sessions`` answers with the new session as JSON, or, asked for
+``text/event-stream``, with the session and then its opening turn as SSE
+(``api/sse.py``). A WebSocket opened without ``?session=`` takes the same fields
+in its query or in a ``start`` frame and streams the opening turn on that socket
+(``api/ws.py``; docs/protocol.md, "Starting on the WebSocket"). The streamed
+forms save the client a request and a round trip.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ async def start_session(
 
 
 def session_created(created: CreatedSession) -> SessionCreated:
+    """What the client is told of a new session: the POST's body, the ``session`` frame or event."""
     session = created.session  # as just stored: not read back
     return SessionCreated(
         id=session.id,

@@ -35,7 +35,6 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
-from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from hotseat import metrics
@@ -143,16 +142,11 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
     in_query: dict[str, str] | None = {"type": "start", **asked} if asked else None
     while True:
         try:
+            frame: ClientFrame | None
             if in_query is not None:
                 frame, in_query = _validate_frame(in_query), None
-            else:
-                try:
-                    message = await websocket.receive()
-                except WebSocketDisconnect:
-                    return None
-                if message["type"] == "websocket.disconnect":
-                    return None
-                frame = _parse_frame(message)
+            elif (frame := await _receive_frame(websocket)) is None:
+                return None
             if not isinstance(frame, StartFrame):
                 raise BadRequest(
                     'No session yet: send {"type": "start", "pack": "..."} first, or connect with '
@@ -169,8 +163,15 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
         return created.session.id
 
 
-def _parse_frame(message: Message) -> ClientFrame:
-    """A client frame from a received message; ``BadRequest`` if it is binary, not JSON or invalid."""
+async def _receive_frame(websocket: WebSocket) -> ClientFrame | None:
+    """The client's next frame, or None once it has gone; ``BadRequest`` if it is binary, not
+    JSON or invalid (the socket stays usable)."""
+    try:
+        message = await websocket.receive()
+    except WebSocketDisconnect:
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
     text = message.get("text")
     if text is None:
         raise BadRequest("Binary frames are not supported; send JSON text frames.")
@@ -318,16 +319,12 @@ class _Connection:
     async def _receive_loop(self) -> None:
         while True:
             try:
-                message = await self.websocket.receive()
-            except WebSocketDisconnect:
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            try:
-                frame = _parse_frame(message)
+                frame = await _receive_frame(self.websocket)
             except BadRequest as exc:
                 await self._send_error(exc)
                 continue
+            if frame is None:
+                return
             # Shielded: a move that has begun (stored its turns) also starts its turn, even if
             # this connection is being ended meanwhile.
             await asyncio.shield(self._move(frame))
