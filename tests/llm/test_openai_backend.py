@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
+import zlib
 
 import aiohttp
 import httpx2
@@ -230,7 +232,9 @@ _AWKWARD_BODY = [
 ]
 
 
-async def _serve_awkward_sse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve_awkward_sse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, gzip: bool = False
+) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(
         int(line.split(b":")[1])
@@ -238,18 +242,27 @@ async def _serve_awkward_sse(reader: asyncio.StreamReader, writer: asyncio.Strea
         if line.lower().startswith(b"content-length:")
     )
     await reader.readexactly(length)  # the request body, read so the client is not reset mid-send
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+    encoding = b"content-encoding: gzip\r\n" if gzip else b""
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n" + encoding + b"connection: close\r\n\r\n"
+    )
+    # Flushed per piece, as a compressing proxy in front of a streaming server would.
+    compressor = zlib.compressobj(wbits=31)  # 31: the gzip format
     for piece in _AWKWARD_BODY:
-        writer.write(piece)
+        writer.write(compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH) if gzip else piece)
         await writer.drain()
         await asyncio.sleep(0.02)
+    if gzip:
+        writer.write(compressor.flush())
     writer.close()
 
 
-async def test_sse_framing_of_any_server_is_read_exactly() -> None:
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+async def test_sse_framing_of_any_server_is_read_exactly(gzip: bool) -> None:
     """Lines split across reads, CRLF or CR endings, comments and a missing final line end all
-    give the same text, finish reason and usage (a real socket, written piece by piece)."""
-    server = await asyncio.start_server(_serve_awkward_sse, "127.0.0.1", 0)
+    give the same text, finish reason and usage (a real socket, written piece by piece); a
+    body sent with ``Content-Encoding: gzip`` too (it is read through the decoding path)."""
+    server = await asyncio.start_server(functools.partial(_serve_awkward_sse, gzip=gzip), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     backend = OpenAIBackend(
         base_url=f"http://127.0.0.1:{port}/v1",

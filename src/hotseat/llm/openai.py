@@ -138,6 +138,9 @@ class OpenAIBackend:
         connection broke or stalled, after the response began.
         """
         reply = _Reply(await self._open(stack, request))
+        # Closed before the response is (callbacks run last-in first-out): left suspended, its
+        # generators would each be closed later by a task of the loop's own.
+        stack.push_async_callback(reply.aclose)
         try:
             async with asyncio.timeout(self._first_token_timeout):
                 return reply, await reply.next_text()
@@ -226,10 +229,23 @@ class _Reply:
     with orjson carry the same fields for a fraction of the CPU. The lines are split
     here from the body's bytes: the SDK's ``iter_lines`` decodes text and lines in
     three more generator layers per chunk.
+
+    The bytes come from the HTTP response's own stream (``httpx2.Response.stream``,
+    the transport's, which maps aiohttp's errors to httpx2's), not through the SDK's
+    ``iter_bytes``, httpx2's ``aiter_bytes`` and ``aiter_raw``: those three generator
+    layers only pass an uncompressed chunk on, and each is resumed, and its awaitable
+    allocated, for every token. A compressed body (``Content-Encoding``) is read
+    through them, as they decode it.
     """
 
     def __init__(self, response: AsyncAPIResponse[Any]) -> None:
-        self._chunks = response.iter_bytes()
+        http = response.http_response
+        encoding = http.headers.get("content-encoding", "identity").strip().lower()
+        self._chunks: AsyncIterator[bytes]
+        if encoding == "identity" and isinstance(http.stream, httpx2.AsyncByteStream):
+            self._chunks = aiter(http.stream)
+        else:
+            self._chunks = response.iter_bytes()
         self._lines: deque[bytes] = deque()
         self._partial = b""  # the start of a line whose end has not arrived
         self.finish_reason = "stop"
@@ -249,6 +265,12 @@ class _Reply:
             self._partial = lines.pop()
             self._lines.extend(lines)
         return self._lines.popleft()
+
+    async def aclose(self) -> None:
+        """Close the body's generators (a reply is done at ``[DONE]``, before the body ends)."""
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
 
     async def next_text(self) -> str | None:
         """The next non-empty text, or None once the reply is over."""
