@@ -37,10 +37,11 @@ client = openai.AsyncOpenAI(
     http_client=openai.DefaultAioHttpClient(),
 )
 MODEL = os.environ.get("FLOOR_RELAY_MODEL", "mock")
-# As ``hotseat serve`` does (hotseat/serving.py): the start-up heap frozen, fewer young collections.
+# As ``hotseat serve`` does (hotseat/serving.py): the start-up heap frozen, fewer young and middle
+# collections.
 gc.collect()
 gc.freeze()
-gc.set_threshold(20_000, *gc.get_threshold()[1:])
+gc.set_threshold(20_000, 100, gc.get_threshold()[2])
 
 
 async def generate(prompt: str) -> AsyncIterator[str]:

@@ -56,19 +56,29 @@ def user_timeout_of(app: Any) -> float | None:
 # default is 700): a turn allocates thousands of short-lived objects, mostly freed by reference
 # counting, so the default ran a collection several times per turn.
 GC_YOUNG_THRESHOLD = 20_000
+# The middle generation is collected every GC_MIDDLE_THRESHOLD young collections (default 10).
+# Each walks everything promoted since the last one and still alive: with 1,000 streams open
+# (bench S2), 150,000 objects and 50-60 ms with the event loop stopped, and each was followed
+# by a spike of about 200 ms in the time to first token of the sessions starting meanwhile
+# (docs/performance.md). Every young collection promotes each stream's await chain, which is
+# made anew for every token, so the middle generation filled in seconds with objects that
+# reference counting frees soon after anyway. The cyclic garbage that does wait longer is
+# small: about 100 objects per closed WebSocket (uvicorn's and websockets' own cycles).
+GC_MIDDLE_THRESHOLD = 100
 
 
 def settle_garbage_collector() -> None:
     """Once the app has started: move everything allocated so far (modules, settings, pools, the
-    packs) out of the collector's reach, and collect the young generation less often.
+    packs) out of the collector's reach, and collect the young and middle generations less often.
 
     Those objects live as long as the process, yet every full collection walked them all. With
-    both, a turn's CPU fell by about 6% (bench T1, docs/performance.md).
+    the young threshold, a turn's CPU fell by about 6% (bench T1); the middle one removes most
+    of the pauses behind the tail of S2's time to first token (docs/performance.md).
     """
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    old = gc.get_threshold()[2]
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, old)
 
 
 class HotseatServer(uvicorn.Server):
