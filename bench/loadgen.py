@@ -183,6 +183,21 @@ class LoadResult:
     def merged_frames(self) -> int:
         return sum(t.merged for c in self.clients for t in c.turns)
 
+    def ttft_timeline(self, window: float) -> list[tuple[float, int, float, float]]:
+        """First turns' TTFT by when their client started: ``(start, clients, p50, max)`` for each
+        ``window`` seconds of the ramp. Shows whether a tail comes from one moment (a pause) or
+        from the end of the ramp (a process that saturates)."""
+        spec = self.spec
+        by_window: dict[int, list[float]] = {}
+        for index, client in enumerate(self.clients):
+            if client.turns and client.turns[0].ttft is not None:
+                started = spec.ramp * index / spec.clients  # as _one_client spreads them
+                by_window.setdefault(int(started / window), []).append(client.turns[0].ttft)
+        return [
+            (slot * window, len(ttfts), percentile(ttfts, 0.5) or 0.0, max(ttfts))
+            for slot, ttfts in sorted(by_window.items())
+        ]
+
 
 def _check(turn: TurnStats, tokens: int) -> None:
     text = turn.finish()

@@ -138,6 +138,7 @@ class Options:
     hotseat_env: dict[str, str] = field(default_factory=dict)  # --hotseat-env: extra settings
     stores: stores.SharedStores | None = None  # --shared-stores: their CPU goes in each row's note
     session_start: loadgen.SessionStart = "stream"  # --session-start
+    timeline: float | None = None  # --timeline: TTFT by start time, in windows of this many seconds
 
 
 def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -196,6 +197,13 @@ async def _measure_stream(
     await asyncio.sleep(0.5)  # let closing handshakes finish inside the window
     after = procstat.sample(server.pid)
     row = report.Row.of_load(sc.name, run, result)
+    if opts.timeline:
+        print(f"  TTFT by start time ({target}/{transport}, ms):", file=sys.stderr)
+        for start, count, p50, worst in result.ttft_timeline(opts.timeline):
+            print(
+                f"    {start:6.2f} s  n={count:<5d} p50={p50 * 1000:7.1f}  max={worst * 1000:7.1f}",
+                file=sys.stderr,
+            )
     row.server_cpu = after.cpu_seconds - before.cpu_seconds
     if server is not mock:
         row.upstream_cpu = procstat.cpu_seconds(mock.pid) - mock_before
@@ -414,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run hotseat as one scale-out replica on PostgreSQL and Redis, started here "
         "(bench/stores.py); their CPU is reported in each row's note",
     )
+    parser.add_argument(
+        "--timeline", type=float, metavar="SECONDS",
+        help="also print each streaming row's first-turn TTFT (p50 and max) by client start time, "
+        "in windows of this many seconds of the ramp",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write every row and the machine info here")
     parser.add_argument("--logs", type=Path, help="keep server logs here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
@@ -442,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     shared_stores = shared.enter_context(stores.running()) if args.shared_stores else None
     if shared_stores is not None:
         hotseat_env = {**shared_stores.env, **hotseat_env}
-    opts = Options(logs, args.ws_compression == "deflate", hotseat_env, shared_stores, args.session_start)
+    opts = Options(
+        logs, args.ws_compression == "deflate", hotseat_env, shared_stores, args.session_start, args.timeline
+    )
     info = machine()
     print(
         f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "

@@ -90,8 +90,9 @@ def test_quick_benchmark_of_a_replica_on_postgres_and_redis(tmp_path: Path) -> N
 
 def test_quick_benchmark_of_the_floor_relay(tmp_path: Path) -> None:
     """``--target floor`` (bench/floor_relay.py) runs only when named, and relays every token, each
-    frame carrying only its own text."""
-    _, rows = run_quick(tmp_path, "--scenario", "Q", "--target", "floor")
+    frame carrying only its own text; ``--timeline`` prints each row's TTFT by start time."""
+    proc, rows = run_quick(tmp_path, "--scenario", "Q", "--target", "floor", "--timeline", "0.5")
+    assert proc.stderr.count("TTFT by start time (floor/") == 2, proc.stderr[-2000:]
     assert {(row["target"], row["transport"]) for row in rows} == {("floor", "ws"), ("floor", "sse")}
     for row in rows:
         assert row["errors"] == 0, row["error_kinds"]
