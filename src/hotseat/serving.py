@@ -57,13 +57,12 @@ def user_timeout_of(app: Any) -> float | None:
 # counting, so the default ran a collection several times per turn.
 GC_YOUNG_THRESHOLD = 20_000
 # The middle generation is collected every GC_MIDDLE_THRESHOLD young collections (default 10).
-# Each walks everything promoted since the last one and still alive: with 1,000 streams open
-# (bench S2), 150,000 objects and 50-60 ms with the event loop stopped, and each was followed
-# by a spike of about 200 ms in the time to first token of the sessions starting meanwhile
-# (docs/performance.md). Every young collection promotes each stream's await chain, which is
-# made anew for every token, so the middle generation filled in seconds with objects that
-# reference counting frees soon after anyway. The cyclic garbage that does wait longer is
-# small: about 100 objects per closed WebSocket (uvicorn's and websockets' own cycles).
+# Each walks every promoted object still alive: with 1,000 streams open (bench S2), the state of
+# the turns in progress, 73,000-160,000 objects, in 50-60 ms with the event loop stopped; each
+# was followed by a spike of about 200 ms in the time to first token of the sessions starting
+# then (docs/performance.md). Nearly none of it is garbage: the cyclic garbage is about 100
+# objects per closed WebSocket (uvicorn's, websockets' and Starlette's own cycles), which now
+# waits up to ten times longer to be freed.
 GC_MIDDLE_THRESHOLD = 100
 
 
