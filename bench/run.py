@@ -196,7 +196,6 @@ async def _measure_stream(
         result = await loadgen.run_load(spec)
     await asyncio.sleep(0.5)  # let closing handshakes finish inside the window
     after = procstat.sample(server.pid)
-    row = report.Row.of_load(sc.name, run, result)
     if opts.timeline:
         print(f"  TTFT by start time ({target}/{transport}, ms):", file=sys.stderr)
         for start, count, p50, worst in result.ttft_timeline(opts.timeline):
@@ -204,6 +203,7 @@ async def _measure_stream(
                 f"    {start:6.2f} s  n={count:<5d} p50={p50 * 1000:7.1f}  max={worst * 1000:7.1f}",
                 file=sys.stderr,
             )
+    row = report.Row.of_load(sc.name, run, result)
     row.server_cpu = after.cpu_seconds - before.cpu_seconds
     if server is not mock:
         row.upstream_cpu = procstat.cpu_seconds(mock.pid) - mock_before

@@ -227,18 +227,20 @@ def test_answer_while_the_interviewer_speaks_is_a_conflict(
 
 
 @pytest.mark.parametrize(
-    ("query", "code"),
-    [("session=nope", "not_found"), ("session=nope&turn_id=t&after=last", "bad_request")],
+    ("query", "code", "says"),
+    [
+        ("session=nope", "not_found", "No interview session 'nope'"),
+        ("session=nope&turn_id=t&after=last", "bad_request", "after must be a whole number"),
+    ],
     ids=["unknown-session", "after-not-a-number"],
 )
-def test_bad_connect_is_refused_with_1008(server: ServerThread, query: str, code: str) -> None:
+def test_bad_connect_is_refused_with_1008(server: ServerThread, query: str, code: str, says: str) -> None:
     """Connecting to a session that does not exist gets not_found, and an ``after`` that is not a
-    number gets bad_request saying so; then a policy close."""
+    number gets bad_request; each says so, then a policy close."""
     with ws_connect(f"{server.ws_url}/ws?{query}") as ws:
         frame = recv_json(ws)
         assert frame["code"] == code
-        if code == "bad_request":
-            assert "after must be a whole number" in frame["message"]
+        assert says in frame["message"]
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

@@ -87,16 +87,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         session, turn_id, after = _follow_params(websocket)
     except BadRequest as exc:
-        await websocket.send_text(ws_error_frame(exc))
-        await websocket.close(POLICY_VIOLATION, "bad query")
+        await _refuse(websocket, exc, "bad query")
         return
     owner = owner_of(websocket)
     try:
         # rate_limited: this owner's cap; busy: the server's. Refused before any database work.
         lease = await limits_of(websocket).lease(owner)
     except HotseatError as exc:
-        await websocket.send_text(ws_error_frame(exc))
-        await websocket.close(POLICY_VIOLATION, "too many connections")
+        await _refuse(websocket, exc, "too many connections")
         return
     try:
         try:
@@ -110,8 +108,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             elif services.runner.running_owner(session) != owner:
                 await owned_session(services, owner, session)
         except NotFound as exc:
-            await websocket.send_text(ws_error_frame(exc))
-            await websocket.close(POLICY_VIOLATION, "unknown session")
+            await _refuse(websocket, exc, "unknown session")
             return
         except Exception as exc:
             await _close_for_outage(websocket, exc)
@@ -131,6 +128,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             registry.discard(connection)
     finally:
         await lease.release()
+
+
+async def _refuse(websocket: WebSocket, error: HotseatError, reason: str) -> None:
+    """Say why in an error frame, then close with 1008: the client should not retry as it is."""
+    await websocket.send_text(ws_error_frame(error))
+    await websocket.close(POLICY_VIOLATION, reason)
 
 
 def _follow_params(websocket: WebSocket) -> tuple[str, str | None, int]:
