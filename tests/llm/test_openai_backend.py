@@ -1,4 +1,4 @@
-"""The `openai` backend (AsyncOpenAI, stream=True) against a real OpenAI-format server."""
+"""The `openai` backend (chat completions, stream=True, over aiohttp) against a real OpenAI-format server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import socket
 import zlib
 
 import aiohttp
-import httpx2
 import pytest
 
 from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
@@ -118,7 +117,7 @@ async def test_http_failures_map_to_documented_codes(
 
 
 async def test_retries_before_the_first_token(upstream: MockOpenAI) -> None:
-    """A 500 before any text is retried (SDK back-off) and the reply then streams normally."""
+    """A 500 before any text is retried (with back-off) and the reply then streams normally."""
     upstream.enqueue(Fault(500), Reply(text="Recovered fine."))
     backend = backend_for(upstream, max_retries=2)
     texts, _ = await collect(backend)
@@ -202,21 +201,22 @@ async def test_json_schema_is_requested_and_falls_back_when_refused(upstream: Mo
 
 
 @pytest.mark.parametrize(
-    ("aiohttp_error", "expected"),
+    ("aiohttp_error", "streaming", "expected"),
     [
-        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), UpstreamTimeout),
-        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), UpstreamTimeout),
-        (aiohttp.ServerDisconnectedError(), UpstreamUnavailable),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), False, UpstreamTimeout),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), False, UpstreamTimeout),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), True, UpstreamTimeout),
+        (aiohttp.ServerDisconnectedError(), False, UpstreamUnavailable),
+        (aiohttp.ServerDisconnectedError(), True, UpstreamError),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), True, UpstreamError),
     ],
 )
-def test_the_aiohttp_error_under_a_timeout_decides(
-    aiohttp_error: aiohttp.ClientError, expected: type[Exception]
+def test_the_aiohttp_error_decides_the_code(
+    aiohttp_error: aiohttp.ClientError, streaming: bool, expected: type[Exception]
 ) -> None:
-    """The SDK's aiohttp transport calls every aiohttp connection error ConnectTimeout; only real ones are."""
+    """aiohttp's timeouts are timeouts; a broken connection is unavailable before the reply, broken after."""
     backend = OpenAIBackend(base_url="http://127.0.0.1:9/v1", api_key="", model="m")
-    mapped = httpx2.ConnectTimeout(str(aiohttp_error))  # as the transport raises it: `from` the original
-    mapped.__cause__ = aiohttp_error
-    assert isinstance(backend._translate(mapped, streaming=False), expected)
+    assert type(backend._translate(aiohttp_error, streaming=streaming)) is expected
 
 
 # An OpenAI-format body as some servers frame it: CRLF and bare CR line ends, a comment, an

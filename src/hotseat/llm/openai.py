@@ -1,19 +1,27 @@
 """Backend for any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp, LiteLLM.
 
-Uses the official SDK's ``AsyncOpenAI`` with ``stream=True`` and
-``stream_options={"include_usage": True}``, over the SDK's aiohttp transport
-(``openai.DefaultAioHttpClient``, the ``openai[aiohttp]`` extra). httpx2's
-default transport opens an anyio cancel scope for every socket read, which made
-reading the reply body the largest CPU cost per token (docs/performance.md).
+Sends ``POST {base_url}/chat/completions`` with ``stream=True`` and
+``stream_options={"include_usage": True}`` over one aiohttp session, and reads
+the reply's server-sent events as they come. This is the request the official
+SDK's ``AsyncOpenAI`` sends, without the SDK: its per-request set-up (options
+models, URL parsing twice, header merging, httpx2 over aiohttp) cost about
+460 µs of CPU per turn against 100 µs for the request itself, some 15% of a
+turn's CPU (``bench/upstream_request.py``, docs/performance.md). The SDK stays
+a test dependency: tests/testing/test_mock_openai.py checks with it that the
+mock upstream speaks OpenAI's format.
+
 Retries happen only before the first text, so a candidate never sees a reply
 start twice:
 
-- the SDK retries connection errors, 408/409/429 and 5xx (``max_retries``,
-  exponential back-off, honouring ``retry-after`` up to 120 s);
-- this backend retries a reply whose head arrived but that sends no text
-  within ``first_token_timeout`` (a server that hangs after accepting the
-  request), or whose connection breaks or stalls before its first text, with
-  the same budget and a back-off of its own.
+- a request that fails to connect, times out, or is answered 408, 409, 429 or
+  5xx is sent again, up to ``max_retries`` times, with exponential back-off
+  (0.5 s doubling, at most 8 s, less up to a quarter at random), honouring
+  ``retry-after`` (or ``retry-after-ms``) up to 120 s and ``x-should-retry``,
+  as the SDK does; a longer ``retry-after`` fails the turn at once;
+- a reply whose head arrived but that sends no text within
+  ``first_token_timeout`` (a server that hangs after accepting the request), or
+  whose connection breaks or stalls before its first text, is requested again,
+  with the same budget and back-off.
 
 Once text has streamed, a failure ends the turn and keeps the partial text; the
 candidate retries the turn.
@@ -23,20 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
+import math
 import random
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, cast
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import aiohttp
-import httpx2
-import openai
 import orjson
-from openai import AsyncOpenAI
-from openai._response import AsyncAPIResponse
 
+from hotseat import __version__
 from hotseat.errors import (
     HotseatError,
     UpstreamError,
@@ -47,6 +54,12 @@ from hotseat.errors import (
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamItem, Usage
 
 logger = logging.getLogger(__name__)
+
+# The SDK's limits: a longer retry-after is not waited for, and statuses worth a second try.
+MAX_RETRY_AFTER_SECONDS = 120.0
+_RETRIED_STATUSES = frozenset({408, 409, 429})
+# Error bodies are read for their mention of response_format, never more than this.
+_ERROR_BODY_BYTES = 64 * 1024
 
 
 class OpenAIBackend:
@@ -65,20 +78,22 @@ class OpenAIBackend:
     ) -> None:
         self.model = model
         self.base_url = base_url
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {
+            # Local servers (vLLM, Ollama, llama.cpp) accept any key, but some insist on the header.
+            "Authorization": f"Bearer {api_key or 'not-needed'}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "User-Agent": f"hotseat/{__version__}",
+        }
+        self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_retries = max_retries
         # 0 is no deadline of our own (only the read timeout between bytes applies).
         self._first_token_timeout = first_token_timeout or None
-        timeout = httpx2.Timeout(read_timeout, connect=connect_timeout)
-        self._client = AsyncOpenAI(
-            base_url=base_url,
-            # Local servers (vLLM, Ollama, llama.cpp) accept any key, but the SDK insists on one.
-            api_key=api_key or "not-needed",
-            timeout=timeout,
-            max_retries=max_retries,
-            # aiohttp under the SDK (see the module docstring; its errors: _timed_out).
-            http_client=openai.DefaultAioHttpClient(timeout=timeout),
-        )
+        # ``connect`` bounds the DNS lookup and the connection; ``sock_read`` every wait for bytes.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        self._http: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
         # Flipped off the first time the server rejects ``response_format: json_schema``.
         self._schema_supported = True
 
@@ -131,19 +146,17 @@ class OpenAIBackend:
     ) -> tuple[_Reply, str | None]:
         """Open the reply, then read up to its first text within the first-token deadline.
 
-        Opening is the SDK's part: it retries refusals and waits for the
-        response head (the read timeout), honouring ``retry-after``, so the
-        deadline starts only once the head is in. Raises ``_NoText`` when a
-        retry is safe: nothing was said yet, and the server went silent, or the
-        connection broke or stalled, after the response began.
+        Opening retries refusals and waits for the response head (the read
+        timeout), so the deadline starts only once the head is in. Raises
+        ``_NoText`` when a retry is safe: nothing was said yet, and the server
+        went silent, or the connection broke or stalled, after the response began.
         """
         reply = _Reply(await self._open(stack, request))
-        # Closed before the response is (callbacks run last-in first-out): left suspended, its
-        # generators would each be closed later by a task of the loop's own.
-        stack.push_async_callback(reply.aclose)
         try:
             async with asyncio.timeout(self._first_token_timeout):
                 return reply, await reply.next_text()
+        except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's read timeout is both
+            raise _NoText(self._translate(exc, streaming=True)) from exc
         except TimeoutError as exc:
             raise _NoText(
                 UpstreamTimeout(
@@ -151,101 +164,123 @@ class OpenAIBackend:
                     f"{self._max_retries + 1} time(s); retry, or raise HOTSEAT_UPSTREAM_FIRST_TOKEN_TIMEOUT."
                 )
             ) from exc
-        except (httpx2.TransportError, openai.APIConnectionError) as exc:
-            raise _NoText(self._translate(exc, streaming=True)) from exc
 
-    async def _open(self, stack: contextlib.AsyncExitStack, request: dict[str, Any]) -> AsyncAPIResponse[Any]:
-        """The streaming response, entered on ``stack``; falls back to plain text once if needed."""
-        try:
-            return await stack.enter_async_context(self._raw_stream(request))
-        except openai.BadRequestError as exc:
-            if "response_format" not in request or not _mentions_response_format(exc):
-                raise
-            # The server does not do structured output: ask for plain text; the caller validates.
-            logger.warning("upstream rejected response_format json_schema; falling back to prompt-only")
-            self._schema_supported = False
-            del request["response_format"]
-            return await stack.enter_async_context(self._raw_stream(request))
+    async def _open(self, stack: contextlib.AsyncExitStack, request: dict[str, Any]) -> aiohttp.StreamReader:
+        """The body of a 2xx streaming response, released by ``stack``; retried as the module says.
+
+        A 400 that mentions ``response_format`` is asked again once without it, and
+        structured output is not asked for again: the caller validates plain text.
+        """
+        attempt = 0
+        while True:
+            try:
+                response = await self._session().post(
+                    self._url, data=orjson.dumps(request), headers=self._headers
+                )
+            except aiohttp.ClientError as exc:
+                if attempt >= self._max_retries:
+                    raise
+                delay = _backoff(attempt + 1)
+                logger.warning("upstream request failed (%s); retry %d", type(exc).__name__, attempt + 1)
+            else:
+                if response.ok:
+                    # Released with its body unread (a cancel, a failure), the connection is closed.
+                    stack.callback(response.release)
+                    return response.content
+                async with response:
+                    body = await response.content.read(_ERROR_BODY_BYTES)
+                if (
+                    response.status == 400
+                    and "response_format" in request
+                    and _mentions_response_format(body)
+                ):
+                    logger.warning(
+                        "upstream rejected response_format json_schema; falling back to prompt-only"
+                    )
+                    self._schema_supported = False
+                    del request["response_format"]
+                    continue
+                retry_after = _retry_after(response.headers)
+                if attempt >= self._max_retries or not _worth_retrying(response.status, response.headers):
+                    raise self._refused(response.status, retry_after)
+                if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_SECONDS:
+                    delay = retry_after
+                else:
+                    delay = _backoff(attempt + 1)
+                logger.warning(
+                    "upstream answered HTTP %d; retry %d in %.1f s", response.status, attempt + 1, delay
+                )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                # No cap of aiohttp's own: hotseat's turn limits bound the requests in flight.
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=5.0),
+                timeout=self._timeout,
+            )
+        return self._http
+
+    def _refused(self, status: int, retry_after: float | None) -> HotseatError:
+        """The documented error for an HTTP status the server answered with, after any retries."""
+        if status == 429:
+            return UpstreamRateLimited(
+                "The model server is rate-limiting requests; wait a moment and retry.",
+                retry_after=retry_after,
+            )
+        if status in (401, 403):
+            return UpstreamError("The model server refused the API key; check HOTSEAT_OPENAI_API_KEY.")
+        if status == 404:
+            return UpstreamError(f"The model server does not know model {self.model!r}; check HOTSEAT_MODEL.")
+        return UpstreamError(f"The model server failed (HTTP {status}); retry the turn.")
 
     def _translate(self, exc: Exception, streaming: bool) -> HotseatError:
-        """Map SDK and transport failures to the documented upstream error codes."""
-        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException) and _timed_out(exc):
+        """Map transport and parsing failures to the documented upstream error codes."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return UpstreamTimeout(
+                f"The model server at {self.base_url} did not accept a connection within "
+                f"{self._connect_timeout:g} s; check that it is running, or raise "
+                "HOTSEAT_UPSTREAM_CONNECT_TIMEOUT."
+            )
+        if isinstance(exc, TimeoutError):  # aiohttp's read timeout
             return UpstreamTimeout(
                 f"The model server did not answer within {self._read_timeout:g} s; retry, or raise "
                 "HOTSEAT_UPSTREAM_READ_TIMEOUT."
             )
-        if streaming and isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-            return UpstreamError("The connection to the model server broke mid-reply; retry the turn.")
-        if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            if streaming:
+                return UpstreamError("The connection to the model server broke mid-reply; retry the turn.")
             return UpstreamUnavailable(
                 f"Cannot reach the model server at {self.base_url}; check that it is running and "
                 "HOTSEAT_OPENAI_BASE_URL."
             )
-        if isinstance(exc, openai.RateLimitError):
-            return UpstreamRateLimited(
-                "The model server is rate-limiting requests; wait a moment and retry.",
-                retry_after=_retry_after(exc.response),
-            )
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            return UpstreamError("The model server refused the API key; check HOTSEAT_OPENAI_API_KEY.")
-        if isinstance(exc, openai.NotFoundError):
-            return UpstreamError(f"The model server does not know model {self.model!r}; check HOTSEAT_MODEL.")
-        if isinstance(exc, openai.APIStatusError):
-            return UpstreamError(f"The model server failed (HTTP {exc.status_code}); retry the turn.")
-        if isinstance(exc, httpx2.TransportError):
-            return UpstreamUnavailable(f"Cannot talk to the model server at {self.base_url}.")
-        if isinstance(exc, openai.APIError | ValueError):
+        if isinstance(exc, ValueError | LookupError | TypeError | AttributeError):
+            # Not JSON (orjson's error is a ValueError), or JSON of another shape than a chunk's.
             return UpstreamError("The model server sent a malformed reply; retry the turn.")
         logger.exception("unexpected upstream failure")
         return UpstreamError("The model server failed unexpectedly; retry the turn.")
-
-    def _raw_stream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncAPIResponse[Any]]:
-        """The streaming HTTP response itself; HTTP errors (and SDK retries) happen on entering.
-
-        Everything but ``stream`` travels in ``extra_body``, which the SDK sends as it is and
-        which wins over the (empty) ``messages`` argument; ``model`` is passed as omitted, which
-        ``create`` accepts (it checks only that the argument is there). The SDK's type-driven
-        transform of these plain strings and numbers changes nothing and cost, per turn, about a
-        third of its request set-up for the messages, 30 us for the other fields, and 40 us for
-        the model alone: it hashes the model's type, a union with a literal of every OpenAI model
-        name, on each call (docs/performance.md).
-        """
-        extra = {key: value for key, value in request.items() if key != "stream"}
-        return self._client.chat.completions.with_streaming_response.create(
-            model=cast(str, openai.omit), messages=[], stream=True, extra_body=extra
-        )
 
     async def start(self) -> None:
         return None
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._http is not None:
+            await self._http.close()
 
 
 class _Reply:
-    """One streaming response, read as raw SSE lines.
+    """One streaming response's body, read as raw SSE lines.
 
-    The SDK's typed chunks cost a pydantic model per token; the raw lines parsed
-    with orjson carry the same fields for a fraction of the CPU. The lines are split
-    here from the body's bytes: the SDK's ``iter_lines`` decodes text and lines in
-    three more generator layers per chunk.
-
-    The bytes come from the HTTP response's own stream (``httpx2.Response.stream``,
-    the transport's, which maps aiohttp's errors to httpx2's), not through the SDK's
-    ``iter_bytes``, httpx2's ``aiter_bytes`` and ``aiter_raw``: those three generator
-    layers only pass an uncompressed chunk on, and each is resumed, and its awaitable
-    allocated, for every token. A compressed body (``Content-Encoding``) is read
-    through them, as they decode it.
+    Typed chunks (the SDK's) cost a pydantic model per token; the raw lines parsed
+    with orjson carry the same fields for a fraction of the CPU. Lines are split
+    here from whatever bytes have arrived (``readany``: one await per read, no
+    iterator layers). aiohttp has already decoded a body sent with
+    ``Content-Encoding``.
     """
 
-    def __init__(self, response: AsyncAPIResponse[Any]) -> None:
-        http = response.http_response
-        encoding = http.headers.get("content-encoding", "identity").strip().lower()
-        self._chunks: AsyncIterator[bytes]
-        if encoding == "identity" and isinstance(http.stream, httpx2.AsyncByteStream):
-            self._chunks = aiter(http.stream)
-        else:
-            self._chunks = response.iter_bytes()
+    def __init__(self, body: aiohttp.StreamReader) -> None:
+        self._body = body
         self._lines: deque[bytes] = deque()
         self._partial = b""  # the start of a line whose end has not arrived
         self.finish_reason = "stop"
@@ -253,8 +288,8 @@ class _Reply:
 
     async def _next_line(self) -> bytes | None:
         while not self._lines:
-            chunk = await anext(self._chunks, None)
-            if chunk is None:
+            chunk = await self._body.readany()
+            if not chunk:  # the body is over
                 if not self._partial:
                     return None
                 self._lines.append(self._partial)
@@ -265,12 +300,6 @@ class _Reply:
             self._partial = lines.pop()
             self._lines.extend(lines)
         return self._lines.popleft()
-
-    async def aclose(self) -> None:
-        """Close the body's generators (a reply is done at ``[DONE]``, before the body ends)."""
-        close = getattr(self._chunks, "aclose", None)
-        if close is not None:
-            await close()
 
     async def next_text(self) -> str | None:
         """The next non-empty text, or None once the reply is over."""
@@ -310,25 +339,20 @@ def _backoff(attempt: int) -> float:
     return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
 
 
-def _timed_out(exc: BaseException) -> bool:
-    """Whether a failure the SDK reports as a timeout was one.
-
-    The SDK's aiohttp transport turns every aiohttp connection error, a refused
-    connection or a failed DNS lookup included, into ``httpx2.ConnectTimeout``.
-    The aiohttp error it chains tells what really happened.
-    """
-    cause: BaseException | None = exc
-    for _ in range(8):  # the chain is SDK error -> httpx2 error -> aiohttp error
-        if cause is None:
-            break
-        if isinstance(cause, aiohttp.ClientError):
-            return isinstance(cause, TimeoutError)
-        cause = cause.__cause__ or cause.__context__
-    return True
+def _mentions_response_format(body: bytes) -> bool:
+    text = body.decode("utf-8", "replace").lower()
+    return "response_format" in text or "json_schema" in text
 
 
-def _mentions_response_format(exc: openai.BadRequestError) -> bool:
-    return "response_format" in str(exc).lower() or "json_schema" in str(exc).lower()
+def _worth_retrying(status: int, headers: Mapping[str, str]) -> bool:
+    """As the SDK decides: the server's ``x-should-retry`` first, then the status."""
+    retry_after = _retry_after(headers)
+    if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+        return False
+    should = headers.get("x-should-retry")
+    if should in ("true", "false"):
+        return should == "true"
+    return status in _RETRIED_STATUSES or status >= 500
 
 
 def _message(error: object) -> str:
@@ -337,9 +361,20 @@ def _message(error: object) -> str:
     return str(error)[:300]
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, or ``retry-after`` in seconds or as a date."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if math.isfinite(seconds) else MAX_RETRY_AFTER_SECONDS + 1
+    date = headers.get("retry-after")
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        when = email.utils.parsedate_tz(date) if date else None
+        if when is not None:
+            return float(email.utils.mktime_tz(when) - time.time())
+    return None

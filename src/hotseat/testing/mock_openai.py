@@ -1,6 +1,6 @@
 """A real, scriptable OpenAI-compatible HTTP server for tests and load benchmarks.
 
-The test suite points hotseat's ``openai`` backend (the official SDK) at it to
+The test suite points hotseat's ``openai`` backend at it to
 exercise real sockets, real SSE parsing and real failure modes: rate limits,
 connections cut mid-reply, upstreams that go silent, malformed events, and
 clients that hang up. Load benchmarks run it as a separate process
@@ -485,8 +485,8 @@ class _StreamFrames:
                 prompt_tokens + completion_tokens,
             )
             parts.append(_chunk(self.prefix + usage))
-        # [DONE] and the terminator go out in the same write: the SDK drains the body after
-        # [DONE] to reuse the connection, and must not wait for a separate packet.
+        # [DONE] and the terminator go out in the same write: a client that drains the body after
+        # [DONE] to reuse the connection (the SDK does) must not wait for a separate packet.
         parts.append(_DONE_AND_TERMINATOR)
         return b"".join(parts)
 
