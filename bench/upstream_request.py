@@ -1,9 +1,10 @@
 """CPU per upstream request: the OpenAI SDK against hotseat's backend and a bare aiohttp POST.
 
 A turn's model request is a fixed cost on top of its tokens. This starts the mock
-upstream with one-token replies and, in this one process, sends ``--requests``
-streaming chat-completion requests ``--concurrency`` at a time three ways, each
-reading the whole reply:
+upstream with one-token replies (``--tokens``, ``--delay-ms``: longer ones, for the
+cost per token) and, in this one process, sends ``--requests`` streaming
+chat-completion requests ``--concurrency`` at a time three ways, each reading the
+whole reply:
 
 - ``sdk``: ``AsyncOpenAI(...).chat.completions.with_streaming_response.create`` over
   the SDK's aiohttp transport, the body read raw (how hotseat sent requests before
@@ -11,10 +12,12 @@ reading the whole reply:
 - ``hotseat``: ``OpenAIBackend.stream``, the request and the SSE parsing hotseat does;
 - ``aiohttp``: ``ClientSession.post`` and the body read, nothing else (the floor).
 
-It prints this process's CPU time per request (``time.process_time``). The mock runs
-in its own process, so its CPU is not counted. Each way runs twice, interleaved.
+It prints this process's CPU time per request (``time.process_time``), and per token.
+The mock runs in its own process, so its CPU is not counted. Each way runs twice,
+interleaved.
 
     .venv/bin/python -m bench.upstream_request [--requests 3000] [--concurrency 20]
+    .venv/bin/python -m bench.upstream_request --tokens 400 --delay-ms 10 --requests 200 --concurrency 200
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ MESSAGES = [
     ChatMessage("system", "You are a brilliant interviewer. " * 20),
     ChatMessage("user", "I fixed a race in our job queue."),
 ]
-PARAMS = GenerationParams(max_tokens=100)
+PARAMS = GenerationParams(max_tokens=100_000)  # the mock's --tokens decides
 
 
 def _body() -> dict[str, object]:
@@ -80,8 +83,7 @@ async def _measure(way: str, base_url: str, requests: int, concurrency: int) -> 
 
     one: Callable[[], Awaitable[None]] = {"sdk": sdk, "hotseat": hotseat, "aiohttp": bare}[way]
     try:
-        for _ in range(50):
-            await one()
+        await asyncio.gather(*(one() for _ in range(20)))  # warm-up: connections, caches
         gate = asyncio.Semaphore(concurrency)
 
         async def gated() -> None:
@@ -103,14 +105,16 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=1, help="tokens per reply")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="pause between tokens")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="hotseat-upstream-request-"))
-    mock = servers.start_mock(tokens=1, delay_ms=0, ttft_ms=0, logs=logs)
+    mock = servers.start_mock(tokens=args.tokens, delay_ms=args.delay_ms, ttft_ms=0, logs=logs)
     try:
         base_url = f"http://{servers.HOST}:{mock.port}/v1"
         for way in ("sdk", "hotseat", "aiohttp") * 2:
             cpu = uvloop.run(_measure(way, base_url, args.requests, args.concurrency))
-            print(f"{way:8} {cpu:6.0f} us CPU per request")
+            print(f"{way:8} {cpu:6.0f} us CPU per request, {cpu / args.tokens:6.2f} per token")
     finally:
         mock.stop()
 

@@ -91,8 +91,11 @@ class OpenAIBackend:
         self._max_retries = max_retries
         # 0 is no deadline of our own (only the read timeout between bytes applies).
         self._first_token_timeout = first_token_timeout or None
-        # ``connect`` bounds the DNS lookup and the connection; ``sock_read`` every wait for bytes.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        # ``connect`` bounds the DNS lookup and the connection. The read timeout is not aiohttp's
+        # ``sock_read``, which re-arms a timer for every chunk: the response head has a deadline
+        # (``_open``), and the body's reads are watched all together (``_StallWatch``).
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
+        self._stalls = _StallWatch(read_timeout)
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
         # Flipped off the first time the server rejects ``response_format: json_schema``.
         self._schema_supported = True
@@ -152,6 +155,8 @@ class OpenAIBackend:
         went silent, or the connection broke or stalled, after the response began.
         """
         reply = _Reply(await self._open(stack, request))
+        self._stalls.watch(reply)
+        stack.callback(self._stalls.forget, reply)
         try:
             async with asyncio.timeout(self._first_token_timeout):
                 return reply, await reply.next_text()
@@ -174,10 +179,12 @@ class OpenAIBackend:
         attempt = 0
         while True:
             try:
-                response = await self._session().post(
-                    self._url, data=orjson.dumps(request), headers=self._headers
-                )
-            except aiohttp.ClientError as exc:
+                # The head, connecting included, within the read timeout.
+                async with asyncio.timeout(self._read_timeout):
+                    response = await self._session().post(
+                        self._url, data=orjson.dumps(request), headers=self._headers
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self._max_retries:
                     raise
                 delay = _backoff(attempt + 1)
@@ -243,7 +250,7 @@ class OpenAIBackend:
                 f"{self._connect_timeout:g} s; check that it is running, or raise "
                 "HOTSEAT_UPSTREAM_CONNECT_TIMEOUT."
             )
-        if isinstance(exc, TimeoutError):  # aiohttp's read timeout
+        if isinstance(exc, TimeoutError):  # no head in time, or a body read that stalled
             return UpstreamTimeout(
                 f"The model server did not answer within {self._read_timeout:g} s; retry, or raise "
                 "HOTSEAT_UPSTREAM_READ_TIMEOUT."
@@ -265,6 +272,7 @@ class OpenAIBackend:
         return None
 
     async def aclose(self) -> None:
+        self._stalls.stop()
         if self._http is not None:
             await self._http.close()
 
@@ -281,6 +289,8 @@ class _Reply:
 
     def __init__(self, body: aiohttp.StreamReader) -> None:
         self._body = body
+        self._loop = asyncio.get_running_loop()
+        self.waiting_since: float | None = None  # while a read waits: when it began (_StallWatch)
         self._lines: deque[bytes] = deque()
         self._partial = b""  # the start of a line whose end has not arrived
         self.finish_reason = "stop"
@@ -288,7 +298,9 @@ class _Reply:
 
     async def _next_line(self) -> bytes | None:
         while not self._lines:
+            self.waiting_since = self._loop.time()
             chunk = await self._body.readany()
+            self.waiting_since = None
             if not chunk:  # the body is over
                 if not self._partial:
                     return None
@@ -300,6 +312,11 @@ class _Reply:
             self._partial = lines.pop()
             self._lines.extend(lines)
         return self._lines.popleft()
+
+    def stall(self) -> None:
+        """Fail the waiting read (and every later one) as aiohttp's own read timeout would."""
+        self.waiting_since = None
+        self._body.set_exception(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
 
     async def next_text(self) -> str | None:
         """The next non-empty text, or None once the reply is over."""
@@ -324,6 +341,46 @@ class _Reply:
             if content:
                 return str(content)
         return None
+
+
+class _StallWatch:
+    """Fails body reads that have waited longer than the read timeout, for all replies at once.
+
+    aiohttp's own read timeout (``sock_read``) cancels and makes a timer for every chunk: about
+    1.6 µs per token per stream (docs/performance.md), and objects the garbage collector walks
+    for every stream in flight. Here a reply notes when its read began to wait, and one task
+    looks at the replies in progress every quarter of the timeout (at most every second). A
+    stall is noticed up to that much late.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._replies: set[_Reply] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, reply: _Reply) -> None:
+        self._replies.add(reply)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="upstream-stall-watch")
+
+    def forget(self, reply: _Reply) -> None:
+        self._replies.discard(reply)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        """Until no reply is left (``watch`` starts it again)."""
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self.timeout / 4)
+        while self._replies:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for reply in list(self._replies):
+                since = reply.waiting_since
+                if since is not None and now - since >= self.timeout:
+                    reply.stall()
 
 
 class _NoText(Exception):
