@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import socket
+import time
 import zlib
 
 import aiohttp
@@ -12,7 +14,7 @@ import pytest
 
 from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
-from hotseat.llm.openai import OpenAIBackend
+from hotseat.llm.openai import OpenAIBackend, _retry_after, _worth_retrying
 from hotseat.testing.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 
 MESSAGES = [ChatMessage("system", "You are an interviewer."), ChatMessage("user", "Hi there")]
@@ -281,3 +283,43 @@ async def test_sse_framing_of_any_server_is_read_exactly(gzip: bool) -> None:
     assert "".join(texts) == "Hello, wérld"
     assert end.finish_reason == "length"
     assert end.usage is not None and (end.usage.prompt_tokens, end.usage.completion_tokens) == (7, 3)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # milliseconds win, as in the SDK
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_as_the_sdk_reads_it(headers: dict[str, str], seconds: float | None) -> None:
+    """retry-after-ms, then retry-after in seconds; a value that is neither is no value."""
+    assert _retry_after(headers) == seconds
+
+
+def test_retry_after_as_a_date_is_the_time_until_then() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = _retry_after({"retry-after": when})
+    assert seconds is not None and 25 < seconds <= 31
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retried"),
+    [
+        (500, {}, True),
+        (503, {}, True),
+        (429, {"retry-after": "3"}, True),
+        (429, {"retry-after": "150"}, False),  # past 120 s: fail now, with retry_after for the client
+        (408, {}, True),
+        (409, {}, True),
+        (400, {}, False),
+        (401, {}, False),
+        (400, {"x-should-retry": "true"}, True),  # the server's word wins over the status
+        (503, {"x-should-retry": "false"}, False),
+    ],
+)
+def test_which_refusals_are_retried(status: int, headers: dict[str, str], retried: bool) -> None:
+    assert _worth_retrying(status, headers) is retried

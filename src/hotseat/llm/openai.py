@@ -4,9 +4,10 @@ Sends ``POST {base_url}/chat/completions`` with ``stream=True`` and
 ``stream_options={"include_usage": True}`` over one aiohttp session, and reads
 the reply's server-sent events as they come. This is the request the official
 SDK's ``AsyncOpenAI`` sends, without the SDK: its per-request set-up (options
-models, URL parsing twice, header merging, httpx2 over aiohttp) cost about
-460 µs of CPU per turn against 100 µs for the request itself, some 15% of a
-turn's CPU (``bench/upstream_request.py``, docs/performance.md). The SDK stays
+models, URL parsing twice, header merging, httpx2 over aiohttp) made a request
+cost about 520 µs of CPU, against 110–120 µs for this module's whole request
+and parsing, some 15% of a turn's CPU (``bench/upstream_request.py``,
+docs/performance.md). The SDK stays
 a test dependency: tests/testing/test_mock_openai.py checks with it that the
 mock upstream speaks OpenAI's format.
 
@@ -194,8 +195,7 @@ class OpenAIBackend:
                     # Released with its body unread (a cancel, a failure), the connection is closed.
                     stack.callback(response.release)
                     return response.content
-                async with response:
-                    body = await response.content.read(_ERROR_BODY_BYTES)
+                body = await self._error_body(response)
                 if (
                     response.status == 400
                     and "response_format" in request
@@ -219,6 +219,17 @@ class OpenAIBackend:
                 )
             attempt += 1
             await asyncio.sleep(delay)
+
+    async def _error_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The start of a refusal's body (for its mention of response_format), within the read timeout."""
+        body = b""
+        async with response, asyncio.timeout(self._read_timeout):
+            while len(body) < _ERROR_BODY_BYTES:
+                piece = await response.content.read(_ERROR_BODY_BYTES - len(body))
+                if not piece:
+                    break
+                body += piece
+        return body
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -347,7 +358,7 @@ class _StallWatch:
     """Fails body reads that have waited longer than the read timeout, for all replies at once.
 
     aiohttp's own read timeout (``sock_read``) cancels and makes a timer for every chunk: about
-    1.6 µs per token per stream (docs/performance.md), and objects the garbage collector walks
+    1.3–1.6 µs per chunk read (docs/performance.md), and objects the garbage collector walks
     for every stream in flight. Here a reply notes when its read began to wait, and one task
     looks at the replies in progress every quarter of the timeout (at most every second). A
     stall is noticed up to that much late.
