@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_read_timeout: float = Field(default=60.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    # Connections to the model server at once (the OpenAI SDK's default); a request past them waits.
+    upstream_max_connections: int = Field(default=1000, ge=1)
     # 0 turns it off; otherwise a reply with no text by then is abandoned and requested again.
     upstream_first_token_timeout: float = Field(default=20.0, ge=0)
     max_tokens: int = Field(default=512, ge=1, le=32768)

@@ -323,3 +323,36 @@ def test_retry_after_as_a_date_is_the_time_until_then() -> None:
 )
 def test_which_refusals_are_retried(status: int, headers: dict[str, str], retried: bool) -> None:
     assert _worth_retrying(status, headers) is retried
+
+
+async def test_a_request_past_the_connection_cap_waits_then_times_out(upstream: MockOpenAI) -> None:
+    """With every allowed connection busy, a request waits for one, up to the connect timeout."""
+    upstream.enqueue(Reply(token_count=10_000, delay=0.01), Reply(text="Second."))
+    backend = OpenAIBackend(
+        base_url=upstream.base_url,
+        api_key="k",
+        model="mock-model",
+        connect_timeout=0.3,
+        read_timeout=5.0,
+        max_retries=0,
+        max_connections=1,
+    )
+    first_in = asyncio.Event()
+
+    async def hold_the_connection() -> None:
+        async for item in backend.stream(MESSAGES, GenerationParams(max_tokens=20_000)):
+            if isinstance(item, str):
+                first_in.set()
+
+    holder = asyncio.create_task(hold_the_connection())
+    await first_in.wait()
+    with pytest.raises(UpstreamTimeout) as raised:
+        await collect(backend)
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    texts, _ = await collect(backend)  # the connection is free again
+    await backend.aclose()
+    assert "all 1 were busy" in str(raised.value)
+    assert "".join(texts) == "Second."
+    assert len(upstream.requests) == 2

@@ -19,6 +19,7 @@ def make_backend(settings: Settings) -> Backend:
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             max_retries=settings.upstream_max_retries,
+            max_connections=settings.upstream_max_connections,
             first_token_timeout=settings.upstream_first_token_timeout,
         )
     if settings.backend == "local":

@@ -76,6 +76,7 @@ class OpenAIBackend:
         read_timeout: float = 60.0,
         max_retries: int = 2,
         first_token_timeout: float = 0.0,
+        max_connections: int = 1000,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -88,6 +89,8 @@ class OpenAIBackend:
             "User-Agent": f"hotseat/{__version__}",
         }
         self._connect_timeout = connect_timeout
+        # A request past them waits for one, within the connect timeout.
+        self._max_connections = max_connections
         self._read_timeout = read_timeout
         self._max_retries = max_retries
         # 0 is no deadline of our own (only the read timeout between bytes applies).
@@ -234,8 +237,7 @@ class OpenAIBackend:
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
             self._http = aiohttp.ClientSession(
-                # No cap of aiohttp's own: hotseat's turn limits bound the requests in flight.
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=5.0),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=5.0),
                 timeout=self._timeout,
             )
         return self._http
@@ -257,9 +259,10 @@ class OpenAIBackend:
         """Map transport and parsing failures to the documented upstream error codes."""
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return UpstreamTimeout(
-                f"The model server at {self.base_url} did not accept a connection within "
-                f"{self._connect_timeout:g} s; check that it is running, or raise "
-                "HOTSEAT_UPSTREAM_CONNECT_TIMEOUT."
+                f"No connection to the model server at {self.base_url} within "
+                f"{self._connect_timeout:g} s (it did not accept one, or all {self._max_connections} "
+                "were busy); check that it is running, or raise HOTSEAT_UPSTREAM_CONNECT_TIMEOUT "
+                "or HOTSEAT_UPSTREAM_MAX_CONNECTIONS."
             )
         if isinstance(exc, TimeoutError):  # no head in time, or a body read that stalled
             return UpstreamTimeout(
