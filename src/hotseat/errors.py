@@ -67,6 +67,11 @@ class NotFound(HotseatError):
     http_status = 404
 
 
+def session_not_found(session_id: str) -> NotFound:
+    """The 404 for a session that does not exist, or is not the caller's (the same either way)."""
+    return NotFound(f"No interview session {session_id!r}; it may have been deleted.")
+
+
 class Conflict(HotseatError):
     code = "conflict"
     http_status = 409

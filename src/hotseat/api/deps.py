@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 
 from hotseat.api.identity import owner_of
 from hotseat.config import Settings
-from hotseat.errors import NotFound
+from hotseat.errors import NotFound, session_not_found
 from hotseat.interview.packs import PackRegistry
 from hotseat.interview.service import InterviewService
 from hotseat.llm.base import Backend
@@ -59,12 +59,8 @@ async def owned_session(services: Services, owner: str, session_id: str) -> Sess
     """The session, if it exists and belongs to ``owner``; otherwise the same 404 either way."""
     session = await services.store.get_session(session_id)
     if session is None or session.owner_id != owner:
-        raise NotFound(no_session_message(session_id))
+        raise session_not_found(session_id)
     return session
-
-
-def no_session_message(session_id: str) -> str:
-    return f"No interview session {session_id!r}; it may have been deleted."
 
 
 async def owned_cv(services: Services, owner: str, cv_id: str) -> CvRow:

@@ -27,13 +27,13 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
 from hotseat import metrics
-from hotseat.api.deps import OwnerDep, Services, ServicesDep, no_session_message
+from hotseat.api.deps import OwnerDep, Services, ServicesDep
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.limits import Lease, limits_of
 from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
-from hotseat.errors import BadRequest, HotseatError, NotFound
+from hotseat.errors import BadRequest, HotseatError, NotFound, session_not_found
 from hotseat.outages import unavailable_error
 from hotseat.streaming.events import count_deltas, merge_deltas
 
@@ -131,7 +131,7 @@ async def turn_events(
     if runner.running_turn(session_id) != turn_id or runner.running_owner(session_id) != owner:
         found = await services.store.get_session_and_turn(session_id, turn_id)  # one query for both
         if found is None or found[0].owner_id != owner:
-            raise NotFound(no_session_message(session_id))
+            raise session_not_found(session_id)
         if found[1] is None:
             raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.

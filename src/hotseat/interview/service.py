@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from hotseat.errors import BadRequest, Conflict, NotFound
+from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
 from hotseat.interview.assessment import Answer, assess
 from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
@@ -105,7 +105,7 @@ class InterviewService:
     async def get_session(self, session_id: str) -> SessionRow:
         session = await self.store.get_session(session_id)
         if session is None:
-            raise NotFound(f"No interview session {session_id!r}; it may have been deleted.")
+            raise session_not_found(session_id)
         return session
 
     async def transcript(self, session_id: str) -> tuple[SessionRow, list[TurnRow]]:
