@@ -53,6 +53,7 @@ from hotseat.errors import (
     UpstreamUnavailable,
 )
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamItem, Usage
+from hotseat.stall_watch import StallWatch
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,11 @@ class OpenAIBackend:
         # 0 is no deadline of our own (only the read timeout between bytes applies).
         self._first_token_timeout = first_token_timeout or None
         # ``connect`` bounds the DNS lookup and the connection. The read timeout is not aiohttp's
-        # ``sock_read``, which re-arms a timer for every chunk: the response head has a deadline
-        # (``_open``), and the body's reads are watched all together (``_StallWatch``).
+        # ``sock_read``, which re-arms a timer for every chunk (1.3-1.6 us per read,
+        # docs/performance.md): the response head has a deadline (``_open``), and the body's
+        # reads are watched all together (``hotseat.stall_watch``).
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
-        self._stalls = _StallWatch(read_timeout)
+        self._stalls = StallWatch(read_timeout, "upstream-stall-watch")
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
         # Flipped off the first time the server rejects ``response_format: json_schema``.
         self._schema_supported = True
@@ -304,7 +306,7 @@ class _Reply:
     def __init__(self, body: aiohttp.StreamReader) -> None:
         self._body = body
         self._loop = asyncio.get_running_loop()
-        self.waiting_since: float | None = None  # while a read waits: when it began (_StallWatch)
+        self.waiting_since: float | None = None  # while a read waits: when it began (StallWatch)
         self._lines: deque[bytes] = deque()
         self._partial = b""  # the start of a line whose end has not arrived
         self.finish_reason = "stop"
@@ -355,46 +357,6 @@ class _Reply:
             if content:
                 return str(content)
         return None
-
-
-class _StallWatch:
-    """Fails body reads that have waited longer than the read timeout, for all replies at once.
-
-    aiohttp's own read timeout (``sock_read``) cancels and makes a timer for every chunk: about
-    1.3–1.6 µs per chunk read (docs/performance.md), and objects the garbage collector walks
-    for every stream in flight. Here a reply notes when its read began to wait, and one task
-    looks at the replies in progress every quarter of the timeout (at most every second). A
-    stall is noticed up to that much late.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._replies: set[_Reply] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def watch(self, reply: _Reply) -> None:
-        self._replies.add(reply)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="upstream-stall-watch")
-
-    def forget(self, reply: _Reply) -> None:
-        self._replies.discard(reply)
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        """Until no reply is left (``watch`` starts it again)."""
-        loop = asyncio.get_running_loop()
-        tick = min(1.0, self.timeout / 4)
-        while self._replies:
-            await asyncio.sleep(tick)
-            now = loop.time()
-            for reply in list(self._replies):
-                since = reply.waiting_since
-                if since is not None and now - since >= self.timeout:
-                    reply.stall()
 
 
 class _NoText(Exception):
