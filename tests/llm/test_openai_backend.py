@@ -356,3 +356,42 @@ async def test_a_request_past_the_connection_cap_waits_then_times_out(upstream: 
     assert "all 1 were busy" in str(raised.value)
     assert "".join(texts) == "Second."
     assert len(upstream.requests) == 2
+
+
+async def test_a_body_that_ends_after_done_keeps_its_connection(upstream: MockOpenAI) -> None:
+    """The body's end arriving after [DONE] (as from servers built on uvicorn) is waited for, so the
+    next turn reuses the connection instead of opening one (with a TLS handshake, against a remote
+    server)."""
+    upstream.enqueue(*(Reply(text=f"Answer {n}.", end_pause=0.05) for n in range(3)))
+    backend = backend_for(upstream)
+    for n in range(3):
+        texts, _ = await collect(backend)
+        assert "".join(texts) == f"Answer {n}."
+        await backend.drained()
+    await backend.aclose()
+    assert upstream.connections_accepted == 1
+
+
+async def test_the_reply_ends_without_waiting_for_the_body_to_end(upstream: MockOpenAI) -> None:
+    """The turn ends at [DONE], while the server still holds the body open."""
+    upstream.enqueue(Reply(text="Done already.", end_pause=60))
+    backend = backend_for(upstream)
+    texts, end = await collect(backend)
+    assert "".join(texts) == "Done already." and end.finish_reason == "stop"
+    assert upstream.requests[0].outcome is None  # the server is still in its pause
+    await backend.aclose()  # stops waiting for the body's end, and closes the connection
+    assert upstream.wait_for_outcome(0) == "client_closed"
+
+
+async def test_a_cancelled_reply_closes_its_connection(upstream: MockOpenAI) -> None:
+    """A reply left before [DONE] is not drained (its body could go on for long): the next turn
+    gets a new connection."""
+    upstream.enqueue(Reply(token_count=10_000, delay=0.01), Reply(text="Next."))
+    backend = backend_for(upstream)
+    stream = backend.stream(MESSAGES, GenerationParams(max_tokens=20_000))
+    assert isinstance(await anext(stream), str)
+    await stream.aclose()
+    texts, _ = await collect(backend)
+    await backend.aclose()
+    assert "".join(texts) == "Next."
+    assert upstream.connections_accepted == 2

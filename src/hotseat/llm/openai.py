@@ -26,6 +26,11 @@ start twice:
 
 Once text has streamed, a failure ends the turn and keeps the partial text; the
 candidate retries the turn.
+
+Connections are kept for the next turns: after ``[DONE]``, the end of the body is
+waited for in the background (``_let_go``), so a server that sends it a little
+later keeps its connection, and the next turn skips a new connection (and a TLS
+handshake).
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ MAX_RETRY_AFTER_SECONDS = 120.0
 _RETRIED_STATUSES = frozenset({408, 409, 429})
 # Error bodies are read for their mention of response_format, never more than this.
 _ERROR_BODY_BYTES = 64 * 1024
+# After [DONE], how long the body's end is waited for (in the background) to reuse the connection.
+_DRAIN_SECONDS = 2.0
 
 
 class OpenAIBackend:
@@ -103,6 +110,8 @@ class OpenAIBackend:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
         self._stalls = StallWatch(read_timeout, "upstream-stall-watch")
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
+        # Replies that ended with [DONE], waiting for their body's end to reuse the connection.
+        self._draining: dict[asyncio.Task[None], aiohttp.ClientResponse] = {}
         # Flipped off the first time the server rejects ``response_format: json_schema``.
         self._schema_supported = True
 
@@ -160,7 +169,9 @@ class OpenAIBackend:
         ``_NoText`` when a retry is safe: nothing was said yet, and the server
         went silent, or the connection broke or stalled, after the response began.
         """
-        reply = _Reply(await self._open(stack, request))
+        response = await self._open(request)
+        reply = _Reply(response.content)
+        stack.callback(self._let_go, response, reply)
         self._stalls.watch(reply)
         stack.callback(self._stalls.forget, reply)
         try:
@@ -176,8 +187,8 @@ class OpenAIBackend:
                 )
             ) from exc
 
-    async def _open(self, stack: contextlib.AsyncExitStack, request: dict[str, Any]) -> aiohttp.StreamReader:
-        """The body of a 2xx streaming response, released by ``stack``; retried as the module says.
+    async def _open(self, request: dict[str, Any]) -> aiohttp.ClientResponse:
+        """A 2xx streaming response, its body unread; retried as the module says.
 
         A 400 that mentions ``response_format`` is asked again once without it, and
         structured output is not asked for again: the caller validates plain text.
@@ -197,9 +208,7 @@ class OpenAIBackend:
                 logger.warning("upstream request failed (%s); retry %d", type(exc).__name__, attempt + 1)
             else:
                 if response.ok:
-                    # Released with its body unread (a cancel, a failure), the connection is closed.
-                    stack.callback(response.release)
-                    return response.content
+                    return response
                 body = await self._error_body(response)
                 if (
                     response.status == 400
@@ -235,6 +244,29 @@ class OpenAIBackend:
                     break
                 body += piece
         return body
+
+    def _let_go(self, response: aiohttp.ClientResponse, reply: _Reply) -> None:
+        """Give the reply's connection back once the turn is done with it.
+
+        After ``[DONE]`` the body's end (the chunked terminator) may not have arrived
+        yet: servers built on uvicorn write it separately, and a proxy may finish its
+        bookkeeping first. Released then, aiohttp would close the connection, and the
+        next turn would pay a new connection (a TLS handshake, with a remote server).
+        So that end is waited for in the background, for up to ``_DRAIN_SECONDS``;
+        the turn's own end is not delayed. Any other early release (a cancel, a
+        failure) closes the connection, as its body may go on for a long time.
+        """
+        if not reply.done or response.content.is_eof():
+            response.release()
+            return
+        drain = asyncio.create_task(_drain(response), name="upstream-drain")
+        self._draining[drain] = response
+        drain.add_done_callback(self._draining.pop)
+
+    async def drained(self) -> None:
+        """Wait until every connection drained after ``[DONE]`` has been given back."""
+        while self._draining:
+            await asyncio.wait(list(self._draining))
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -289,6 +321,11 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         self._stalls.stop()
+        draining = list(self._draining.items())
+        for drain, response in draining:
+            drain.cancel()
+            response.release()  # closes it: a drain cancelled before it began would not
+        await asyncio.gather(*(drain for drain, _ in draining), return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
@@ -311,6 +348,7 @@ class _Reply:
         self._partial = b""  # the start of a line whose end has not arrived
         self.finish_reason = "stop"
         self.usage: Usage | None = None
+        self.done = False  # [DONE] has been read: nothing more is expected but the body's end
 
     async def _next_line(self) -> bytes | None:
         while not self._lines:
@@ -341,6 +379,7 @@ class _Reply:
                 continue  # blank separators, comments, `event:` lines
             data = line[5:].strip()
             if data == b"[DONE]":
+                self.done = True
                 return None
             chunk = orjson.loads(data)
             if chunk.get("error"):
@@ -357,6 +396,18 @@ class _Reply:
             if content:
                 return str(content)
         return None
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read a reply's body to its end, within ``_DRAIN_SECONDS``, then release it (reused if it ended)."""
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while await response.content.readany():
+                pass  # nothing is expected after [DONE]; whatever comes is not text of this turn
+    except (TimeoutError, aiohttp.ClientError):
+        pass  # released below without its end: the connection is closed, not reused
+    finally:
+        response.release()
 
 
 class _NoText(Exception):

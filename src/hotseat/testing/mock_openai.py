@@ -107,6 +107,9 @@ class Reply:
     Tokens come from ``tokens``, else from ``text`` split with :func:`split_text`, else
     ``token_count`` deterministic tokens ``" tok1"``, ``" tok2"``, ... ``ttft`` is the
     pause before the first token, ``delay`` the pause between tokens (seconds).
+    ``end_pause`` is a pause between ``[DONE]`` and the end of the body (the chunked
+    terminator): uvicorn-based servers write them separately, and a proxy may do its
+    bookkeeping in between.
     """
 
     tokens: list[str] | None = None
@@ -115,12 +118,13 @@ class Reply:
     delay: float = 0.0
     ttft: float = 0.0
     finish_reason: str = "stop"
+    end_pause: float = 0.0
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.text is not None:
             raise ValueError("Reply takes tokens or text, not both")
-        if self.token_count < 0 or self.delay < 0 or self.ttft < 0:
-            raise ValueError("Reply token_count, delay and ttft must not be negative")
+        if self.token_count < 0 or self.delay < 0 or self.ttft < 0 or self.end_pause < 0:
+            raise ValueError("Reply token_count, delay, ttft and end_pause must not be negative")
 
     @functools.cached_property
     def resolved_tokens(self) -> tuple[str, ...]:
@@ -391,7 +395,9 @@ def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(payload), payload)
 
 
-_DONE_AND_TERMINATOR = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+_DONE = _chunk(b"data: [DONE]\n\n")
+_TERMINATOR = b"0\r\n\r\n"
+_DONE_AND_TERMINATOR = _DONE + _TERMINATOR
 _MALFORMED_EVENT = _chunk(b"data: {not json\n\n")
 
 
@@ -432,6 +438,7 @@ class _Plan:
     delay: float
     ending: _Ending
     finish_reason: str
+    end_pause: float = 0.0
 
 
 class _StreamFrames:
@@ -469,7 +476,9 @@ class _StreamFrames:
             (b"%x\r\n" % (self._fixed_len + len(encoded)), self._head, encoded, self._tail, b"\r\n")
         )
 
-    def ending(self, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def ending(
+        self, finish_reason: str, prompt_tokens: int, completion_tokens: int, *, terminate: bool = True
+    ) -> bytes:
         parts = [
             _chunk(
                 self.prefix
@@ -485,9 +494,9 @@ class _StreamFrames:
                 prompt_tokens + completion_tokens,
             )
             parts.append(_chunk(self.prefix + usage))
-        # [DONE] and the terminator go out in the same write: a client that drains the body after
-        # [DONE] to reuse the connection (the SDK does) must not wait for a separate packet.
-        parts.append(_DONE_AND_TERMINATOR)
+        # [DONE] and the terminator go out in the same write (unless told otherwise): a client that
+        # drains the body after [DONE] to reuse the connection must not wait for a separate packet.
+        parts.append(_DONE_AND_TERMINATOR if terminate else _DONE)
         return b"".join(parts)
 
 
@@ -949,7 +958,9 @@ class MockOpenAI:
             limit = _max_tokens(body) if self.honour_max_tokens else None
             if limit is not None and limit < len(words):
                 words, encoded, finish_reason = words[:limit], encoded[:limit], "length"
-            return _Plan(words, encoded, behaviour.ttft, behaviour.delay, "finish", finish_reason)
+            return _Plan(
+                words, encoded, behaviour.ttft, behaviour.delay, "finish", finish_reason, behaviour.end_pause
+            )
         ending: _Ending
         if isinstance(behaviour, Hang):
             ending = "hang"
@@ -1047,8 +1058,15 @@ class MockOpenAI:
             return await self._cut(conn)
         if plan.ending == "malformed":
             conn.writer.write(_MALFORMED_EVENT)
-        conn.writer.write(frames.ending(plan.finish_reason, _prompt_tokens(body), len(plan.encoded)))
+        pause = plan.end_pause
+        conn.writer.write(
+            frames.ending(plan.finish_reason, _prompt_tokens(body), len(plan.encoded), terminate=not pause)
+        )
         await conn.writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
+            conn.writer.write(_TERMINATOR)
+            await conn.writer.drain()
         return "completed"
 
     async def _complete(
