@@ -331,10 +331,14 @@ def raise_fd_limit() -> int:
 FD_HEADROOM = 500
 
 
-def _sized(sc: Scenario, idle_count: int | None, fd_limit: int) -> Scenario:
-    """Apply ``--idle``, and cap idle connections at what the open-file limit allows (saying so)."""
+def _sized(sc: Scenario, idle_count: int | None, fd_limit: int, clients: int | None = None) -> Scenario:
+    """Apply ``--idle`` and ``--clients``, and cap idle connections at what the open-file limit
+    allows (saying so)."""
     if not sc.idle:
-        return sc
+        if clients is None or clients == sc.clients:
+            return sc
+        # The same ramp: starts per second and tokens per second grow with the client count.
+        return dataclasses.replace(sc, clients=clients, about=f"{sc.about}, run with {clients:,} clients")
     wanted = idle_count or sc.idle
     allowed = max(1, fd_limit - FD_HEADROOM)
     if wanted > allowed:
@@ -394,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, help="repeats of each scenario (default 2, quick 1)")
     parser.add_argument("--idle", type=int, help="S4: idle connections to hold (default 10000)")
+    parser.add_argument(
+        "--clients", type=int,
+        help="streaming scenarios: this many clients instead of the scenario's, starts over the same "
+        "ramp (a load N/clients times as heavy: how far a target is from its limit)",
+    )  # fmt: skip
     parser.add_argument(
         "--ws-compression", choices=("deflate", "none"), default="deflate",
         help="offer permessage-deflate from WS clients, as browsers do (default) or not",
@@ -472,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         for name in names:
-            sc = _sized(catalogue[name], args.idle, fd_limit)
+            sc = _sized(catalogue[name], args.idle, fd_limit, args.clients)
             scenario_rows, scenario_failed = run_scenario(sc, runs, args.target, opts)
             rows += scenario_rows
             failed = failed or scenario_failed
