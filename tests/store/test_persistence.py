@@ -152,12 +152,76 @@ def test_the_first_outcome_stored_wins(settings: Settings) -> None:
     assert (row.status, row.text, row.last_seq, row.error_code) == ("interrupted", "Half", 2, "interrupted")
 
 
+def test_a_session_past_the_owners_cap_is_refused_and_leaves_nothing(settings: Settings) -> None:
+    """add_session with a cap stores sessions up to it; past it, Conflict, and no row of the refused
+    session or its opening turn. Other owners are not counted."""
+
+    async def scenario() -> tuple[int, list[str], int]:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+        for _ in range(2):
+            session_id = new_id()
+            await store.add_session(
+                _session_row(session_id), _turn(session_id, "interviewer", "complete"), max_per_owner=2
+            )
+        refused = new_id()
+        with pytest.raises(Conflict, match="2 interview sessions"):
+            await store.add_session(
+                _session_row(refused), _turn(refused, "interviewer", "streaming"), max_per_owner=2
+            )
+        other = new_id()
+        await store.add_session(
+            _session_row(other, owner="someone else"),
+            _turn(other, "interviewer", "complete"),
+            max_per_owner=2,
+        )
+        async with services.engine.connect() as db:
+            left = len((await db.execute(select(TurnRow.id).where(TurnRow.session_id == refused))).all())
+        kept = [s.id for s in await store.list_sessions("o")]
+        stored_other = len(await store.list_sessions("someone else"))
+        await services.engine.dispose()
+        return left, kept, stored_other
+
+    left, kept, stored_other = asyncio.run(scenario())
+    assert left == 0
+    assert len(kept) == 2
+    assert stored_other == 1
+
+
+@single_process_only  # on PostgreSQL, starts at the same moment can each miss the others' rows
+def test_concurrent_starts_stop_exactly_at_the_cap(settings: Settings) -> None:
+    """Twelve starts of one owner at once, with a cap of five: the insert counts under SQLite's
+    write lock, so exactly five are stored and seven refused."""
+
+    async def scenario() -> tuple[int, int]:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+
+        async def start() -> bool:
+            session_id = new_id()
+            try:
+                await store.add_session(
+                    _session_row(session_id), _turn(session_id, "interviewer", "complete"), max_per_owner=5
+                )
+            except Conflict:
+                return False
+            return True
+
+        results = await asyncio.gather(*(start() for _ in range(12)))
+        stored = len(await store.list_sessions("o"))
+        await services.engine.dispose()
+        return sum(results), stored
+
+    succeeded, stored = asyncio.run(scenario())
+    assert (succeeded, stored) == (5, 5)
+
+
 def _turn(session_id: str, role: str, status: str) -> TurnRow:
     kind = "answer" if role == "candidate" else "question"
     return TurnRow(id=new_id(), session_id=session_id, role=role, kind=kind, text="", status=status)
 
 
-def _session_row(session_id: str) -> SessionRow:
+def _session_row(session_id: str, owner: str = "o") -> SessionRow:
     return SessionRow(
-        id=session_id, owner_id="o", pack_id="backend-engineer", language="en", status="active", flow={}
+        id=session_id, owner_id=owner, pack_id="backend-engineer", language="en", status="active", flow={}
     )

@@ -3,7 +3,8 @@
 Every limit has a setting (docs/security.md lists them) and answers with an
 error from the closed set: ``rate_limited`` (429, with ``retry_after``) when
 one client is over its share, ``busy`` (503) when the server as a whole is
-full, ``conflict`` (409) for the session cap, which waiting does not cure.
+full, ``conflict`` (409) for the session cap, which waiting does not cure (the
+store counts an owner's sessions as it inserts one: ``Store.add_session``).
 
 Owners are free to mint (a browser without a cookie gets a new one), so the
 rates are also kept per client IP: the per-owner rates give each candidate a
@@ -29,8 +30,7 @@ from typing import Protocol
 from starlette.requests import HTTPConnection
 
 from hotseat.config import Settings
-from hotseat.errors import Busy, Conflict, RateLimited
-from hotseat.store.repo import Store
+from hotseat.errors import Busy, RateLimited
 
 # What a refused connection is told to wait: connections end at unpredictable times.
 CONNECTION_RETRY_AFTER = 5.0
@@ -295,15 +295,6 @@ class Limits:
         """Count a new WebSocket or SSE connection; raises when over a cap."""
         await self.connections.acquire(owner)
         return Lease(self.connections, owner)
-
-    async def check_new_session(self, store: Store, owner: str) -> None:
-        """Refuse a new session (409) when the owner keeps as many as allowed."""
-        cap = self.max_sessions_per_owner
-        if cap and await store.count_sessions(owner) >= cap:
-            raise Conflict(
-                f"You have {cap} interview sessions, the most one person may keep here; delete old "
-                "ones (DELETE /api/sessions/ID) to start another."
-            )
 
 
 @asynccontextmanager

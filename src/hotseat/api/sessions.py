@@ -27,11 +27,15 @@ async def start_session(
     if request.job_description and len(request.job_description) > limit:
         raise BadRequest(f"The job description is longer than {limit} characters; shorten it.")
     cv = await owned_cv(services, owner, request.cv_id) if request.cv_id is not None else None
-    await limits_of(connection).check_new_session(services.store, owner)
     # The opening turn starts at once, so a new session is a move like an answer.
     async with admit_move(connection, owner):
         return await services.interview.create_session(
-            owner, request.pack, cv=cv, job_description=request.job_description, language=request.language
+            owner,
+            request.pack,
+            cv=cv,
+            job_description=request.job_description,
+            language=request.language,
+            max_sessions=limits_of(connection).max_sessions_per_owner,
         )
 
 

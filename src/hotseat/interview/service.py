@@ -82,8 +82,12 @@ class InterviewService:
         cv: CvRow | None = None,
         job_description: str | None = None,
         language: str | None = None,
+        max_sessions: int = 0,
     ) -> CreatedSession:
-        """Start an interview for ``owner`` (the caller has checked that the CV is theirs)."""
+        """Start an interview for ``owner`` (the caller has checked that the CV is theirs).
+
+        ``Conflict`` if ``max_sessions`` is set and the owner keeps that many already.
+        """
         pack = self.packs.get(pack_id)
         state, plan = flow.start()
         session = SessionRow(
@@ -97,7 +101,7 @@ class InterviewService:
             flow=state.to_dict(),
         )
         turn = _interviewer_turn(session.id, plan)
-        await self.store.add_session(session, turn)
+        await self.store.add_session(session, turn, max_per_owner=max_sessions)
         # Nothing is read back: the opening turn has no history, and the CV is already at hand.
         await self._start_turn(session, turn, plan, known=([], cv.text if cv is not None else None))
         return CreatedSession(session, StartedTurn(session.id, turn.id, plan.kind))

@@ -85,10 +85,34 @@ class Store:
             found = (await db.execute(statement, params)).first()
         return None if found is None else model(**found._mapping)
 
-    async def add_session(self, session: SessionRow, first_turn: TurnRow) -> None:
+    async def add_session(self, session: SessionRow, first_turn: TurnRow, *, max_per_owner: int = 0) -> None:
+        """Store a new session with its opening turn, all or nothing.
+
+        With ``max_per_owner``, the session is stored only while its owner keeps fewer, and
+        ``Conflict`` is raised otherwise. The INSERT counts them itself (``_CAPPED_SESSION_INSERT``):
+        a count of its own would cost a round trip to the database, which was the costliest
+        step of a start under load (docs/performance.md), and two starts could both count
+        under the cap. On SQLite the count is exact, as writers take turns; on PostgreSQL, starts
+        by one owner at the same moment can each see the others' rows uncommitted, as before.
+        """
         first_turn.position = 0
-        async with self._write(blind=True) as db:
-            await _insert(db, session, first_turn)
+        try:
+            async with self._write(blind=True) as db:
+                if max_per_owner:
+                    # Inserts no row at the cap; the turn's foreign key then fails (below).
+                    await db.execute(
+                        _CAPPED_SESSION_INSERT, {**_values(session), "max_per_owner": max_per_owner}
+                    )
+                else:
+                    await _insert(db, session)
+                await _insert(db, first_turn)
+        except IntegrityError as exc:
+            if max_per_owner and _is_foreign_key_violation(exc):
+                raise Conflict(
+                    f"You have {max_per_owner} interview sessions, the most one person may keep here; "
+                    "delete old ones (DELETE /api/sessions/ID) to start another."
+                ) from exc
+            raise
 
     async def get_session(self, session_id: str) -> SessionRow | None:
         return await self._one(SessionRow, _SESSION_BY_ID, id=session_id)
@@ -102,13 +126,6 @@ class Store:
                 .limit(limit)
             )
             return rows.all()
-
-    async def count_sessions(self, owner_id: str) -> int:
-        async with self._session() as db:
-            count = await db.scalar(
-                select(func.count()).select_from(SessionRow).where(SessionRow.owner_id == owner_id)
-            )
-            return int(count or 0)
 
     async def delete_session(self, session_id: str) -> None:
         """Delete a session with its turns and assessments (one transaction)."""
@@ -319,18 +336,31 @@ async def _insert(db: AsyncConnection, *rows: Base) -> None:
     """
     for row in rows:
         table = cast(Table, type(row).__table__)
-        values: dict[str, Any] = {}
-        for column in table.columns:
-            default = column.default
-            if column.key in row.__dict__:
-                values[column.key] = row.__dict__[column.key]
-            elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
-                values[column.key] = default.arg(None) if default.is_callable else default.arg
-                setattr(row, column.key, values[column.key])
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)
-        await db.execute(statement, values)
+        await db.execute(statement, _values(row))
+
+
+def _values(row: Base) -> dict[str, Any]:
+    """A new row's column values: those set on it, and the Python-side defaults it lacks (set on it too)."""
+    table = cast(Table, type(row).__table__)
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.key in row.__dict__:
+            values[column.key] = row.__dict__[column.key]
+        elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
+            values[column.key] = default.arg(None) if default.is_callable else default.arg
+            setattr(row, column.key, values[column.key])
+        else:
+            values[column.key] = None
+    return values
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    """SQLite says so in its message; PostgreSQL with its SQLSTATE."""
+    return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
 
 
 # One INSERT per table, built on first use (building it per row was 3% of creating a session).
@@ -340,6 +370,18 @@ _INSERTS: dict[Table, Insert] = {}
 # The reads of single rows that every turn makes, built once (see _FINISH_TURN).
 _SESSIONS = cast(Table, SessionRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
+# INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
+# owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
+_CAPPED_SESSION_INSERT = insert(_SESSIONS).from_select(
+    [column.key for column in _SESSIONS.columns],
+    select(*(bindparam(column.key, type_=column.type) for column in _SESSIONS.columns)).where(
+        select(func.count())
+        .select_from(_SESSIONS)
+        .where(_SESSIONS.c.owner_id == bindparam("owner_id"))
+        .scalar_subquery()
+        < bindparam("max_per_owner")
+    ),
+)
 _SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
 _TURN_BY_ID = select(_TURNS).where(
     _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
