@@ -188,6 +188,26 @@ def test_a_session_past_the_owners_cap_is_refused_and_leaves_nothing(settings: S
     assert stored_other == 1
 
 
+def test_columns_a_new_row_leaves_unset_are_null(settings: Settings) -> None:
+    """A new turn's unset JSON column is SQL NULL, not the JSON text null, with the cap and without."""
+
+    async def scenario() -> list[int]:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+        found = []
+        for cap in (0, 5):
+            session_id = new_id()
+            turn = _turn(session_id, "interviewer", "streaming")
+            await store.add_session(_session_row(session_id), turn, max_per_owner=cap)
+            async with services.engine.connect() as db:
+                unset = select(TurnRow.id).where(TurnRow.id == turn.id, TurnRow.delta_index.is_(None))
+                found.append(len((await db.execute(unset)).all()))
+        await services.engine.dispose()
+        return found
+
+    assert asyncio.run(scenario()) == [1, 1]
+
+
 @single_process_only  # on PostgreSQL, starts at the same moment can each miss the others' rows
 def test_concurrent_starts_stop_exactly_at_the_cap(settings: Settings) -> None:
     """Twelve starts of one owner at once, with a cap of five: the insert counts under SQLite's

@@ -100,9 +100,9 @@ class Store:
             async with self._write(blind=True) as db:
                 if max_per_owner:
                     # Inserts no row at the cap; the turn's foreign key then fails (below).
-                    await db.execute(
-                        _CAPPED_SESSION_INSERT, {**_values(session), "max_per_owner": max_per_owner}
-                    )
+                    # INSERT ... SELECT names every column: those left unset are NULL.
+                    values = {column.key: None for column in _SESSIONS.columns} | _values(session)
+                    await db.execute(_CAPPED_SESSION_INSERT, {**values, "max_per_owner": max_per_owner})
                 else:
                     await _insert(db, session)
                 await _insert(db, first_turn)
@@ -343,7 +343,11 @@ async def _insert(db: AsyncConnection, *rows: Base) -> None:
 
 
 def _values(row: Base) -> dict[str, Any]:
-    """A new row's column values: those set on it, and the Python-side defaults it lacks (set on it too)."""
+    """A new row's column values: those set on it, and the Python-side defaults it lacks (set on it too).
+
+    Columns with neither are left out, so they are NULL in SQL (a JSON column given None would
+    store the JSON text ``null`` instead).
+    """
     table = cast(Table, type(row).__table__)
     values: dict[str, Any] = {}
     for column in table.columns:
@@ -353,8 +357,6 @@ def _values(row: Base) -> dict[str, Any]:
         elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
             values[column.key] = default.arg(None) if default.is_callable else default.arg
             setattr(row, column.key, values[column.key])
-        else:
-            values[column.key] = None
     return values
 
 
