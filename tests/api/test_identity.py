@@ -195,7 +195,11 @@ def test_foreign_origin_websocket_is_refused_before_upgrade(
     server: ServerThread, browser: httpx.Client, backend: ScriptedBackend
 ) -> None:
     """A handshake from another Origin gets HTTP 403 and starts no model call."""
-    sid = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()["id"]
+    session = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()
+    sid = session["id"]
+    # The opening turn's model call happens after the POST is answered: read the turn to its end
+    # first, or that call could land after ``calls`` is taken.
+    browser.get(f"/api/sessions/{sid}/turns/{session['turn_id']}/events")
     calls = len(backend.calls)
     headers = {"Cookie": cookie_header(browser)}
     with pytest.raises(InvalidStatus) as refused:
