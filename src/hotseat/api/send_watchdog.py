@@ -64,7 +64,6 @@ class SendWatchdog:
     """The guards of every open connection, watched by one task until ``stop()``."""
 
     def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
         self._stalls = StallWatch(timeout, "send-watchdog")
 
     def guard(self, stalled_error: Callable[[], BaseException]) -> SendGuard:

@@ -101,8 +101,8 @@ class Store:
                 if max_per_owner:
                     # Inserts no row at the cap; the turn's foreign key then fails (below).
                     # INSERT ... SELECT names every column: those left unset are NULL.
-                    values = {column.key: None for column in _SESSIONS.columns} | _values(session)
-                    await db.execute(_CAPPED_SESSION_INSERT, {**values, "max_per_owner": max_per_owner})
+                    values = {**_SESSION_COLUMNS_UNSET, **_values(session), "max_per_owner": max_per_owner}
+                    await db.execute(_CAPPED_SESSION_INSERT, values)
                 else:
                     await _insert(db, session)
                 await _insert(db, first_turn)
@@ -374,6 +374,7 @@ _SESSIONS = cast(Table, SessionRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
 # INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
 # owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
+_SESSION_COLUMNS_UNSET: dict[str, Any] = dict.fromkeys(column.key for column in _SESSIONS.columns)
 _CAPPED_SESSION_INSERT = insert(_SESSIONS).from_select(
     [column.key for column in _SESSIONS.columns],
     select(*(bindparam(column.key, type_=column.type) for column in _SESSIONS.columns)).where(
