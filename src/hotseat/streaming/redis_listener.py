@@ -64,7 +64,7 @@ class RedisListener:
                     await self._dispatch(message)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         channel, data = message.get("channel"), message.get("data")
