@@ -23,7 +23,7 @@ from hotseat.api.redis_limits import shared_limits
 from hotseat.api.send_watchdog import SendWatchdog
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
-from hotseat.interview.service import InterviewService
+from hotseat.interview.service import InterviewOptions, InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
 from hotseat.store.db import create_engine, migrate
@@ -70,7 +70,14 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     params = GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature)
     assessment_params = GenerationParams(max_tokens=settings.assessment_max_tokens, temperature=0.2)
     concurrency = settings.assessment_concurrency or (1 if backend.name == "local" else 8)
-    interview = InterviewService(store, packs, runner, streaming.log, params, assessment_params, concurrency)
+    options = InterviewOptions(
+        style=settings.resolved_style(backend.name),
+        analysis=settings.resolved_analysis(backend.name),
+        judge_wait_seconds=settings.judge_wait_seconds,
+    )
+    interview = InterviewService(
+        store, packs, runner, streaming.log, params, assessment_params, concurrency, options
+    )
     return Services(settings, engine, store, packs, backend, runner, interview, streaming)
 
 

@@ -1,4 +1,4 @@
-"""The ``hotseat`` command: ``serve`` and ``packs``."""
+"""The ``hotseat`` command: ``serve``, ``packs`` and ``calibrate``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,21 @@ def packs_validate(paths: Annotated[list[Path], typer.Argument(help="Pack files 
             console.print(f"[green]ok[/green] {path}: {result.id} ({len(result.questions)} questions)")
     if failed:
         sys.exit(1)
+
+
+@app.command()
+def calibrate(
+    runs: Annotated[int, typer.Option(min=1, max=20, help="Runs over the set (for stability).")] = 1,
+    fixtures: Annotated[
+        Path | None, typer.Option(help="A directory of hand-scored answers (default: the bundled set).")
+    ] = None,
+) -> None:
+    """Score the hand-scored answer set with the configured analysis and print the agreement."""
+    import asyncio
+
+    from hotseat.calibration.command import run_calibrate
+
+    sys.exit(asyncio.run(run_calibrate(Settings(), runs, fixtures, console)))
 
 
 def main() -> None:

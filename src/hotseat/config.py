@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hotseat.interview.cv import CvLimits
 
 BackendKind = Literal["local", "openai", "scripted"]
+InterviewStyle = Literal["auto", "guided", "free"]
+AnalysisKind = Literal["auto", "matcher", "judge"]
 
 
 def _default_data_dir() -> Path:
@@ -67,6 +69,14 @@ class Settings(BaseSettings):
     # Unset: 1 with the local model (it generates one reply at a time), 8 with a server.
     assessment_concurrency: int | None = Field(default=None, ge=1, le=1000)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+
+    # The interview (docs/interview.md). auto: guided and the matcher with the embedded model,
+    # free and the model judge with a model server.
+    interview_style: InterviewStyle = "auto"
+    analysis: AnalysisKind = "auto"
+    # How long the next question may wait for the model judge's verdicts before the matcher's
+    # decide it; the judge's verdicts still replace the matcher's in the report when they come.
+    judge_wait_seconds: float = Field(default=0.0, ge=0, le=120)
     local_model_path: Path | None = None
     local_context_size: int = Field(default=4096, ge=512)
     local_threads: int | None = Field(default=None, ge=1)
@@ -147,6 +157,18 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    def resolved_style(self, backend_name: str) -> Literal["guided", "free"]:
+        """The interview style for the live backend (``auto``: guided on the embedded model)."""
+        if self.interview_style != "auto":
+            return self.interview_style
+        return "guided" if backend_name == "local" else "free"
+
+    def resolved_analysis(self, backend_name: str) -> Literal["matcher", "judge"]:
+        """The analyser for the live backend (``auto``: the matcher on the embedded model)."""
+        if self.analysis != "auto":
+            return self.analysis
+        return "matcher" if backend_name == "local" else "judge"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file in the data directory."""

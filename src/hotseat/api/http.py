@@ -16,7 +16,7 @@ from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOu
 from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import start_and_stream
 from hotseat.errors import BadRequest, NotFound
-from hotseat.interview.report import report_markdown
+from hotseat.interview.report_markdown import report_markdown
 
 router = APIRouter(prefix="/api")
 metrics_router = APIRouter()

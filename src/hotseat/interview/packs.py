@@ -52,6 +52,7 @@ MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_QUESTIONS: Final = 30
 MAX_ASSESSMENT_POINTS: Final = 8
 MAX_FOLLOWUPS: Final = 5
+MAX_SIGNALS: Final = 40
 # More problems than this in one error are summarised as "... and N more".
 MAX_REPORTED_PROBLEMS: Final = 20
 
@@ -109,11 +110,33 @@ QuestionText = Annotated[
 AssessmentPoint = Annotated[
     str, Strict(), StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
 ]
+Signal = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
 def _rule(message: str, *sub_loc: int | str) -> PydanticCustomError:
     """A pack rule broken; ``sub_loc`` points below the validated field (for the line number)."""
     return PydanticCustomError("pack_rule", message, {"sub_loc": sub_loc})
+
+
+class Point(BaseModel):
+    """One thing a strong answer shows, the follow-up that asks for it, and the words that show it.
+
+    In YAML a point is either its text alone or a mapping with ``point`` and, optionally,
+    ``probe`` and ``signals``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    point: AssessmentPoint
+    # The authored follow-up asked when an answer missed this point.
+    probe: Annotated[QuestionText | None, Field(default=None)] = None
+    # Key terms and phrasings whose presence shows the candidate addressing this point (the matcher's).
+    signals: Annotated[tuple[Signal, ...], Field(max_length=MAX_SIGNALS)] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_alone(cls, data: Any) -> Any:
+        return {"point": data} if isinstance(data, str) else data
 
 
 class Question(BaseModel):
@@ -125,7 +148,12 @@ class Question(BaseModel):
     question: QuestionText
     # Ask it about something specific the candidate's CV says they did.
     personalise: Annotated[bool, Strict()] = True
-    assessment: Annotated[tuple[AssessmentPoint, ...], Field(min_length=1, max_length=MAX_ASSESSMENT_POINTS)]
+    assessment: Annotated[tuple[Point, ...], Field(min_length=1, max_length=MAX_ASSESSMENT_POINTS)]
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """The assessment points' texts, in order."""
+        return tuple(point.point for point in self.assessment)
 
 
 class FollowupPolicy(BaseModel):
@@ -134,7 +162,8 @@ class FollowupPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_per_question: Annotated[int, Strict(), Field(ge=0, le=MAX_FOLLOWUPS)] = 1
-    # An answer with fewer words than this is thin: the interviewer follows up on it.
+    # No longer used: what an answer covered decides follow-ups, not its length. Still accepted so
+    # that packs written for earlier versions load.
     min_words: Annotated[int, Strict(), Field(ge=0, le=1000)] = 25
 
 
@@ -199,7 +228,7 @@ class Pack(BaseModel):
         values = {
             "pack_title": self.title,
             "question": question.question if question is not None else "",
-            "assessment_points": "\n".join(f"- {point}" for point in question.assessment)
+            "assessment_points": "\n".join(f"- {point}" for point in question.points)
             if question is not None
             else "",
             "language": language_name(self.language),
@@ -240,7 +269,7 @@ class Pack(BaseModel):
                     "id": question.id,
                     "question": question.question,
                     "personalise": question.personalise,
-                    "assessment": list(question.assessment),
+                    "assessment": list(question.points),
                 }
                 for question in self.questions
             ],
@@ -416,6 +445,8 @@ def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
             return FollowupPolicy
         case ("questions", int()):
             return Question
+        case ("questions", int(), "assessment", int()):
+            return Point
     return None
 
 

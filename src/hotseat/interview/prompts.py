@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hotseat.interview.flow import TurnPlan
 from hotseat.interview.packs import Pack, language_name
+from hotseat.interview.script import TurnScript
 from hotseat.llm.base import ChatMessage
 
 FENCE_OPEN = "<<<"
@@ -50,38 +51,16 @@ def candidate_material(cv_text: str | None, job_description: str | None) -> list
     return sections
 
 
-def _task(plan: TurnPlan, pack: Pack) -> str:
-    if plan.kind == "opening":
+def _task(plan: TurnPlan, script: TurnScript) -> str:
+    """What this turn must do, for a model that phrases the whole turn (the free style)."""
+    if plan.kind == "report":
         return (
-            "Open the interview: greet the candidate in one or two sentences, say what the interview "
-            f"covers ({pack.title}), then ask the first question: {pack.questions[0].question}"
-        )
-    if plan.kind in ("question", "followup") and plan.question_index is not None:
-        asked = pack.questions[plan.question_index]
-        if plan.kind == "followup":
-            return (
-                "The candidate's last answer was thin. Ask ONE short follow-up question that helps "
-                "them give specifics for the current question (what they did themselves, how, and "
-                "the result). Do not answer it for them and do not move on yet."
-            )
-        personal = (
-            " Make it personal: tie it to something specific the candidate's CV says they did."
-            if asked.personalise
-            else ""
-        )
-        return (
-            "Acknowledge the candidate's last answer in one short sentence without judging it, "
-            f"then ask the next question: {asked.question}{personal}"
-        )
-    if plan.kind == "closing":
-        return (
-            "The questions are done. Thank the candidate, tell them they can now finish the "
-            "interview to get their report, and ask no further questions."
+            "The interview is over. Rewrite this summary of it for the candidate in Markdown, in your "
+            "own words, keeping every point and quote; add nothing that is not in it:\n" + script.planned
         )
     return (
-        "The interview is over. Write a short report for the candidate in Markdown: for each "
-        "question, what went well and what to improve, citing their answers; then their overall "
-        "strengths and top three priorities. Be specific and kind, and do not invent answers."
+        f"{script.brief} Keep it to two or three spoken sentences. What to ask, in your own words "
+        f"(keep its meaning; quote CV lines as written): {script.planned}"
     )
 
 
@@ -89,6 +68,7 @@ def build_messages(
     pack: Pack,
     plan: TurnPlan,
     transcript: Sequence[PastTurn],
+    script: TurnScript,
     *,
     language: str,
     cv_text: str | None = None,
@@ -112,7 +92,7 @@ def build_messages(
         elif turn.text:
             messages.append(ChatMessage("assistant", turn.text))
     # The task goes last, where even a small model heeds it, and outside any fence.
-    task = f"{TASK_LABEL} {_task(plan, pack)})"
+    task = f"{TASK_LABEL} {_task(plan, script)})"
     if messages[-1].role == "user":
         messages[-1] = ChatMessage("user", f"{messages[-1].content}\n\n{task}")
     else:

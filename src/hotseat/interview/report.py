@@ -1,18 +1,24 @@
-"""The structured report of an interview, and its Markdown and JSON exports.
+"""The structured report of an interview, built from what is stored, never from a model's say-so.
 
-Built from what is stored, never from a model's say-so: per pack question, the
-interviewer turns that asked it, the candidate's answers, and the newest
-assessment of those answers (scores per assessment point, evidence linking to
-the answer turn it was quoted from, a suggestion). Strengths and priorities are
-derived from the scores, so they always agree with them.
+Per pack question: the interviewer turns that asked it, the candidate's answers, and the newest
+analysis of those answers: per assessment point a verdict, the quotes that support it (each
+verified to be the candidate's own words, linked to the answer it came from), and a score the
+rubric computes from them (``analysis.rubric``). Then the claim ledger (every achievement line of
+the CV and whether it was probed, confirmed, contradicted or never asked), strengths and
+priorities derived from the scores, and the summary turn. The Markdown export is in
+``report_markdown``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from hotseat.interview.packs import Pack
+from hotseat.interview.analysis.model import Analysis
+from hotseat.interview.analysis.rubric import effective_verdict, score
+from hotseat.interview.claims import Claim
+from hotseat.interview.packs import Pack, Question
+from hotseat.interview.wording import for_candidate
 
 STRENGTH_MIN_SCORE = 4
 PRIORITY_MAX_SCORE = 3
@@ -45,11 +51,14 @@ def build_report(
     pack: Pack,
     turns: Sequence[TurnLike],
     assessments: Sequence[AssessmentLike],
+    claims: Sequence[Claim] = (),
+    anchors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     latest: dict[int, AssessmentLike] = {}
     for assessment in assessments:
         latest[assessment.question_index] = assessment
     questions: list[dict[str, Any]] = []
+    analyses: dict[int, Analysis] = {}
     for index, question in enumerate(pack.questions):
         asked = [
             {"turn_id": t.id, "kind": t.kind, "text": t.text}
@@ -61,15 +70,21 @@ def build_report(
         replies = [t for t in turns if t.role == "candidate" and t.question_index == index]
         answers = [{"turn_id": t.id, "text": t.text} for t in replies if t.kind == "answer"]
         skipped = any(t.kind == "skip" for t in replies)
+        row = latest.get(index)
+        if row is not None and row.result is not None:
+            analyses[index] = Analysis.from_dict(row.result)
         questions.append(
             {
                 "index": index,
                 "question": question.question,
-                "assessment_points": list(question.assessment),
+                "assessment_points": list(question.points),
+                "strong_answer_covers": [for_candidate(point) for point in question.points],
                 "asked": asked,
                 "answers": answers,
                 "skipped": skipped,
-                "assessment": _assessment(latest.get(index), answered=bool(answers), skipped=skipped),
+                "assessment": _assessment(
+                    question, row, analyses.get(index), answered=bool(answers), skipped=skipped
+                ),
             }
         )
     summary = next(
@@ -90,24 +105,82 @@ def build_report(
         "questions": questions,
         "strengths": _strengths(questions),
         "priorities": _priorities(questions),
+        "claims": claim_ledger(claims, anchors or {}, analyses),
         "summary": summary,
     }
 
 
-def _assessment(row: AssessmentLike | None, *, answered: bool, skipped: bool) -> dict[str, Any]:
+def _assessment(
+    question: Question,
+    row: AssessmentLike | None,
+    analysis: Analysis | None,
+    *,
+    answered: bool,
+    skipped: bool,
+) -> dict[str, Any]:
     if row is None:
         if skipped and not answered:
             return {"status": "skipped", "reason": "The candidate skipped this question."}
         if not answered:
             return {"status": "not_answered", "reason": "The interview ended before this was answered."}
         return {"status": "pending", "reason": "The assessment has not started yet."}
-    if row.status == "complete" and row.result is not None:
-        points = row.result["points"]
-        average = round(sum(p["score"] for p in points) / len(points), 2) if points else None
-        return {"status": "complete", "average": average, **row.result}
-    if row.status == "pending":
-        return {"status": "pending", "reason": "The answer is being assessed."}
-    return {"status": "not_assessed", "reason": row.reason or "The answer could not be assessed."}
+    if analysis is None or len(analysis.points) != len(question.assessment):
+        if row.status == "pending":
+            return {"status": "pending", "reason": "The answer is being assessed."}
+        return {"status": "not_assessed", "reason": row.reason or "The answer could not be assessed."}
+    points: list[dict[str, Any]] = []
+    for spec, finding in zip(question.assessment, analysis.points, strict=True):
+        quotes = [quote.to_dict() for quote in finding.quotes]
+        points.append(
+            {
+                "point": spec.point,
+                "verdict": effective_verdict(finding),
+                "score": score(finding),
+                "specific": finding.specific,
+                "quotes": quotes,
+                # The first quote, for readers of the earlier report shape.
+                "evidence": quotes[0]["text"] if quotes else None,
+                "evidence_turn_id": quotes[0]["turn_id"] if quotes else None,
+            }
+        )
+    weakest = min(points, key=lambda p: p["score"])
+    suggestion = (
+        f"Next time, also cover this: {for_candidate(weakest['point'])}"
+        if weakest["score"] <= PRIORITY_MAX_SCORE
+        else "Every point was covered with specifics."
+    )
+    return {
+        "status": "pending" if row.status == "pending" else "complete",
+        "analyser": analysis.analyser,
+        "average": round(sum(p["score"] for p in points) / len(points), 2),
+        "points": points,
+        "relevance": analysis.relevance,
+        "suggestion": suggestion,
+        **({"note": row.reason} if row.reason else {}),
+    }
+
+
+def claim_ledger(
+    claims: Sequence[Claim], anchors: Mapping[str, str], analyses: Mapping[int, Analysis]
+) -> list[dict[str, Any]]:
+    """Every CV claim, and what the interview made of it."""
+    asked_in = {claim_id: int(index) for index, claim_id in anchors.items()}
+    found: dict[str, tuple[str, dict[str, str] | None, int | None]] = {}
+    for index, analysis in sorted(analyses.items()):
+        for finding in analysis.claims:
+            previous = found.get(finding.claim_id)
+            # A contradiction anywhere stands; otherwise the first confirmation.
+            if previous is None or (finding.state == "contradicted" and previous[0] != "contradicted"):
+                quote = finding.quote.to_dict() if finding.quote else None
+                found[finding.claim_id] = (finding.state, quote, index)
+    ledger = []
+    for claim in claims:
+        default: tuple[str, dict[str, str] | None, int | None] = ("never_asked", None, asked_in.get(claim.id))
+        state, quote, where = found.get(claim.id, default)
+        if state == "never_asked" and claim.id in asked_in:
+            state = "probed"
+        ledger.append({**claim.to_dict(), "state": state, "question_index": where, "quote": quote})
+    return ledger
 
 
 def _scored_points(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -121,10 +194,11 @@ def _scored_points(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 {
                     "question_index": question["index"],
                     "point": point["point"],
+                    "verdict": point["verdict"],
                     "score": point["score"],
                     "evidence": point["evidence"],
                     "evidence_turn_id": point["evidence_turn_id"],
-                    "suggestion": assessment["suggestion"],
+                    "suggestion": f"Next time, also cover this: {for_candidate(point['point'])}",
                 }
             )
     return scored
@@ -140,50 +214,3 @@ def _strengths(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _priorities(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     worst = sorted(_scored_points(questions), key=lambda p: (p["score"], p["question_index"]))
     return [p for p in worst if p["score"] <= PRIORITY_MAX_SCORE][:TOP]
-
-
-def report_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown that reads well on screen and printed."""
-    lines = [
-        f"# Interview report: {report['pack']['title']}",
-        "",
-        f"*Session {report['session_id']} · {report['created_at'][:10]} · status: {report['status']}*",
-        "",
-    ]
-    if report["strengths"]:
-        lines += ["## Strengths", ""]
-        lines += [f"- **{s['point']}** ({s['score']}/5)" for s in report["strengths"]]
-        lines.append("")
-    if report["priorities"]:
-        lines += ["## Priorities", ""]
-        lines += [f"- **{p['point']}** ({p['score']}/5): {p['suggestion']}" for p in report["priorities"]]
-        lines.append("")
-    for question in report["questions"]:
-        lines += [f"## Question {question['index'] + 1}", "", f"> {question['question']}", ""]
-        for answer in question["answers"]:
-            lines += ["**Your answer:**", "", _quote(answer["text"]), ""]
-        assessment = question["assessment"]
-        if assessment["status"] != "complete":
-            lines += [f"*{assessment['reason']}*", ""]
-            continue
-        lines += ["| Assessment point | Score | Why |", "|---|---|---|"]
-        for point in assessment["points"]:
-            lines.append(
-                f"| {_cell(point['point'])} | {point['score']}/5 | {_cell(point['justification'])} |"
-            )
-        lines.append("")
-        for point in assessment["points"]:
-            if point["evidence"]:
-                lines.append(f"- Evidence for *{point['point']}*: “{point['evidence']}”")
-        lines += ["", f"**Suggestion:** {assessment['suggestion']}", ""]
-    if report["summary"] and report["summary"]["text"]:
-        lines += ["## Summary", "", report["summary"]["text"].strip(), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.strip().splitlines())
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
-from hotseat.interview.assessment import Answer, assess
+from hotseat.interview.analysis import matcher
+from hotseat.interview.analysis.judge import JudgeFailed, judge
+from hotseat.interview.analysis.matcher import AnswerText
+from hotseat.interview.analysis.model import Analysis
+from hotseat.interview.bridge import bridge_messages, guided_stream
+from hotseat.interview.claims import Claim, anchor_for, confirmed, extract_claims
 from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
-from hotseat.interview.packs import Pack, PackRegistry
+from hotseat.interview.packs import PackRegistry, Question
+from hotseat.interview.plan import next_move
 from hotseat.interview.prompts import PastTurn, build_messages
 from hotseat.interview.report import build_report
-from hotseat.llm.base import GenerationParams
+from hotseat.interview.script import TurnScript, script_for
+from hotseat.interview.summary import compose_summary
+from hotseat.llm.base import GenerationParams, StreamItem
 from hotseat.outages import outage_of, retry_outages
 from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
@@ -32,6 +40,25 @@ logger = logging.getLogger(__name__)
 _LOG_APPEAR_SECONDS = 1.0
 SKIPPED_TEXT = "(skipped)"
 RETRYABLE_STATUSES = frozenset({"failed", "interrupted", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewOptions:
+    """How the interviewer speaks and listens (docs/interview.md)."""
+
+    style: Literal["guided", "free"] = "free"
+    analysis: Literal["matcher", "judge"] = "matcher"
+    # How long a move may wait for the judge before the matcher's analysis decides it.
+    judge_wait_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a new turn is built from, read before the turn is stored."""
+
+    history: list[PastTurn]
+    cv_text: str | None
+    claims: list[Claim]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +86,7 @@ class InterviewService:
         params: GenerationParams,
         assessment_params: GenerationParams,
         assessment_concurrency: int,
+        options: InterviewOptions | None = None,
     ) -> None:
         self.store = store
         self.packs = packs
@@ -66,9 +94,10 @@ class InterviewService:
         self.log = log
         self.params = params
         self.assessment_params = assessment_params
-        # Each assessment task (running, or waiting for a slot) and the id of its pending row.
+        self.options = options or InterviewOptions()
+        # Each judge task (running, or waiting for a slot) and the id of its pending row.
         self._assessing: dict[asyncio.Task[None], str] = {}
-        # Assessments are background work: a burst of answers must not crowd the candidates'
+        # Judging is background work: a burst of answers must not crowd the candidates'
         # replies at the model (a local model runs one generation at a time). The rest wait here.
         self._assessment_slots = asyncio.Semaphore(assessment_concurrency)
 
@@ -89,7 +118,9 @@ class InterviewService:
         ``Conflict`` if ``max_sessions`` is set and the owner keeps that many already.
         """
         pack = self.packs.get(pack_id)
-        state, plan = flow.start()
+        cv_text = cv.text if cv is not None else None
+        claims = extract_claims(cv_text)
+        state, plan = flow.start(anchor_for(pack, 0, claims, used=()))
         session = SessionRow(
             id=new_id(),
             owner_id=owner,
@@ -103,7 +134,7 @@ class InterviewService:
         turn = _interviewer_turn(session.id, plan)
         await self.store.add_session(session, turn, max_per_owner=max_sessions)
         # Nothing is read back: the opening turn has no history, and the CV is already at hand.
-        await self._start_turn(session, turn, plan, known=([], cv.text if cv is not None else None))
+        await self._start_turn(session, turn, plan, _Known([], cv_text, claims))
         return CreatedSession(session, StartedTurn(session.id, turn.id, plan.kind))
 
     async def get_session(self, session_id: str) -> SessionRow:
@@ -119,47 +150,90 @@ class InterviewService:
     # -- the candidate's moves -----------------------------------------------------
 
     async def answer(self, session_id: str, text: str) -> StartedTurn:
+        """Store the answer with its analysis, and start the move the analysis calls for."""
         if not text.strip():
             raise BadRequest("The answer is empty; type an answer before sending it.")
-        session = await self.get_session(session_id)
+        session, turns = await self.transcript(session_id)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
-        state, plan = flow.answer(current, text, pack.followups, len(pack.questions))
+        flow.require_asking(current)
         reply = _candidate_turn(session_id, "answer", current.question, text)
-        pending = AssessmentRow(
+        known = await self._known(session, [*turns, reply])
+        question = pack.questions[current.question]
+        answers = [
+            AnswerText(t.id, t.text)
+            for t in (*turns, reply)
+            if t.role == "candidate" and t.kind == "answer" and t.question_index == current.question
+        ]
+        anchored = [c for c in known.claims if c.id == current.anchor(current.question)]
+        analysis = matcher.analyse(question, answers, known.claims, cv_terms=_skills(known.claims))
+        judging: asyncio.Task[Analysis] | None = None
+        if self.options.analysis == "judge":
+            judging = asyncio.create_task(self._judge(session, question, answers, known.claims))
+            analysis = await self._judge_in_time(judging, analysis)
+        move = next_move(
+            analysis,
+            followups_used=current.followups,
+            max_followups=pack.followups.max_per_question,
+            probed=current.probed,
+            redirected=current.redirected,
+            claim_pending=bool(anchored) and not current.claim_asked and not confirmed(analysis, anchored),
+            last_question=current.question + 1 >= len(pack.questions),
+        )
+        used = list(current.anchors.values())
+        next_anchor = anchor_for(pack, current.question + 1, known.claims, used=used)
+        state, plan = flow.after_answer(current, move, len(pack.questions), next_anchor)
+        row = AssessmentRow(
             id=new_id(),
             session_id=session_id,
             question_index=current.question,
             answer_turn_id=reply.id,
-            status="pending",
+            status="pending" if judging is not None and not judging.done() else "complete",
+            result=analysis.to_dict(),
         )
-        started = await self._advance(session, reply, state, plan, pending)
-        self._assess_in_background(session, pack, pending)
-        return started
+        turn = _interviewer_turn(session_id, plan)
+        try:
+            await self.store.add_turns(session_id, [reply, turn], state.to_dict(), assessments=[row])
+        except BaseException:
+            if judging is not None:
+                judging.cancel()
+            raise
+        await self._start_turn(session, turn, plan, known)
+        if judging is not None and row.status == "pending":
+            self._finish_judging_in_background(session, row, judging)
+        return StartedTurn(session_id, turn.id, plan.kind)
 
     async def skip(self, session_id: str) -> StartedTurn:
-        session = await self.get_session(session_id)
+        session, turns = await self.transcript(session_id)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
-        state, plan = flow.skip(current, len(pack.questions))
-        return await self._advance(
-            session, _candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT), state, plan
-        )
+        reply = _candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT)
+        known = await self._known(session, [*turns, reply])
+        used = list(current.anchors.values())
+        next_anchor = anchor_for(pack, current.question + 1, known.claims, used=used)
+        state, plan = flow.skip(current, len(pack.questions), next_anchor)
+        turn = _interviewer_turn(session_id, plan)
+        await self.store.add_turns(session_id, [reply, turn], state.to_dict())
+        await self._start_turn(session, turn, plan, known)
+        return StartedTurn(session_id, turn.id, plan.kind)
 
     async def finish(self, session_id: str) -> StartedTurn:
-        session = await self.get_session(session_id)
+        session, turns = await self.transcript(session_id)
         state, plan = flow.finish(FlowState.from_dict(session.flow))
         turn = _interviewer_turn(session_id, plan)
-        known = await self._prompt_inputs(session)
+        known = await self._known(session, turns)
+        summary = compose_summary(
+            await self._report(session, turns), self.packs.get(session.pack_id), session.language
+        )
         await self.store.add_turns(session_id, [turn], state.to_dict(), status="finished")
-        await self._start_turn(session, turn, plan, known)
+        await self._start_turn(session, turn, plan, known, summary=summary)
         return StartedTurn(session_id, turn.id, plan.kind)
 
     async def retry(self, session_id: str) -> StartedTurn:
         """Write the last interviewer turn again, if it failed, was interrupted or was stopped.
 
-        The flow does not move: the new turn has the same kind and question. The
-        failed turn stays in the transcript, as it happened.
+        The flow does not move: the new turn has the same plan. The failed turn stays in the
+        transcript, as it happened.
         """
         session, turns = await self.transcript(session_id)
         last = next((t for t in reversed(turns) if t.role == "interviewer"), None)
@@ -167,9 +241,10 @@ class InterviewService:
             raise Conflict(
                 "There is nothing to retry: the interviewer's last reply is complete or still running."
             )
-        plan = TurnPlan(cast(TurnKind, last.kind), last.question_index)
+        state = FlowState.from_dict(session.flow)
+        plan = state.last_plan or TurnPlan(cast(TurnKind, last.kind), last.question_index)
         turn = _interviewer_turn(session_id, plan)
-        known = await self._prompt_inputs(session, turns)
+        known = await self._known(session, turns)
         await self.store.add_turns(session_id, [turn], session.flow)
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind)
@@ -213,16 +288,7 @@ class InterviewService:
 
     async def report(self, session_id: str) -> dict[str, Any]:
         session, turns = await self.transcript(session_id)
-        assessments = await self.store.list_assessments(session_id)
-        return build_report(
-            session_id=session.id,
-            session_status=session.status,
-            language=session.language,
-            created_at=session.created_at.isoformat(),
-            pack=self.packs.get(session.pack_id),
-            turns=turns,
-            assessments=assessments,
-        )
+        return await self._report(session, turns)
 
     async def delete(self, session_id: str) -> None:
         """Stop the session's running turn, then delete everything stored about it."""
@@ -232,10 +298,10 @@ class InterviewService:
         await self.store.delete_session(session_id)
 
     async def shutdown(self) -> None:
-        """Stop the assessments running or waiting here, and record them as not assessed.
+        """Stop the judge tasks running or waiting here; their rows keep the matcher's verdicts.
 
         Now, not at the next start: with replicas nobody would, and their reports would say
-        "pending" forever (queued assessments made that likely on every rolling restart).
+        "pending" forever (queued judgements made that likely on every rolling restart).
         """
         tasks = dict(self._assessing)
         for task in tasks:
@@ -247,135 +313,175 @@ class InterviewService:
             if outage_of(exc) is None:
                 raise
             # One process marks them at its next start; with replicas, the sweeper (leases released).
-            logger.warning("could not record %d stopped assessment(s): %s", len(tasks), type(exc).__name__)
+            logger.warning("could not record %d stopped judgement(s): %s", len(tasks), type(exc).__name__)
 
     # -- internals ----------------------------------------------------------------------
+
+    async def _report(self, session: SessionRow, turns: Sequence[TurnRow]) -> dict[str, Any]:
+        assessments = await self.store.list_assessments(session.id)
+        cv_text = await self._cv_text(session)
+        return build_report(
+            session_id=session.id,
+            session_status=session.status,
+            language=session.language,
+            created_at=session.created_at.isoformat(),
+            pack=self.packs.get(session.pack_id),
+            turns=turns,
+            assessments=assessments,
+            claims=extract_claims(cv_text),
+            anchors=FlowState.from_dict(session.flow).anchors,
+        )
 
     async def _generating_turn(self, session_id: str) -> str | None:
         """The session's turn being generated: here, or (with replicas) wherever the database says."""
         return self.runner.running_turn(session_id) or await self.store.streaming_turn_id(session_id)
 
-    async def _advance(
-        self,
-        session: SessionRow,
-        reply: TurnRow,
-        state: FlowState,
-        plan: TurnPlan,
-        assessment: AssessmentRow | None = None,
-    ) -> StartedTurn:
-        turn = _interviewer_turn(session.id, plan)
-        history, cv_text = await self._prompt_inputs(session)
-        known = ([*history, PastTurn(reply.role, reply.kind, reply.text)], cv_text)
-        pending = [assessment] if assessment is not None else []
-        await self.store.add_turns(session.id, [reply, turn], state.to_dict(), assessments=pending)
-        await self._start_turn(session, turn, plan, known)
-        return StartedTurn(session.id, turn.id, plan.kind)
-
-    async def _prompt_inputs(
-        self, session: SessionRow, turns: Sequence[TurnRow] | None = None
-    ) -> tuple[list[PastTurn], str | None]:
-        """The history (from ``turns`` when the caller has read them) and CV text a new turn's
-        prompt is built from.
+    async def _known(self, session: SessionRow, turns: Sequence[TurnRow]) -> _Known:
+        """The history, CV text and claims a new turn is built from.
 
         Read before the new turn is stored: a read that fails after the write (database busy)
         would leave a turn marked generating that nothing generates, blocking every move.
         """
-        if turns is None:
-            turns = await self.store.list_turns(session.id)
         history = [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
-        return history, await self._cv_text(session)
+        cv_text = await self._cv_text(session)
+        return _Known(history, cv_text, extract_claims(cv_text))
 
     async def _start_turn(
-        self,
-        session: SessionRow,
-        turn: TurnRow,
-        plan: TurnPlan,
-        known: tuple[list[PastTurn], str | None],
+        self, session: SessionRow, turn: TurnRow, plan: TurnPlan, known: _Known, *, summary: str = ""
     ) -> None:
-        """Build the prompt from ``known`` (the history and CV text, read before ``turn`` was
-        stored) and start generating."""
+        """Start generating ``turn`` from its plan, in the configured style."""
         pack = self.packs.get(session.pack_id)
-        history, cv_text = known
+        script = script_for(
+            plan,
+            pack,
+            {claim.id: claim for claim in known.claims},
+            language=session.language,
+            turn_number=len(known.history),
+            summary=summary,
+        )
         messages = build_messages(
             pack,
             plan,
-            history,
+            known.history,
+            script,
             language=session.language,
-            cv_text=cv_text,
+            cv_text=known.cv_text,
             job_description=session.job_description,
         )
-        request = TurnRequest(session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id)
+        source = self._guided_source(session, script, known) if self.options.style == "guided" else None
+        request = TurnRequest(
+            session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id, source=source
+        )
         await self.runner.start(request, self.store.finish_turn)
+
+    def _guided_source(
+        self, session: SessionRow, script: TurnScript, known: _Known
+    ) -> Callable[[], AsyncIterator[StreamItem]]:
+        last_answer = next((t.text for t in reversed(known.history) if t.role == "candidate"), None)
+        bridge = (
+            bridge_messages(script.bridge_task, session.language, last_answer)
+            if script.bridge_task is not None
+            else None
+        )
+        backend = self.runner.backend
+
+        def source() -> AsyncIterator[StreamItem]:
+            return guided_stream(
+                backend,
+                bridge,
+                fallback=script.fallback,
+                planned=script.planned,
+                language=session.language,
+                answer=last_answer,
+            )
+
+        return source
 
     async def _cv_text(self, session: SessionRow) -> str | None:
         cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
         return cv.text if cv is not None else None
 
-    def _assess_in_background(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
-        # Started after the next turn, so a shared local model serves the candidate first.
-        task = asyncio.create_task(self._assess_logged(session, pack, row))
+    async def _judge(
+        self, session: SessionRow, question: Question, answers: Sequence[AnswerText], claims: Sequence[Claim]
+    ) -> Analysis:
+        async with self._assessment_slots:
+            return await judge(
+                self.runner.backend,
+                self.assessment_params,
+                question,
+                answers,
+                claims,
+                language=session.language,
+            )
+
+    async def _judge_in_time(self, judging: asyncio.Task[Analysis], fallback: Analysis) -> Analysis:
+        """The judge's analysis if it comes within ``judge_wait_seconds``, else the matcher's."""
+        if self.options.judge_wait_seconds <= 0:
+            return fallback
+        done, _ = await asyncio.wait({judging}, timeout=self.options.judge_wait_seconds)
+        if judging in done and judging.exception() is None:
+            return judging.result()
+        return fallback
+
+    def _finish_judging_in_background(
+        self, session: SessionRow, row: AssessmentRow, judging: asyncio.Task[Analysis]
+    ) -> None:
+        task = asyncio.create_task(self._record_judgement(session, row, judging))
         self._assessing[task] = row.id
         task.add_done_callback(self._forget_assessment)
 
     def _forget_assessment(self, task: asyncio.Task[None]) -> None:
         self._assessing.pop(task, None)
 
-    async def _assess_logged(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
+    async def _record_judgement(
+        self, session: SessionRow, row: AssessmentRow, judging: asyncio.Task[Analysis]
+    ) -> None:
         # Leased while queued or running, so that if this replica dies a survivor's sweeper
-        # records it as not assessed (streaming.sweeper); one process marks them at its next start.
+        # records it (streaming.sweeper); one process marks them at its next start.
         peers = self.runner.peers
+        what = f"judging session {session.id}"
         await peers.assessment_started(row.id)
         try:
-            async with self._assessment_slots:
-                await self._assess(session, pack, row)
+            try:
+                analysis = await judging
+            except asyncio.CancelledError:
+                raise
+            except JudgeFailed as failed:
+                # The matcher's verdicts stay; the report says the judge's are missing and why.
+                reason = f"the model judge failed ({failed.reason}); these are the matcher's verdicts"
+                await retry_outages(
+                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
+                )
+                return
+            except Exception:
+                logger.exception("judging session %s question %d failed", session.id, row.question_index)
+                reason = "the model judge failed unexpectedly; these are the matcher's verdicts"
+                await retry_outages(
+                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
+                )
+                return
+            await retry_outages(
+                what, lambda: self.store.finish_assessment(row.id, "complete", analysis.to_dict(), None)
+            )
         except Exception as exc:
             # Still down after the retries: the row stays pending, and the next start (or, with
-            # replicas, the sweeper) marks it not assessed: it was stored with the answer.
+            # replicas, the sweeper) marks it: it was stored with the answer.
             if outage_of(exc) is None:
                 raise
             logger.warning(
-                "assessing session %s question %d: the database stayed unavailable (%s)",
+                "judging session %s question %d: the database stayed unavailable (%s)",
                 session.id,
                 row.question_index,
                 type(exc).__name__,
             )
         finally:
+            if not judging.done():
+                judging.cancel()
             await peers.assessment_ended(row.id)
 
-    async def _assess(self, session: SessionRow, pack: Pack, row: AssessmentRow) -> None:
-        """Score the answers to ``row``'s question (its pending row was stored with the answer)."""
-        store, question_index = self.store, row.question_index
-        what = f"assessing session {session.id}"
-        turns = await retry_outages(what, lambda: store.list_turns(session.id))
-        answers = [
-            Answer(t.id, t.text)
-            for t in turns
-            if t.role == "candidate" and t.kind == "answer" and t.question_index == question_index
-        ]
-        cv_text = await retry_outages(what, lambda: self._cv_text(session))
-        try:
-            result = await assess(
-                self.runner.backend,
-                self.assessment_params,
-                pack,
-                question_index,
-                answers,
-                language=session.language,
-                cv_text=cv_text,
-                job_description=session.job_description,
-            )
-        except Exception:
-            logger.exception("assessing session %s question %d failed", session.id, question_index)
-            await retry_outages(
-                what,
-                lambda: store.finish_assessment(
-                    row.id, "not_assessed", None, "the assessment failed unexpectedly"
-                ),
-            )
-            return
-        await retry_outages(
-            what, lambda: store.finish_assessment(row.id, result.status, result.result, result.reason)
-        )
+
+def _skills(claims: Sequence[Claim]) -> list[str]:
+    return sorted({skill for claim in claims for skill in claim.skills})
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:

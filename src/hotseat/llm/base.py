@@ -42,6 +42,9 @@ class GenerationParams:
     # When set, the output must be a JSON document valid against this schema.
     json_schema: dict[str, Any] | None = None
     schema_name: str = "output"
+    # Work no candidate is waiting for (the model judge): a shared local model serves it only
+    # when no candidate's turn waits.
+    background: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
 from hotseat import metrics
 from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
-from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, Usage
+from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
 from hotseat.outages import retry_outages
 from hotseat.streaming.bus import SessionBus, TurnStarted
 from hotseat.streaming.log import LogMissing, StreamLog
@@ -52,6 +52,9 @@ class TurnRequest:
     params: GenerationParams
     # Whose turn it is: counted per owner for HOTSEAT_MAX_RUNNING_TURNS_PER_OWNER.
     owner: str = ""
+    # Where the turn's items come from when it is not one model call on ``messages`` (a guided
+    # turn: a model-written bridge, then planned words); it speaks the backend's stream contract.
+    source: Callable[[], AsyncIterator[StreamItem]] | None = None
 
 
 @dataclass(slots=True)
@@ -278,7 +281,10 @@ class TurnRunner:
                 # Started after the shutdown deadline: stop before calling the model.
                 running.stop_reason = "interrupted"
                 raise asyncio.CancelledError
-            async for item in self.backend.stream(request.messages, request.params):
+            stream = (
+                request.source() if request.source else self.backend.stream(request.messages, request.params)
+            )
+            async for item in stream:
                 if type(item) is str:
                     if item:
                         # Counted before the append: a cancel that lands while a shared log's

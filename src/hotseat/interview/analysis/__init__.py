@@ -1,0 +1,1 @@
+"""Analysing answers: what each assessment point and CV claim the candidate showed."""

@@ -1,0 +1,209 @@
+"""The matcher: an analysis that needs no model, explainable and deterministic.
+
+For each assessment point it looks, sentence by sentence, for the point's authored ``signals``
+(key terms and phrasings, matched on word stems so "retried" finds "retry") and, more weakly, for
+the meaningful words of the point's own text. A point is
+
+- ``demonstrated`` when the answers carry enough distinct evidence for it (``DEMONSTRATED``),
+  one sentence of it a strong one;
+- ``partial`` when they touch it (``PARTIAL``);
+- ``contradicted`` when every sentence that touches it negates it ("we never had a rollback plan");
+- ``not_shown`` otherwise.
+
+The quotes are the sentences that carried the evidence, cut from the answer as written, and the
+finding is ``specific`` when those sentences are concrete (two or more of: a number, a named
+technology, a first-person action, an outcome). The rubric turns that into a score.
+
+The answers are off topic when they touch no point and share almost no words with the question;
+a short "I don't know" is recorded as declined. CV claims are confirmed when an answer sentence
+shares enough of a claim's words (or its metric), contradicted when that sentence negates them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hotseat.interview.analysis.model import (
+    Analysis,
+    ClaimFinding,
+    ClaimState,
+    PointFinding,
+    Quote,
+    Relevance,
+    Verdict,
+)
+from hotseat.interview.analysis.text import (
+    NEGATORS,
+    Phrase,
+    Sentence,
+    content_stems,
+    negated_at,
+    sentences,
+    specificity,
+    words,
+)
+from hotseat.interview.claims import Claim
+from hotseat.interview.packs import Point, Question
+
+# Evidence weights: an authored signal of several words, of one word, and one of the point's own words.
+PHRASE_WEIGHT = 1.0
+WORD_WEIGHT = 0.8
+POINT_WORD_WEIGHT = 0.3
+POINT_WORDS_CAP = 0.6
+# The evidence a point needs, summed over distinct matches in all the answers.
+DEMONSTRATED = 2.0
+PARTIAL = 0.6
+# Less evidence suffices when the sentences carrying it are concrete.
+SPECIFIC_DEMONSTRATED = 1.0
+# A sentence is concrete with this many specificity cues (a number, a named technology, a
+# first-person action, an outcome).
+SPECIFIC_CUES = 1
+MAX_QUOTES = 2
+_DECLINE = re.compile(
+    r"\b(i\s+(?:do\s+not|don't|dont)\s+know|no\s+idea|not\s+sure|rather\s+not|pass|skip|next\s+question)\b"
+    r"|모르겠|잘\s*모르|넘어가",
+    re.IGNORECASE,
+)
+_DECLINE_MAX_WORDS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerText:
+    turn_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    sentence: Sentence
+    key: str  # which signal or word matched: each counts once across the answers
+    weight: float
+    negated: bool
+
+
+def analyse(
+    question: Question,
+    answers: Sequence[AnswerText],
+    claims: Sequence[Claim] = (),
+    *,
+    cv_terms: Sequence[str] = (),
+) -> Analysis:
+    """The matcher's analysis of ``answers`` (every answer to ``question`` so far)."""
+    cut = [sentence for answer in answers for sentence in sentences(answer.text, answer.turn_id)]
+    findings = tuple(_point_finding(point, cut, cv_terms) for point in question.assessment)
+    touched = sum(1 for finding in findings if finding.verdict != "not_shown")
+    full_text = " ".join(answer.text for answer in answers)
+    return Analysis(
+        analyser="matcher",
+        points=findings,
+        claims=tuple(_claim_findings(claims, cut)),
+        relevance=_relevance(question, full_text, touched),
+        declined=_declined(full_text),
+    )
+
+
+def _point_finding(point: Point, cut: Sequence[Sentence], cv_terms: Sequence[str]) -> PointFinding:
+    hits = _hits(point, cut)
+    if not hits:
+        return PointFinding("not_shown")
+    positive = [hit for hit in hits if not hit.negated]
+    if not positive:
+        return PointFinding("contradicted", _quotes(hits))
+    evidence = _evidence(positive)
+    if evidence < PARTIAL:
+        return PointFinding("not_shown")
+    quotes = _quotes(positive)
+    quoted = {quote.text for quote in quotes}
+    specific = any(
+        specificity(hit.sentence, cv_terms).count >= SPECIFIC_CUES
+        for hit in positive
+        if hit.sentence.text in quoted
+    )
+    strong_sentence = max(_sentence_weights(positive).values()) >= WORD_WEIGHT
+    demonstrated = evidence >= DEMONSTRATED or (specific and evidence >= SPECIFIC_DEMONSTRATED)
+    verdict: Verdict = "demonstrated" if demonstrated and strong_sentence else "partial"
+    return PointFinding(verdict, quotes, specific)
+
+
+def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
+    signals = [Phrase.of(signal) for signal in point.signals]
+    signal_stems = {stem for phrase in signals for stem in phrase.stems}
+    own_words = [Phrase.stem(word) for word in sorted(content_stems(point.point) - signal_stems)]
+    hits: list[_Hit] = []
+    for sentence in cut:
+        for phrase in signals:
+            at = phrase.find(sentence)
+            if at is not None:
+                weight = PHRASE_WEIGHT if len(phrase.stems) > 1 or phrase.korean else WORD_WEIGHT
+                hits.append(_Hit(sentence, "s:" + phrase.text, weight, negated_at(sentence, at)))
+        for phrase in own_words:
+            at = phrase.find(sentence)
+            if at is not None:
+                hits.append(_Hit(sentence, "w:" + phrase.text, POINT_WORD_WEIGHT, negated_at(sentence, at)))
+    return hits
+
+
+def _evidence(hits: Sequence[_Hit]) -> float:
+    """Each distinct signal counts once, however often it is said; the point's own words are capped."""
+    best: dict[str, float] = {}
+    for hit in hits:
+        best[hit.key] = max(best.get(hit.key, 0.0), hit.weight)
+    signal_total = sum(weight for key, weight in best.items() if key.startswith("s:"))
+    word_total = sum(weight for key, weight in best.items() if key.startswith("w:"))
+    return signal_total + min(word_total, POINT_WORDS_CAP)
+
+
+def _sentence_weights(hits: Sequence[_Hit]) -> dict[Sentence, float]:
+    weights: dict[Sentence, float] = {}
+    for hit in hits:
+        weights[hit.sentence] = weights.get(hit.sentence, 0.0) + hit.weight
+    return weights
+
+
+def _quotes(hits: Sequence[_Hit]) -> tuple[Quote, ...]:
+    ranked = sorted(_sentence_weights(hits).items(), key=lambda item: -item[1])
+    return tuple(Quote(sentence.text, sentence.turn_id) for sentence, _ in ranked[:MAX_QUOTES])
+
+
+def _relevance(question: Question, text: str, touched_points: int) -> Relevance:
+    if touched_points >= 2:
+        return "on_topic"
+    topic = content_stems(question.question)
+    for point in question.assessment:
+        topic |= content_stems(point.point)
+    shared = len(content_stems(text) & topic)
+    if touched_points == 0 and shared <= 1:
+        return "off_topic"
+    if touched_points == 0 or shared <= 2:
+        return "unsure"
+    return "on_topic"
+
+
+def _declined(text: str) -> bool:
+    return len(words(text)) <= _DECLINE_MAX_WORDS and bool(_DECLINE.search(text))
+
+
+def _disowned(sentence: Sentence, before: int) -> bool:
+    """ "I wasn't the one who led the migration": a first-person negation before the claim's words."""
+    lead = words(sentence.text)[: before + 1]
+    personal = any(word in ("i", "we", "i'm", "i've") for word in lead)
+    return personal and any(word in NEGATORS for word in lead)
+
+
+def _claim_findings(claims: Sequence[Claim], cut: Sequence[Sentence]) -> list[ClaimFinding]:
+    found = []
+    for claim in claims:
+        claim_stems = content_stems(claim.line)
+        metric_numbers = set(re.findall(r"\d+", claim.metric or ""))
+        for sentence in cut:
+            shared = claim_stems & set(sentence.stems)
+            numbers = metric_numbers & set(re.findall(r"\d+", sentence.text))
+            if len(shared) < 3 and not (numbers and shared):
+                continue
+            first = min(sentence.stems.index(stem) for stem in shared)
+            state: ClaimState = "contradicted" if _disowned(sentence, first) else "confirmed"
+            found.append(ClaimFinding(claim.id, state, Quote(sentence.text, sentence.turn_id)))
+            break
+    return found

@@ -1,0 +1,60 @@
+"""What the interviewer does after an answer, decided from what the answer showed.
+
+A pure function of the flow state, the question and the analysis of its answers so far::
+
+    off topic or declined, not yet redirected ─▶ redirect (once per question)
+    a point not shown (worst, then first) ────▶ probe it with its authored follow-up
+    a point only partly shown ────────────────▶ probe it
+    the anchored CV claim not confirmed ──────▶ ask about the claim
+    nothing left, or the follow-up budget spent ▶ next question (or close after the last)
+
+Each follow-up (a redirect, a probe) spends one of the pack's ``followups.max_per_question``;
+no point is probed twice on one question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from hotseat.interview.analysis.model import Analysis
+from hotseat.interview.analysis.rubric import effective_verdict
+
+MoveKind = Literal["redirect", "probe_point", "probe_claim", "next_question", "close"]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    kind: MoveKind
+    point_index: int | None = None
+    # For a redirect: "off_topic" or "declined".
+    reason: str | None = None
+
+    @property
+    def is_followup(self) -> bool:
+        return self.kind in ("redirect", "probe_point", "probe_claim")
+
+
+def next_move(
+    analysis: Analysis,
+    *,
+    followups_used: int,
+    max_followups: int,
+    probed: Sequence[int],
+    redirected: bool,
+    claim_pending: bool,
+    last_question: bool,
+) -> Move:
+    """The next move after an answer to the current question."""
+    if followups_used < max_followups:
+        if not redirected and (analysis.relevance == "off_topic" or analysis.declined):
+            return Move("redirect", reason="declined" if analysis.declined else "off_topic")
+        verdicts = [effective_verdict(finding) for finding in analysis.points]
+        for wanted in (("not_shown", "contradicted"), ("partial",)):
+            for index, verdict in enumerate(verdicts):
+                if verdict in wanted and index not in probed:
+                    return Move("probe_point", point_index=index)
+        if claim_pending:
+            return Move("probe_claim")
+    return Move("close") if last_question else Move("next_question")
