@@ -1,4 +1,4 @@
-"""The interview state machine: opening, follow-ups, skip, closing, report."""
+"""The interview state machine and the plan: follow-ups chosen from what the answer showed."""
 
 from __future__ import annotations
 
@@ -6,70 +6,101 @@ import pytest
 
 from hotseat.errors import Conflict
 from hotseat.interview import flow
+from hotseat.interview.analysis.model import Analysis, PointFinding, Quote
 from hotseat.interview.flow import FlowState, TurnPlan
-from hotseat.interview.packs import FollowupPolicy
+from hotseat.interview.plan import Move, next_move
 
-POLICY = FollowupPolicy(max_per_question=2, min_words=5)
-GOOD = "I led the migration of our billing system to a new database with zero downtime."
-
-
-def test_opening_asks_the_first_question() -> None:
-    """The interview starts asking question 0 with no follow-ups used."""
-    assert flow.start() == (FlowState("asking", 0, 0), TurnPlan("opening", 0))
+SHOWN = PointFinding("demonstrated", (Quote("we used a lock", "t1"),))
+MISSING = PointFinding("not_shown")
+PARTLY = PointFinding("partial", (Quote("some testing", "t1"),))
 
 
-def test_good_answer_moves_to_the_next_question() -> None:
-    """An answer with enough words moves on and resets the follow-up count."""
-    state, plan = flow.answer(FlowState("asking", 0, 1), GOOD, POLICY, 3)
-    assert (state, plan) == (FlowState("asking", 1, 0), TurnPlan("question", 1))
+def move(analysis: Analysis, **overrides: object) -> Move:
+    options: dict[str, object] = {
+        "followups_used": 0,
+        "max_followups": 2,
+        "probed": (),
+        "redirected": False,
+        "claim_pending": False,
+        "last_question": False,
+    }
+    options.update(overrides)
+    return next_move(analysis, **options)  # type: ignore[arg-type]
 
 
-def test_thin_answers_get_follow_ups_up_to_the_limit() -> None:
-    """Thin answers earn follow-ups, at most max_per_question, then the interview moves on."""
-    state = FlowState()
-    state, plan = flow.answer(state, "Not sure.", POLICY, 3)
-    assert plan == TurnPlan("followup", 0)
-    state, plan = flow.answer(state, "Maybe.", POLICY, 3)
-    assert plan == TurnPlan("followup", 0)
-    state, plan = flow.answer(state, "No idea.", POLICY, 3)
-    assert plan == TurnPlan("question", 1)
-    assert state == FlowState("asking", 1, 0)
+def test_opening_asks_the_first_question_anchored_on_a_claim() -> None:
+    """The interview starts on question 0, anchored on the claim given, and remembers the anchor."""
+    state, plan = flow.start("c2")
+    assert plan == TurnPlan("opening", 0, claim_id="c2")
+    assert state.anchor(0) == "c2" and state.last_plan == plan
 
 
-def test_no_follow_ups_when_the_pack_allows_none() -> None:
-    """With max_per_question 0 a thin answer still moves on."""
-    _, plan = flow.answer(FlowState(), "Hm.", FollowupPolicy(max_per_question=0), 3)
-    assert plan == TurnPlan("question", 1)
+def test_the_first_missing_point_is_probed() -> None:
+    """A missing point is probed before a partial one; the first missing in pack order goes first."""
+    analysis = Analysis("matcher", (SHOWN, PARTLY, MISSING, MISSING))
+    assert move(analysis) == Move("probe_point", point_index=2)
+    assert move(analysis, probed=(2,)) == Move("probe_point", point_index=3)
+    assert move(analysis, probed=(2, 3)) == Move("probe_point", point_index=1)
 
 
-def test_last_answer_closes_and_then_answers_are_refused() -> None:
-    """After the last question the interviewer closes; further answers are a conflict."""
-    state, plan = flow.answer(FlowState("asking", 2, 0), GOOD, POLICY, 3)
-    assert plan == TurnPlan("closing", None)
-    assert state.phase == "closed"
-    with pytest.raises(Conflict, match="finish"):
-        flow.answer(state, GOOD, POLICY, 3)
+def test_a_covered_question_moves_on_even_with_budget_left() -> None:
+    """Every point shown: next question, with no follow-up spent; after the last, close."""
+    analysis = Analysis("matcher", (SHOWN, SHOWN))
+    assert move(analysis) == Move("next_question")
+    assert move(analysis, last_question=True) == Move("close")
+
+
+def test_the_budget_caps_follow_ups() -> None:
+    """With the pack's follow-ups spent, the interview moves on whatever is missing."""
+    assert move(Analysis("matcher", (MISSING,)), followups_used=2) == Move("next_question")
+
+
+def test_an_off_topic_answer_is_redirected_once() -> None:
+    """Off topic: one redirect; off topic again: the missing points are probed instead."""
+    analysis = Analysis("matcher", (MISSING, MISSING), relevance="off_topic")
+    assert move(analysis) == Move("redirect", reason="off_topic")
+    assert move(analysis, redirected=True) == Move("probe_point", point_index=0)
+
+
+def test_a_declined_answer_is_redirected_kindly() -> None:
+    """ "I don't know" gets the how-would-you-find-out redirect."""
+    assert move(Analysis("matcher", (MISSING,), declined=True)) == Move("redirect", reason="declined")
+
+
+def test_the_anchored_claim_is_asked_about_when_the_points_are_covered() -> None:
+    """Points covered but the CV claim not confirmed: one question about the claim."""
+    assert move(Analysis("matcher", (SHOWN,)), claim_pending=True) == Move("probe_claim")
+
+
+def test_a_follow_up_spends_budget_and_remembers_the_point() -> None:
+    """The state counts the follow-up and the probed point; the next question starts fresh."""
+    state, _ = flow.start(None)
+    state, plan = flow.after_answer(state, Move("probe_point", point_index=3), 5, None)
+    assert plan == TurnPlan("followup", 0, move="probe_point", point_index=3)
+    assert (state.followups, state.probed) == (1, (3,))
+    state, plan = flow.after_answer(state, Move("next_question"), 5, "c4")
+    assert plan == TurnPlan("question", 1, claim_id="c4")
+    assert (state.question, state.followups, state.probed, state.anchor(1)) == (1, 0, (), "c4")
+
+
+def test_state_survives_a_round_trip_through_json() -> None:
+    """What the database stores comes back equal."""
+    state, _ = flow.start("c1")
+    state, _ = flow.after_answer(state, Move("redirect", reason="off_topic"), 3, None)
+    assert FlowState.from_dict(state.to_dict()) == state
+
+
+def test_last_question_closes_and_closed_interviews_refuse_answers() -> None:
+    """After the last question the interview closes; answering then is a Conflict."""
+    state, plan = flow.after_answer(FlowState(question=2), Move("close"), 3, None)
+    assert plan.kind == "closing" and state.phase == "closed"
     with pytest.raises(Conflict):
-        flow.skip(state, 3)
+        flow.after_answer(state, Move("next_question"), 3, None)
 
 
-def test_skip_moves_on_without_follow_up() -> None:
-    """Skipping moves to the next question, or closes on the last one."""
-    assert flow.skip(FlowState("asking", 0, 1), 3) == (FlowState("asking", 1, 0), TurnPlan("question", 1))
-    assert flow.skip(FlowState("asking", 2, 0), 3)[1] == TurnPlan("closing", None)
-
-
-def test_finish_writes_the_report_once() -> None:
-    """Finish is allowed at any time before the report; a second finish is a conflict."""
-    state, plan = flow.finish(FlowState("asking", 1, 0))
-    assert plan == TurnPlan("report", None)
+def test_finish_reports_once() -> None:
+    """Finish writes the report; a second finish is a Conflict."""
+    state, plan = flow.finish(FlowState())
+    assert plan.kind == "report"
     with pytest.raises(Conflict):
         flow.finish(state)
-    with pytest.raises(Conflict):
-        flow.answer(state, GOOD, POLICY, 3)
-
-
-def test_state_round_trips_through_json() -> None:
-    """The state stored with the session reads back the same."""
-    state = FlowState("asking", 4, 2)
-    assert FlowState.from_dict(state.to_dict()) == state

@@ -25,7 +25,7 @@ MIN_BRIDGE_WORDS = 2
 BRIDGE_MAX_CHARS = 240
 BRIDGE_PARAMS = GenerationParams(max_tokens=40, temperature=0.3)
 _ANSWER_CHARS = 600
-_SENTENCE_DONE = re.compile(r"\S[.!?。]\s|\S\s*\n")
+_SENTENCE_DONE = re.compile(r"\S[.!?。]\s|\S[^\S\n]*\n")
 _SENTENCE = re.compile(r"^(.+?[.!。])(?:\s|$)")
 _FORBIDDEN_CHARACTERS = re.compile(r"[:;*#<>\[\]{}()|_`\"/\\=@]|\d\.")
 _FORBIDDEN_WORDS = frozenset(
@@ -122,7 +122,7 @@ async def guided_stream(
                         parts.append(item)
                         size += len(item)
                         so_far = "".join(parts)
-                        if size >= BRIDGE_MAX_CHARS or _SENTENCE_DONE.search(so_far.strip() + "\n"):
+                        if size >= BRIDGE_MAX_CHARS or _SENTENCE_DONE.search(so_far):
                             break  # one sentence is all a bridge may be: stop the model now
                     elif isinstance(item, Queued):
                         yield item

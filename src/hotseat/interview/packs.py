@@ -498,6 +498,18 @@ def _describe(error: ErrorDetails, loc: Sequence[int | str]) -> str | None:
     return message[:1].lower() + message[1:]
 
 
+def _is_scalar_at(root: yaml.Node, loc: Sequence[int | str]) -> bool:
+    node: yaml.Node | None = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return False
+    return isinstance(node, yaml.ScalarNode)
+
+
 def _problems(
     exc: ValidationError, source: str, root: yaml.Node | None, default_id: str | None
 ) -> list[PackProblem]:
@@ -505,6 +517,8 @@ def _problems(
     for error in exc.errors():
         ctx = error.get("ctx") or {}
         loc = (*error["loc"], *ctx.get("sub_loc", ()))
+        if loc[-1:] == ("point",) and root is not None and _is_scalar_at(root, loc[:-1]):
+            loc = loc[:-1]  # a point written as plain text: name the list item, not a hidden key
         message = _describe(error, loc)
         if message is None:
             continue

@@ -53,10 +53,10 @@ WORD_WEIGHT = 0.8
 POINT_WORD_WEIGHT = 0.3
 POINT_WORDS_CAP = 0.6
 # The evidence a point needs, summed over distinct matches in all the answers.
-DEMONSTRATED = 2.0
-PARTIAL = 0.6
+DEMONSTRATED = 2.4
+PARTIAL = 0.3
 # Less evidence suffices when the sentences carrying it are concrete.
-SPECIFIC_DEMONSTRATED = 1.0
+SPECIFIC_DEMONSTRATED = 1.3
 # A sentence is concrete with this many specificity cues (a number, a named technology, a
 # first-person action, an outcome).
 SPECIFIC_CUES = 1
@@ -129,8 +129,9 @@ def _point_finding(point: Point, cut: Sequence[Sentence], cv_terms: Sequence[str
 
 def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
     signals = [Phrase.of(signal) for signal in point.signals]
-    signal_stems = {stem for phrase in signals for stem in phrase.stems}
-    own_words = [Phrase.stem(word) for word in sorted(content_stems(point.point) - signal_stems)]
+    # A word that is a signal on its own already counts as one.
+    single_words = {phrase.stems[0] for phrase in signals if len(phrase.stems) == 1}
+    own_words = [Phrase.stem(word) for word in sorted(content_stems(point.point) - single_words)]
     hits: list[_Hit] = []
     for sentence in cut:
         for phrase in signals:

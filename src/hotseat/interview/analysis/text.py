@@ -26,7 +26,7 @@ _CLAUSE_BREAK = re.compile(r",\s+|\s+(?:and|but|so)\s+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _DIGIT = re.compile(r"\d")
 NEGATORS = frozenset({"not", "never", "no", "without", "nobody", "nothing"})
-_NEGATOR_WINDOW = 3
+_NEGATOR_WINDOW = 5
 # A sentence longer than this is cut at clause breaks, so a quote stays readable.
 MAX_QUOTE_CHARS = 240
 _STEMMER = snowballstemmer.stemmer("english")
