@@ -1,5 +1,6 @@
-"""Assessments are background work: at most HOTSEAT_ASSESSMENT_CONCURRENCY run at once, and a
-model that is momentarily full is waited for instead of leaving answers "not assessed"."""
+"""The model judge is background work: at most HOTSEAT_ASSESSMENT_CONCURRENCY judgements run at
+once, a model that is momentarily full is waited for, and when the judge gives nothing the
+matcher's verdicts stand."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from hotseat.app import create_app
 from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.errors import Busy
-from hotseat.interview import assessment
+from hotseat.interview.analysis import judge
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.store.db import create_engine
@@ -106,7 +107,7 @@ def test_a_busy_model_is_waited_for(
     client: httpx.Client, backend: ScriptedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The model answers `busy` twice (a local model's full queue), then assesses: complete."""
-    monkeypatch.setattr(assessment, "TRANSIENT_WAITS", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(judge, "TRANSIENT_WAITS", (0.05, 0.05, 0.05))
     full = ScriptedReply("x", error=Busy("The model is busy."), fail_after=0)
     backend.enqueue_structured(full, full)
     sid = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()["id"]
@@ -119,16 +120,18 @@ def test_a_busy_model_is_waited_for(
 def test_a_model_busy_past_every_wait_is_explained(
     client: httpx.Client, backend: ScriptedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Still `busy` after every wait, on both attempts: not assessed, and the reason says busy."""
-    monkeypatch.setattr(assessment, "TRANSIENT_WAITS", (0.01,))
+    """Still `busy` after every wait, on both attempts: the matcher's verdicts stand, and the note
+    says the judge failed because the model was busy."""
+    monkeypatch.setattr(judge, "TRANSIENT_WAITS", (0.01,))
     full = ScriptedReply("x", error=Busy("The model is busy."), fail_after=0)
     backend.enqueue_structured(*[full] * 4)
     sid = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()["id"]
     wait_quiet(client, sid)
     client.post(f"/api/sessions/{sid}/answers", json={"text": ANSWER})
-    assert wait_assessed(client, [sid]) == ["not_assessed"]
-    reason = client.get(f"/api/sessions/{sid}/report").json()["questions"][0]["assessment"]["reason"]
-    assert "busy" in reason
+    assert wait_assessed(client, [sid]) == ["complete"]
+    assessment = client.get(f"/api/sessions/{sid}/report").json()["questions"][0]["assessment"]
+    assert assessment["analyser"] == "matcher"
+    assert "busy" in assessment["note"]
 
 
 def test_a_stopping_server_records_its_running_and_queued_assessments(

@@ -16,48 +16,37 @@ LONG_ANSWER = (
 
 
 def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:
-    """Answer, thin answer (follow-up), skip, finish: the report covers every question asked."""
+    """Answer (follow-up on what it missed), skip, an off-topic answer (redirected), finish: the report
+    scores what the judge found and the quotes check out."""
     n_points = len(client.get("/api/packs/backend-engineer").json()["questions"][0]["assessment"])
-    backend.enqueue_structured(
-        json.dumps(
-            {
-                "points": [
-                    {"score": 4, "justification": "clear", "evidence": "versioned service", "cv_line": ""}
-                ]
-                * n_points,
-                "suggestion": "Say what you measured.",
-            }
-        )
-    )
+    verdicts = [{"verdict": "not_shown", "quotes": []} for _ in range(n_points)]
+    verdicts[2] = {"verdict": "demonstrated", "quotes": ["versioned service"]}
+    backend.enqueue_structured(json.dumps({"points": verdicts, "claims": [], "on_topic": True}))
     session = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()
     sid = session["id"]
     wait_quiet(client, sid)
-    follow = client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER})
-    assert follow.status_code == 202
-    wait_quiet(client, sid)
-    client.post(f"/api/sessions/{sid}/answers", json={"text": "Not much to say."})
+    assert client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER}).status_code == 202
     turns = wait_quiet(client, sid)
-    assert turns[-1]["kind"] == "followup" and turns[-1]["question_index"] == 1
+    assert turns[-1]["kind"] == "followup" and turns[-1]["question_index"] == 0
     client.post(f"/api/sessions/{sid}/skip")
     turns = wait_quiet(client, sid)
-    assert (
-        turns[-2]["kind"] == "skip" and turns[-1]["kind"] == "question" and turns[-1]["question_index"] == 2
-    )
+    assert turns[-2]["kind"] == "skip" and (turns[-1]["kind"], turns[-1]["question_index"]) == ("question", 1)
+    client.post(f"/api/sessions/{sid}/answers", json={"text": "I spent the weekend hiking in the Alps."})
+    turns = wait_quiet(client, sid)
+    assert (turns[-1]["kind"], turns[-1]["question_index"]) == ("followup", 1)
     assert client.post(f"/api/sessions/{sid}/finish").status_code == 202
     wait_quiet(client, sid)
     report = report_when_done(client, sid)
 
-    assert [q["index"] for q in report["questions"]] == [0, 1, 2]
-    first, second, third = report["questions"]
-    assert first["assessment"]["status"] == "complete"
-    assert first["assessment"]["average"] == 4
-    point = first["assessment"]["points"][0]
-    assert point["evidence"] == "versioned service"
+    assert [q["index"] for q in report["questions"]] == [0, 1]
+    first, second = report["questions"]
+    assert first["assessment"]["status"] == "complete" and first["assessment"]["analyser"] == "judge"
+    point = first["assessment"]["points"][2]
+    assert (point["verdict"], point["score"], point["evidence"]) == ("demonstrated", 4, "versioned service")
     assert point["evidence_turn_id"] == first["answers"][0]["turn_id"]
-    assert second["skipped"] is True
-    assert [a["text"] for a in second["answers"]] == ["Not much to say."]
-    assert second["assessment"]["status"] == "complete"  # the thin answer was still assessed
-    assert third["assessment"]["status"] == "not_answered"
+    assert first["assessment"]["average"] == round((4 + n_points - 1) / n_points, 2)
+    assert first["skipped"] is True and second["skipped"] is False
+    assert first["strong_answer_covers"][0].startswith("Start from the consumers")
     assert report["strengths"] and report["strengths"][0]["score"] == 4
     assert report["summary"]["status"] == "complete"
 
@@ -66,7 +55,7 @@ def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert "attachment" in markdown.headers["content-disposition"]
     assert "# Interview report: Backend software engineer" in markdown.text
-    assert "| Assessment point | Score | Why |" in markdown.text
+    assert "| Assessment point | Verdict | Score | Your words |" in markdown.text
     assert "“versioned service”" in markdown.text
     exported = client.get(f"/api/sessions/{sid}/export", params={"format": "json"}).json()
     assert exported == report
@@ -82,8 +71,10 @@ def test_report_before_finishing_is_in_progress(client: httpx.Client) -> None:
     assert report["questions"][0]["assessment"]["status"] == "not_answered"
 
 
-def test_not_assessed_is_explained_in_the_report(client: httpx.Client, backend: ScriptedBackend) -> None:
-    """A model that writes bad JSON twice leaves an explained `not_assessed`, and the interview goes on."""
+def test_a_failed_judge_leaves_the_matchers_verdicts_explained(
+    client: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A model that writes bad JSON twice: the matcher's verdicts stand, and the report says why."""
     backend.enqueue_structured("nonsense", "still nonsense")
     session = client.post("/api/sessions", json={"pack": "general-behavioural"}).json()
     sid = session["id"]
@@ -94,7 +85,7 @@ def test_not_assessed_is_explained_in_the_report(client: httpx.Client, backend: 
     wait_quiet(client, sid)
     report = report_when_done(client, sid)
     assessment = report["questions"][0]["assessment"]
-    assert assessment["status"] == "not_assessed"
-    assert "not valid" in assessment["reason"]
+    assert (assessment["status"], assessment["analyser"]) == ("complete", "matcher")
+    assert "not valid" in assessment["note"]
     markdown = client.get(f"/api/sessions/{sid}/export").text
     assert "not valid" in markdown

@@ -24,7 +24,7 @@ from hotseat.llm.scripted import ScriptedBackend
     ],
 )
 def test_a_bad_bridge_is_dropped(raw: str) -> None:
-    """Lists, headings, questions, judgements, assistant-speak, leaked instructions, loops, other languages."""
+    """Lists, headings, questions, judgements, assistant-speak, leaked instructions, loops, French."""
     assert clean_bridge(raw, "en") == ""
 
 

@@ -49,6 +49,8 @@ def report_markdown(report: dict[str, Any]) -> str:
                 f"| {_cell(quote)} |"
             )
         lines += ["", f"**Suggestion:** {assessment['suggestion']}", ""]
+        if assessment.get("note"):
+            lines += [f"*Note: {assessment['note']}.*", ""]
     if report.get("claims"):
         lines += ["## Your CV, claim by claim", "", "| CV line | What happened |", "|---|---|"]
         for claim in report["claims"]:

@@ -168,7 +168,8 @@ class InterviewService:
         anchored = [c for c in known.claims if c.id == current.anchor(current.question)]
         analysis = matcher.analyse(question, answers, known.claims, cv_terms=_skills(known.claims))
         judging: asyncio.Task[Analysis] | None = None
-        if self.options.analysis == "judge":
+        judged = self.options.analysis == "judge"
+        if judged and self.options.judge_wait_seconds > 0:
             judging = asyncio.create_task(self._judge(session, question, answers, known.claims))
             analysis = await self._judge_in_time(judging, analysis)
         move = next_move(
@@ -188,7 +189,7 @@ class InterviewService:
             session_id=session_id,
             question_index=current.question,
             answer_turn_id=reply.id,
-            status="pending" if judging is not None and not judging.done() else "complete",
+            status="pending" if judged and (judging is None or not judging.done()) else "complete",
             result=analysis.to_dict(),
         )
         turn = _interviewer_turn(session_id, plan)
@@ -199,7 +200,9 @@ class InterviewService:
                 judging.cancel()
             raise
         await self._start_turn(session, turn, plan, known)
-        if judging is not None and row.status == "pending":
+        if row.status == "pending":
+            # Started after the turn, so a model shared with it serves the candidate first.
+            judging = judging or asyncio.create_task(self._judge(session, question, answers, known.claims))
             self._finish_judging_in_background(session, row, judging)
         return StartedTurn(session_id, turn.id, plan.kind)
 

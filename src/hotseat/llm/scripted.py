@@ -41,6 +41,8 @@ class ScriptedReply:
 
 def example_for_schema(schema: dict[str, Any]) -> Any:
     """The simplest value valid against a (small, JSON-Schema) ``schema``."""
+    if schema.get("enum"):
+        return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object":
         return {name: example_for_schema(sub) for name, sub in schema.get("properties", {}).items()}

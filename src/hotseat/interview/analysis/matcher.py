@@ -93,14 +93,17 @@ def analyse(
     """The matcher's analysis of ``answers`` (every answer to ``question`` so far)."""
     cut = [sentence for answer in answers for sentence in sentences(answer.text, answer.turn_id)]
     findings = tuple(_point_finding(point, cut, cv_terms) for point in question.assessment)
-    touched = sum(1 for finding in findings if finding.verdict != "not_shown")
-    full_text = " ".join(answer.text for answer in answers)
+    # Whether the answers showed the points is cumulative; whether the candidate stayed on topic
+    # or declined is about the latest answer (the one the next move replies to).
+    latest = answers[-1] if answers else AnswerText("", "")
+    latest_cut = [sentence for sentence in cut if sentence.turn_id == latest.turn_id]
+    touched = sum(1 for point in question.assessment if _evidence(_hits(point, latest_cut)) >= PARTIAL)
     return Analysis(
         analyser="matcher",
         points=findings,
         claims=tuple(_claim_findings(claims, cut)),
-        relevance=_relevance(question, full_text, touched),
-        declined=_declined(full_text),
+        relevance=_relevance(question, latest.text, touched),
+        declined=_declined(latest.text),
     )
 
 
