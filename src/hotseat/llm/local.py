@@ -243,10 +243,17 @@ class _Turn:
 class LocalBackend:
     """The embedded llama.cpp model behind the ``Backend`` interface.
 
-    - One model instance, one worker thread. Turns run one at a time in FIFO
-      order; a turn that must wait yields ``Queued(position)`` (1 = next to run)
-      first and whenever its position changes. With ``queue_limit`` turns
-      already waiting, a new stream raises ``Busy`` before yielding anything.
+    - One model instance, one worker thread. Turns run one at a time, by
+      priority: a waiting turn of a candidate (``params.background`` false)
+      always runs before any waiting background turn (an assessment), and a
+      background turn starts only when no candidate's turn waits; within each
+      kind, in arrival order. A running turn is never interrupted for another.
+      A turn that must wait yields ``Queued(position)`` (1 = next to run, so a
+      candidate's position counts only the candidates' turns ahead of it) first
+      and whenever its position changes. With ``queue_limit`` turns already
+      waiting, a new stream raises ``Busy`` before yielding anything; for a
+      candidate's turn only the candidates' waiting turns count, so background
+      work never turns a candidate away.
     - Tokens cross from the worker to the consumer's event loop as they are
       sampled (``call_soon_threadsafe`` into an ``asyncio.Queue``). Incomplete
       UTF-8 sequences are held back until the character is complete.
@@ -407,17 +414,23 @@ class LocalBackend:
             if self._closed:
                 raise Interrupted("The local model is shutting down.")
             must_wait = self._running is not None or bool(self._waiting)
-            if must_wait and len(self._waiting) >= self.queue_limit:
+            # The turns that go before this one; only they count against its limit.
+            ahead = len(self._waiting) if params.background else self._candidates_waiting()
+            if must_wait and ahead >= self.queue_limit:
                 raise Busy(
-                    f"The local model is busy and its queue is full ({len(self._waiting)} waiting, "
+                    f"The local model is busy and its queue is full ({ahead} waiting, "
                     f"limit {self.queue_limit}). Please try again in a moment."
                 )
-            self._waiting.append(turn)
+            self._waiting.insert(ahead, turn)
             if must_wait:
-                turn.position = len(self._waiting)
-                turn.push(Queued(turn.position))
-            turn.job = self._worker.submit(self._run_turn, turn)
+                self._announce_positions()  # this turn's, and those of the background turns behind it
+            # One job per turn; each runs whichever waiting turn comes first (``_run_next``).
+            turn.job = self._worker.submit(self._run_next)
         return turn
+
+    def _candidates_waiting(self) -> int:
+        """How many candidates' (not background) turns wait; they are first in ``_waiting``."""
+        return next((i for i, turn in enumerate(self._waiting) if turn.params.background), len(self._waiting))
 
     def _leave(self, turn: _Turn) -> None:
         turn.cancelled.set()
@@ -425,6 +438,8 @@ class LocalBackend:
             if turn in self._waiting:
                 self._waiting.remove(turn)
                 if turn.job is not None:
+                    # Its job may already have run another turn; then the job of a turn
+                    # that is still waiting is left, and finds nothing to run if none is.
                     turn.job.cancel()
                 self._announce_positions()
 
@@ -449,12 +464,14 @@ class LocalBackend:
 
     # -- worker thread ------------------------------------------------------
 
-    def _run_turn(self, turn: _Turn) -> None:
+    def _run_next(self) -> None:
+        """Run the first waiting turn: the earliest candidate's, else the earliest background one."""
         with self._lock:
-            if turn.cancelled.is_set() or turn not in self._waiting:
+            while self._waiting and self._waiting[0].cancelled.is_set():
+                self._waiting.pop(0)  # left, and its consumer is removing it
+            if not self._waiting:
                 return
-            self._waiting.remove(turn)
-            self._running = turn
+            turn = self._running = self._waiting.pop(0)
             self._announce_positions()
         last: StreamEnd | HotseatError | None
         try:
