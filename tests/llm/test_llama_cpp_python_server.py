@@ -18,7 +18,7 @@ pytest.importorskip("llama_cpp.server.app")
 
 from datastores import free_port
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
-from hotseat.llm.local import default_model_path
+from hotseat.llm.gguf import default_model_path
 from hotseat.llm.openai import OpenAIBackend
 
 try:

