@@ -1,8 +1,8 @@
 """One streaming chat-completion reply, read as raw server-sent-event lines.
 
-Used by ``llm/openai.py``: ``SseReply`` turns the body's bytes into text deltas,
-the finish reason and the usage; ``drain_then_release`` reads a finished reply's body to its
-end in the background so that its connection can be reused.
+Used by ``llm/openai.py``: ``SseReply`` turns the body's bytes into text
+deltas, the finish reason and the usage; ``drain_then_release`` reads a finished
+reply's body to its end, in the background, so that its connection is reused.
 """
 
 from __future__ import annotations
