@@ -28,6 +28,8 @@ def local_settings(data_dir: Path, max_tokens: int) -> Settings:
         local_context_size=1024,
         max_tokens=max_tokens,
         orphan_grace_seconds=60,
+        # These tests are about the model's own streaming: the free style streams every token of it.
+        interview_style="free",
     )
 
 

@@ -104,8 +104,9 @@ def test_a_killed_replicas_turn_ends_interrupted_for_a_client_elsewhere(
 def test_a_killed_replicas_assessment_is_recorded_not_assessed(
     cluster: Cluster, upstream: MockOpenAI, spawn: Callable[..., Replica]
 ) -> None:
-    """kill -9 the replica assessing an answer: a survivor records it not assessed, so the report
-    does not say "pending" for ever; while the replica lives, its long assessment stays pending."""
+    """kill -9 the replica judging an answer: a survivor records the judgement as not done, so the
+    report shows the matcher's verdicts with a note instead of "pending" for ever; while the replica
+    lives, its long judgement stays pending."""
     doomed = spawn("doomed")
     upstream.enqueue(Reply(token_count=3))
     session_id, opening = start_session(doomed)
@@ -129,7 +130,11 @@ def test_a_killed_replicas_assessment_is_recorded_not_assessed(
     while (found := assessment())["status"] == "pending":
         assert time.monotonic() < deadline, "the dead replica's assessment is still pending"
         time.sleep(0.2)
-    assert found == {"status": "not_assessed", "reason": "the server stopped before this answer was assessed"}
+    assert (found["status"], found["analyser"]) == ("complete", "matcher")
+    assert found["note"] == (
+        "the model judge did not finish (the server stopped before this answer was assessed); "
+        "these are the matcher's verdicts"
+    )
 
 
 def test_a_watcher_on_b_keeps_a_turn_on_a_alive_past_the_orphan_grace(

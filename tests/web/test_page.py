@@ -90,7 +90,7 @@ def record_text_lengths(page: Page, kind: str) -> None:
 
 
 def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
-    """Pick a pack, start, watch the opening stream, answer, get the next question, finish, see the report."""
+    """Pick a pack, start, watch the opening stream, answer, get a follow-up, finish, see the report."""
     backend.enqueue(
         ScriptedReply(OPENING, token_delay=0.02),
         ScriptedReply(QUESTION, token_delay=0.03),
@@ -105,7 +105,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     expect(page.locator("#hint")).to_have_text("Your turn.")
 
     # Answer (Shift+Enter makes a new line, Enter sends); the next question streams token by token.
-    record_text_lengths(page, "question")
+    record_text_lengths(page, "followup")
     box = page.get_by_label("Your answer")
     first, second = ANSWER.split("\n\n")
     box.fill(first)
@@ -119,7 +119,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     expect(answer).to_have_count(1)
     assert shown_text(answer) == ANSWER
 
-    question = turn(page, "question")
+    question = turn(page, "followup")
     expect(question).to_have_attribute("data-status", "streaming")
     expect(page.locator("#stop")).to_be_visible()
     expect(page.locator("#send")).to_be_hidden()
@@ -127,7 +127,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     expect(page.locator("#finish")).to_be_disabled()
     if os.environ.get("HOTSEAT_DOCS_SCREENSHOT"):
         page.wait_for_function(
-            """() => document.querySelector('.turn[data-kind="question"] .text').textContent.length > 110"""
+            """() => document.querySelector('.turn[data-kind="followup"] .text').textContent.length > 110"""
         )
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         box.blur()
@@ -155,7 +155,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     assert [(t["role"], t["kind"], t["status"]) for t in data["turns"]] == [
         ("interviewer", "opening", "complete"),
         ("candidate", "answer", "complete"),
-        ("interviewer", "question", "complete"),
+        ("interviewer", "followup", "complete"),
         ("interviewer", "report", "complete"),
     ]
     assert [t["text"] for t in data["turns"]] == [OPENING, ANSWER, QUESTION, REPORT]

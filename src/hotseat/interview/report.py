@@ -156,8 +156,15 @@ def _assessment(
         "points": points,
         "relevance": analysis.relevance,
         "suggestion": suggestion,
-        **({"note": row.reason} if row.reason else {}),
+        **({"note": _note(row)} if row.reason else {}),
     }
+
+
+def _note(row: AssessmentLike) -> str:
+    """Why these verdicts are not the model judge's, when they are not."""
+    if row.status == "not_assessed":
+        return f"the model judge did not finish ({row.reason}); these are the matcher's verdicts"
+    return row.reason or ""
 
 
 def claim_ledger(
