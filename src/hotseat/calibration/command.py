@@ -6,10 +6,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 
 from hotseat.calibration.run import FIXTURES, Analyser, calibrate, fixture_claims, load_samples
 from hotseat.config import Settings
+from hotseat.errors import HotseatError
 from hotseat.interview.analysis import matcher
 from hotseat.interview.analysis.judge import JudgeFailed, judge
 from hotseat.interview.analysis.matcher import AnswerText
@@ -24,9 +26,15 @@ async def run_calibrate(settings: Settings, runs: int, fixtures: Path | None, co
     """Print the agreement numbers; returns the exit code."""
     packs = PackRegistry.load([BUILTIN_PACKS_DIR])
     directory = fixtures or FIXTURES
-    samples = load_samples(directory)
+    try:
+        samples = load_samples(directory)
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        console.print(f"The calibration set in {directory} cannot be read: {exc}", markup=False)
+        return 2
     if not samples:
-        console.print(f"No calibration answers in {directory} (files *.yaml, see its README.md).")
+        console.print(
+            f"No calibration answers in {directory} (files *.yaml, see its README.md).", markup=False
+        )
         return 2
     kind = settings.resolved_analysis(settings.backend)
     failures = 0
@@ -61,6 +69,9 @@ async def run_calibrate(settings: Settings, runs: int, fixtures: Path | None, co
     started = time.monotonic()
     try:
         result = await calibrate(analyser, packs, samples, fixture_claims(directory), runs=runs)
+    except (ValueError, HotseatError) as exc:
+        console.print(f"The calibration set does not fit the packs: {exc}", markup=False, soft_wrap=True)
+        return 2
     finally:
         if backend is not None:
             await backend.aclose()
