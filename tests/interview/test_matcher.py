@@ -88,7 +88,8 @@ def test_cv_claims_are_confirmed_or_disowned() -> None:
         CONCURRENCY,
         [
             AnswerText(
-                "t1", "I wasn't the one who batched the fraud checks; checkout latency was another team's."
+                "t1",
+                "I wasn't the one who cut checkout latency by batching the fraud checks, that was another team.",
             )
         ],
         claims,

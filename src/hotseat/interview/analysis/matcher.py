@@ -61,6 +61,9 @@ SPECIFIC_DEMONSTRATED = 1.3
 # first-person action, an outcome).
 SPECIFIC_CUES = 1
 MAX_QUOTES = 2
+# A sentence retells a CV claim when it shares this share of the claim's meaningful words.
+CLAIM_SHARE = 0.35
+CLAIM_MIN_WORDS = 3
 _DECLINE = re.compile(
     r"\b(i\s+(?:do\s+not|don't|dont)\s+know|no\s+idea|not\s+sure|rather\s+not|pass|skip|next\s+question)\b"
     r"|모르겠|잘\s*모르|넘어가",
@@ -197,14 +200,18 @@ def _disowned(sentence: Sentence, before: int) -> bool:
 
 
 def _claim_findings(claims: Sequence[Claim], cut: Sequence[Sentence]) -> list[ClaimFinding]:
+    """The claims an answer sentence retells: enough of the claim's own words (``CLAIM_SHARE`` of
+    them, at least ``CLAIM_MIN_WORDS``), or one of its numbers (of two digits or more) and a few
+    of its words."""
     found = []
     for claim in claims:
         claim_stems = content_stems(claim.line)
-        metric_numbers = set(re.findall(r"\d+", claim.metric or ""))
+        needed = max(CLAIM_MIN_WORDS, round(CLAIM_SHARE * len(claim_stems)))
+        claim_numbers = {n for n in re.findall(r"\d[\d,.]*\d|\d{2,}", claim.line)}
         for sentence in cut:
             shared = claim_stems & set(sentence.stems)
-            numbers = metric_numbers & set(re.findall(r"\d+", sentence.text))
-            if len(shared) < 3 and not (numbers and shared):
+            numbers = claim_numbers & set(re.findall(r"\d[\d,.]*\d|\d{2,}", sentence.text))
+            if len(shared) < needed and not (numbers and len(shared) >= CLAIM_MIN_WORDS - 1):
                 continue
             first = min(sentence.stems.index(stem) for stem in shared)
             state: ClaimState = "contradicted" if _disowned(sentence, first) else "confirmed"
