@@ -52,6 +52,7 @@ class Api:
         self.credentials = credentials
         self._on_cookie = on_cookie
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=TIMEOUT)
+        self.model = ""  # the server's model, from its health (shown to the user)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -82,6 +83,7 @@ class Api:
 
     async def health(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.json("GET", "/api/health")
+        self.model = str(result.get("model", ""))
         return result
 
     async def upload_cv(self, path: Path) -> dict[str, Any]:

@@ -156,7 +156,8 @@ async def started(
     if language:
         body["language"] = language
     session = await api.create_session(body)
-    out.info(f"Interview {session['id']} ({session['pack']}, {session['language']}). Type /help for help.")
+    model = f", model {api.model}" if api.model else ""
+    out.info(f"Interview {session['id']} ({session['pack']}, {session['language']}{model}). /help for help.")
     return str(session["id"]), str(session["turn_id"])
 
 

@@ -46,11 +46,14 @@ MOVES = {"/skip": "skip", "/retry": "retry", "/finish": "finish"}
 STREAMING = "replying · Ctrl-C stops the reply"
 
 
-def command_hint(command: str, session_id: str, server: str | None) -> str:
-    """A command line to show; ``--`` keeps an older id that starts with "-" from reading as an option."""
+def command_hint(verb: str, session_id: str, server: str | None, option: str = "") -> str:
+    """A command line to show. ``--`` keeps an older id that starts with "-" from reading as an
+    option; an option's value (``--resume ID``) needs none."""
     where = f" --server {server}" if server else ""
+    if option:
+        return f"hotseat {verb}{where} {option} {session_id}"
     separator = "-- " if session_id.startswith("-") else ""
-    return f"hotseat {command}{where} {separator}{session_id}"
+    return f"hotseat {verb}{where} {separator}{session_id}"
 
 
 class Leave(Exception):
@@ -92,7 +95,9 @@ class Interview:
         self.out = out
         self.prompter = prompter
         self.session_id = follower.session_id
-        self.resume_hint = "To continue later: " + command_hint("interview --resume", self.session_id, server)
+        self.resume_hint = "To continue later: " + command_hint(
+            "interview", self.session_id, server, "--resume"
+        )
         self.export_hint = command_hint("export", self.session_id, server)
         self._last_interrupt = float("-inf")
         self._kind = ""  # kind of the last interviewer turn
@@ -167,9 +172,9 @@ class Interview:
         if line.startswith("/") and line.split()[0] not in MOVES:
             self.out.warn(f"Unknown command {line.split()[0]}; type /help for the commands.")
             return False
-        if self.out.plain:
+        if self.out.plain:  # in a terminal, the prompt has left the answer on the screen
             self.out.out.print(f"You: {line}", markup=False)
-            self.out.out.print()
+        self.out.out.print()
         try:
             if line in MOVES:
                 turn_id = await self.api.move(self.session_id, MOVES[line])
@@ -247,6 +252,8 @@ def end_note(event: TurnEnded) -> str | None:
         return f"(the reply failed: {event.error.message} Type /retry{later} to ask again.)"
     if event.finish_reason == "cancelled":
         return ended_note("cancelled", None)
+    if event.finish_reason == "length":
+        return "(the reply reached the server's length limit, HOTSEAT_MAX_TOKENS)"
     return None
 
 
