@@ -88,6 +88,7 @@ def test_piped_interview_is_plain_text(
     )
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout + result.stderr
+    assert "" not in result.stderr.splitlines()  # no status lines rendered empty
     assert result.stdout.splitlines()[:8] == [
         "Interviewer:",
         "Hello. Tell me about **a project** you led.",

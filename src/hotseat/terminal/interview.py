@@ -210,7 +210,7 @@ class Interview:
                         if view is not None:
                             view.close()
                         view, shown, self._kind = self.out.turn(event.kind), event.turn_id, event.kind
-                        view.status(STREAMING)
+                        view.status(STREAMING, routine=True)
                     elif isinstance(event, Interrupt):
                         if self._second_interrupt():
                             raise Leave
@@ -218,7 +218,7 @@ class Interview:
                             stopping = True
                             await self.follower.cancel(shown)
                             if view is not None:
-                                view.status("stopping the reply · Ctrl-C again to leave")
+                                view.status("stopping the reply · Ctrl-C again to leave", routine=True)
                     elif isinstance(event, Text) and view is not None and event.turn_id == shown:
                         view.add(event.text)
                     elif isinstance(event, Queued) and view is not None:
@@ -229,7 +229,7 @@ class Interview:
                     elif isinstance(event, Reconnected):
                         (view.notice if view else self.out.info)("reconnected; resuming")
                         if view is not None:
-                            view.status("stopping the reply" if stopping else STREAMING)
+                            view.status("stopping the reply" if stopping else STREAMING, routine=True)
                     elif isinstance(event, Rejected):
                         (view.notice if view else self.out.warn)(event.error.message)
                     elif isinstance(event, TurnEnded):

@@ -29,27 +29,41 @@ def label(kind: str) -> str:
     return LABELS.get(kind, "Interviewer")
 
 
-class Tail:
-    """The last lines of a renderable that fit on the screen, so a long paragraph scrolls as it
-    streams instead of overflowing the live region (which would print it again on each refresh)."""
+class Trimmed:
+    """A renderable without its leading and trailing blank lines (Rich starts a Markdown list with
+    one), and with ``tail``, only its last lines that fit on the screen: a long paragraph then
+    scrolls as it streams instead of overflowing the live region, which would print it again on
+    every refresh."""
 
-    def __init__(self, renderable: RenderableType) -> None:
+    def __init__(self, renderable: RenderableType, *, tail: bool = False) -> None:
         self.renderable = renderable
+        self.tail = tail
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
-        keep = max(1, console.size.height - RESERVED_LINES)
-        for index, line in enumerate(lines[-keep:]):
-            if index:
-                yield Segment.line()
+        while lines and not "".join(segment.text for segment in lines[0]).strip():
+            lines.pop(0)
+        while lines and not "".join(segment.text for segment in lines[-1]).strip():
+            lines.pop()
+        if self.tail:
+            lines = lines[-max(1, console.size.height - RESERVED_LINES) :]
+        for line in lines:
             yield from line
+            yield Segment.line()
+
+
+def markdown(text: str) -> Trimmed:
+    return Trimmed(Markdown(text))
 
 
 class TurnView(Protocol):
     """One interviewer turn as it streams."""
 
     def add(self, text: str) -> None: ...
-    def status(self, message: str) -> None: ...
+    def status(self, message: str, *, routine: bool = False) -> None:
+        """The status line; a ``routine`` one (replying, stopping) only where a status line shows."""
+        ...
+
     def notice(self, message: str) -> None: ...
     def restart(self) -> None: ...
     def close(self, note: str | None = None) -> None: ...
@@ -68,18 +82,18 @@ class RichTurnView:
         spinner = Spinner("dots", Text(self._status, style="dim"), style="cyan")
         if not self.pending.strip():
             return spinner
-        return Group(Tail(Markdown(self.pending)), spinner)
+        return Group(Trimmed(Markdown(self.pending), tail=True), spinner)
 
     def add(self, text: str) -> None:
         self.pending += text
         while "\n\n" in self.pending:
             done, self.pending = self.pending.split("\n\n", 1)
             if done.strip():
-                self.live.console.print(Markdown(done))
+                self.live.console.print(markdown(done))
                 self.live.console.print()
         self.live.update(self._view())
 
-    def status(self, message: str) -> None:
+    def status(self, message: str, *, routine: bool = False) -> None:
         self._status = message
         self.live.update(self._view())
 
@@ -94,7 +108,7 @@ class RichTurnView:
     def close(self, note: str | None = None) -> None:
         self.live.stop()
         if self.pending.strip():
-            self.console.print(Markdown(self.pending))
+            self.console.print(markdown(self.pending))
         if note:
             self.console.print(Text(note, style="yellow"))
         self.console.print()
@@ -112,11 +126,12 @@ class PlainTurnView:
             self.out.file.flush()
             self._ended_line = text.endswith("\n")
 
-    def status(self, message: str) -> None:
-        self.err.print(f"[{message}]")
+    def status(self, message: str, *, routine: bool = False) -> None:
+        if not routine:
+            self.err.print(f"({message})", markup=False)
 
     def notice(self, message: str) -> None:
-        self.err.print(message)
+        self.err.print(message, markup=False)
 
     def restart(self) -> None:
         self._end_line()
@@ -130,7 +145,7 @@ class PlainTurnView:
     def close(self, note: str | None = None) -> None:
         self._end_line()
         if note:
-            self.out.print(note)
+            self.out.print(note, markup=False)
         self.out.print()
 
 
@@ -172,7 +187,7 @@ class Output:
         if self.plain:
             self.out.print(text, markup=False)
         else:
-            self.out.print(Markdown(text))
+            self.out.print(markdown(text))
 
     def transcript(self, turns: Iterable[dict[str, Any]]) -> None:
         """A stored transcript (``GET /api/sessions/{id}``), turn by turn."""
