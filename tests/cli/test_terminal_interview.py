@@ -11,16 +11,11 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from tmux import Tmux, words
 
-from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
-from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.fault_proxy import FaultProxy
 from hotseat.testing.mock_openai import MockOpenAI, Reply
@@ -99,22 +94,6 @@ def test_interview_from_cv_upload_to_exported_report(
     markdown = report.read_text(encoding="utf-8")
     assert "> I moved 40,000 customers\n> and wrote the plan myself." in markdown
     assert "You explained the migration clearly." in markdown
-
-
-@pytest.fixture
-def upstream() -> Iterator[MockOpenAI]:
-    with MockOpenAI() as mock:
-        yield mock
-
-
-@pytest.fixture
-def openai_server(settings: Settings, upstream: MockOpenAI) -> Iterator[ServerThread]:
-    """hotseat on the openai backend, its model server the mock upstream."""
-    configured = settings.model_copy(
-        update={"backend": "openai", "openai_base_url": upstream.base_url, "upstream_max_retries": 0}
-    )
-    with ServerThread(create_app(configured), **uvicorn_config_kwargs(configured)) as running:
-        yield running
 
 
 def test_ctrl_c_stops_the_reply_twice_leaves_and_resume_continues(

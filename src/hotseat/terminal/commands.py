@@ -189,7 +189,9 @@ def sessions_list(server: Server = None, api_key: ApiKey = None) -> None:
         else:
             table = Table("Session", "Status", "Pack", "Started")
             for s in sessions:
-                table.add_row(s["id"], s["status"], s.get("title") or s["pack"], s["created_at"][:16])
+                table.add_row(
+                    s["id"], s["status"], s.get("title") or s["pack"], s["created_at"][:16].replace("T", " ")
+                )
             out.out.print(table)
         return 0
 
