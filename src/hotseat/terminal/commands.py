@@ -106,7 +106,9 @@ def interview(
     api_key: ApiKey = None,
     pack: Annotated[
         str | None,
-        typer.Option(help="The interview pack (hotseat packs list). Default: cv-deep-dive with --cv."),
+        typer.Option(
+            help="The pack (hotseat packs list). Default: cv-deep-dive with --cv, else general-behavioural."
+        ),
     ] = None,
     cv: Annotated[Path | None, typer.Option(help="Your CV: PDF, DOCX, TXT or Markdown.")] = None,
     job: Annotated[
