@@ -11,7 +11,16 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from hotseat.client.api import Api
-from hotseat.client.follow import Event, Follower, Reconnected, Reconnecting, Text, TurnEnded, TurnStarted
+from hotseat.client.follow import (
+    Event,
+    Follower,
+    Queued,
+    Reconnected,
+    Reconnecting,
+    Text,
+    TurnEnded,
+    TurnStarted,
+)
 from hotseat.client.identity import Credentials
 from hotseat.errors import NotFound
 
@@ -52,28 +61,31 @@ async def events_until(follower: Follower, last: type) -> list[Event]:
 
 
 async def test_resume_after_a_drop_drops_the_overlap(scripted_ws: tuple[str, Script, list[str]]) -> None:
-    """After a drop the client asks for the turn after its last seq, and drops frames not newer."""
+    """After a drop the client asks for the turn after its last seq (queued counts), and drops
+    frames not newer."""
     url, script, paths = scripted_ws
     script += [
         [
             {"type": "turn", "turn_id": "T", "kind": "opening", "after": 0},
-            {"type": "delta", "seq": 1, "text": "Hello"},
-            {"type": "delta", "seq": 2, "text": " there"},
+            {"type": "queued", "turn_id": "T", "seq": 1, "position": 2},
+            {"type": "delta", "seq": 2, "text": "Hello"},
+            {"type": "delta", "seq": 3, "text": " there"},
         ],
         [
-            {"type": "turn", "turn_id": "T", "kind": "opening", "after": 2},
-            {"type": "delta", "seq": 2, "text": " there"},  # overlap: already shown
-            {"type": "delta", "seq": 3, "text": " friend."},
-            {"type": "done", "turn_id": "T", "seq": 4, "finish_reason": "stop"},
+            {"type": "turn", "turn_id": "T", "kind": "opening", "after": 3},
+            {"type": "delta", "seq": 3, "text": " there"},  # overlap: already shown
+            {"type": "delta", "seq": 4, "text": " friend."},
+            {"type": "done", "turn_id": "T", "seq": 5, "finish_reason": "stop"},
         ],
     ]
     api = Api(url, Credentials())
     async with Follower(api, "S", "T") as follower:
         events = await events_until(follower, TurnEnded)
     await api.aclose()
-    assert paths == ["/ws?session=S&turn_id=T&after=0", "/ws?session=S&turn_id=T&after=2"]
+    assert paths == ["/ws?session=S&turn_id=T&after=0", "/ws?session=S&turn_id=T&after=3"]
+    assert events[1] == Queued("T", 2)
     assert [type(e) for e in events] == [
-        TurnStarted, Text, Text, Reconnecting, Reconnected, Text, TurnEnded,
+        TurnStarted, Queued, Text, Text, Reconnecting, Reconnected, Text, TurnEnded,
     ]  # fmt: skip
     assert "".join(e.text for e in events if isinstance(e, Text)) == "Hello there friend."
 
