@@ -1,13 +1,21 @@
-"""Fixtures for the terminal client's tests: tmux, a client config dir, a CV file."""
+"""Fixtures for the terminal client's tests: tmux, a client config dir, a CV file, `hotseat serve`."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tmux import Tmux
+
+from hx import API_KEY
 
 
 @pytest.fixture
@@ -38,3 +46,37 @@ def cv_file(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """A real `hotseat serve` process (scripted backend, the test suite's API key); its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "HOTSEAT_BACKEND": "scripted",
+        "HOTSEAT_DATA_DIR": str(tmp_path / "served"),
+        "HOTSEAT_API_KEYS": API_KEY,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hotseat", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "hotseat serve did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -103,11 +103,10 @@ def test_piped_interview_is_plain_text(
     assert "The interview is finished. Your report: hotseat export" in result.stderr
 
 
-def test_api_key_is_kept_and_sessions_commands_use_it(
-    server: ServerThread, backend: ScriptedBackend, client_env: dict[str, str]
-) -> None:
-    """An --api-key given once is kept in the config dir: list, show, export, delete then need none."""
-    url = server.base_url
+def test_api_key_is_kept_and_sessions_commands_use_it(served: str, client_env: dict[str, str]) -> None:
+    """Against a real `hotseat serve`: an --api-key given once is kept in the config dir, and
+    list, show, export and delete then need none."""
+    url = served
     started = hotseat(client_env, "interview", "--server", url, "--api-key", API_KEY, stdin="/finish\n")
     assert started.returncode == 0, started.stderr
     config = Path(client_env["XDG_CONFIG_HOME"]) / "hotseat" / "client.json"

@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 from tmux import Tmux, words
 
+from hotseat.app import create_app
+from hotseat.cli import uvicorn_config_kwargs
+from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.testing.fault_proxy import FaultProxy
 from hotseat.testing.mock_openai import MockOpenAI, Reply
@@ -152,6 +155,30 @@ def test_dropped_connection_resumes_with_the_exact_text(
         tmux.type("My answer after the drop.")  # and the moves still go through
         tmux.send("Enter")
         tmux.wait_for("Thanks, next question.")
+        tmux.type("/quit")
+        tmux.send("Enter")
+        assert tmux.exit_code() == 0
+
+
+def test_a_refused_answer_comes_back_to_edit(
+    settings: Settings, backend: ScriptedBackend, tmux: Tmux
+) -> None:
+    """An answer the server refuses (too long) is shown with the server's message and put back
+    at the prompt, not lost; shortened, it goes through."""
+    limited = settings.model_copy(update={"max_answer_chars": 30})
+    backend.enqueue("Tell me about a project.", "Thanks, and then?")
+    with ServerThread(create_app(limited, backend=backend), **uvicorn_config_kwargs(limited)) as server:
+        tmux.run("interview", "--server", server.base_url)
+        tmux.wait_for("Tell me about a project.")
+        tmux.type("I led the billing migration at Acme for years")
+        tmux.send("Enter")
+        tmux.wait_for("error: .*30")
+        # The draft is back at the prompt, below the error.
+        tmux.wait_for(r"error: [^›]*\n› I led the billing migration at Acme for years")
+        tmux.send("C-u")
+        tmux.type("I led the billing migration.")
+        tmux.send("Enter")
+        tmux.wait_for("Thanks, and then?")
         tmux.type("/quit")
         tmux.send("Enter")
         assert tmux.exit_code() == 0

@@ -101,6 +101,7 @@ class Interview:
         self.export_hint = command_hint("export", self.session_id, server)
         self._last_interrupt = float("-inf")
         self._kind = ""  # kind of the last interviewer turn
+        self._draft = ""  # an answer the server refused, offered again for editing
 
     def _second_interrupt(self) -> bool:
         now = time.monotonic()
@@ -140,7 +141,7 @@ class Interview:
                     with self._sigint():
                         line = await self._read_or_interrupt()
                 else:
-                    line = await self.prompter.read()
+                    line, self._draft = await self.prompter.read(self._draft), ""
             except KeyboardInterrupt:
                 if self._second_interrupt():
                     raise Leave from None
@@ -182,6 +183,8 @@ class Interview:
                 turn_id = await self.api.move(self.session_id, "answers", line)
         except HotseatError as error:
             self.out.error(move_advice(error))
+            if line not in MOVES:
+                self._draft = line  # not lost: edit it (a shorter one, say) and send again
             return False
         return await self._after(await self.stream(turn_id))
 

@@ -20,8 +20,9 @@ TOOLBAR = " Enter sends · Alt-Enter new line · Ctrl-X Ctrl-E editor · /skip /
 
 
 class Prompter(Protocol):
-    async def read(self) -> str | None:
-        """The next answer; None at end of input. In a terminal, Ctrl-C raises KeyboardInterrupt."""
+    async def read(self, draft: str = "") -> str | None:
+        """The next answer, editing ``draft`` where it can; None at end of input. In a terminal,
+        Ctrl-C raises KeyboardInterrupt."""
         ...
 
 
@@ -49,11 +50,11 @@ class TerminalPrompter:
             prompt_continuation="  ",
         )
 
-    async def read(self) -> str | None:
+    async def read(self, draft: str = "") -> str | None:
         try:
             # handle_sigint=False: the interview owns SIGINT while a reply streams, and
             # prompt_toolkit would remove that handler when the prompt ends.
-            return await self.session.prompt_async("› ", handle_sigint=False)
+            return await self.session.prompt_async("› ", default=draft, handle_sigint=False)
         except EOFError:
             return None
 
@@ -69,5 +70,5 @@ class LinePrompter:
             self._loop.call_soon_threadsafe(self._lines.put_nowait, line.rstrip("\r\n"))
         self._loop.call_soon_threadsafe(self._lines.put_nowait, None)
 
-    async def read(self) -> str | None:
+    async def read(self, draft: str = "") -> str | None:
         return await self._lines.get()
