@@ -159,6 +159,7 @@ class Interview:
             interrupted.cancel()
             return reading.result()
         reading.cancel()
+        interrupted.result()  # the connection's end for good, if that is what came
         raise KeyboardInterrupt
 
     async def _next_interrupt(self) -> None:
@@ -217,11 +218,10 @@ class Interview:
                     elif isinstance(event, Interrupt):
                         if self._second_interrupt():
                             raise Leave
-                        if shown is not None:
-                            stopping = True
-                            await self.follower.cancel(shown)
-                            if view is not None:
-                                view.status("stopping the reply · Ctrl-C again to leave", routine=True)
+                        stopping = True
+                        await self.follower.cancel(shown or turn_id)
+                        if view is not None:
+                            view.status("stopping the reply · Ctrl-C again to leave", routine=True)
                     elif isinstance(event, Text) and view is not None and event.turn_id == shown:
                         view.add(event.text)
                     elif isinstance(event, Queued) and view is not None:
