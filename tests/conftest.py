@@ -12,6 +12,7 @@ from hotseat.app import create_app
 from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
+from hotseat.testing.mock_openai import MockOpenAI
 from hotseat.testing.server import ServerThread
 from hx import API_KEY
 
@@ -50,3 +51,26 @@ def server(settings: Settings, backend: ScriptedBackend) -> Iterator[ServerThrea
     config["log_level"] = "warning"
     with ServerThread(app, **config) as running:
         yield running
+
+
+@pytest.fixture
+def upstream() -> Iterator[MockOpenAI]:
+    """A real OpenAI-compatible HTTP server on port 0, scripted per test."""
+    with MockOpenAI() as mock:
+        yield mock
+
+
+@pytest.fixture
+def openai_server(settings: Settings, upstream: MockOpenAI) -> Iterator[ServerThread]:
+    """hotseat configured exactly as an operator would: HOTSEAT_BACKEND=openai and a base URL."""
+    configured = settings.model_copy(
+        update={
+            "backend": "openai",
+            "openai_base_url": upstream.base_url,
+            "model": "mock-model",
+            "upstream_max_retries": 0,
+            "upstream_read_timeout": 30.0,
+        }
+    )
+    with ServerThread(create_app(configured), **uvicorn_config_kwargs(configured)) as server:
+        yield server

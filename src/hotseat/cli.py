@@ -1,4 +1,5 @@
-"""The ``hotseat`` command: ``serve``, ``packs`` and ``calibrate``."""
+"""The ``hotseat`` command: ``serve``, ``packs`` and ``calibrate`` here; the client commands in
+``hotseat.terminal``."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from hotseat.config import Settings
+from hotseat.terminal import commands
 
 app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
 packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
+app.command()(commands.interview)
+app.add_typer(commands.sessions_app, name="sessions")
+app.command()(commands.export)
 console = Console()
 
 

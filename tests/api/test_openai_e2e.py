@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from helpers import recv_json, recv_turn, text_of
 
 import hx
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.testing.mock_openai import Cut, Hang, MockOpenAI, Reply
 from hotseat.testing.server import ServerThread
 from hx import ws_connect
-
-
-@pytest.fixture
-def upstream() -> Iterator[MockOpenAI]:
-    with MockOpenAI() as mock:
-        yield mock
-
-
-@pytest.fixture
-def openai_server(settings: Settings, upstream: MockOpenAI) -> Iterator[ServerThread]:
-    """hotseat configured exactly as an operator would: HOTSEAT_BACKEND=openai and a base URL."""
-    configured = settings.model_copy(
-        update={
-            "backend": "openai",
-            "openai_base_url": upstream.base_url,
-            "model": "mock-model",
-            "upstream_max_retries": 0,
-            "upstream_read_timeout": 30.0,
-        }
-    )
-    with ServerThread(create_app(configured), **uvicorn_config_kwargs(configured)) as server:
-        yield server
 
 
 def test_health_reports_the_openai_backend(openai_server: ServerThread) -> None:

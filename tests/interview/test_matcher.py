@@ -89,7 +89,7 @@ def test_cv_claims_are_confirmed_or_disowned() -> None:
         [
             AnswerText(
                 "t1",
-                "I wasn't the one who cut checkout latency by batching the fraud checks, that was another team.",
+                "I wasn't the one who cut checkout latency by batching fraud checks, another team did.",
             )
         ],
         claims,

@@ -29,8 +29,14 @@ BUSY_MESSAGE = "The interviewer is still replying; wait for the reply to finish 
 
 
 def new_id() -> str:
-    """An unguessable id: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
+    """An unguessable id: 128 random bits, URL-safe, never starting with "-".
+
+    A command line would take an id that starts with "-" for an option (``hotseat export ID``).
+    """
+    value = secrets.token_urlsafe(16)
+    while value.startswith("-"):
+        value = secrets.token_urlsafe(16)
+    return value
 
 
 class WriterTimeout(PoolTimeout):

@@ -12,6 +12,9 @@ connection, what happens to the bytes the upstream sends back:
 - ``Plan(reset_after=N)``: forward N bytes, then reset both sides with a TCP RST;
 - ``Plan(refuse=True)``: reset the client's connection at once, before any byte.
 
+``reset_open()`` resets every connection open at that moment, whatever its plan: a network cut
+at a time the test chooses (for example, once a client has shown part of a reply).
+
 Request bytes (client to upstream) always pass unchanged. Plans are taken in
 the order connections are accepted (``enqueue``), then ``default``. Every
 connection is recorded with the bytes forwarded and how it ended, so a test can
@@ -81,6 +84,8 @@ class FaultProxy:
         self._cond = threading.Condition()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Both sides of each connection still open, by record index (for reset_open).
+        self._open: dict[int, tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = {}
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -113,6 +118,20 @@ class FaultProxy:
     def base_url(self) -> str:
         """The OpenAI ``base_url`` through the proxy, e.g. ``http://127.0.0.1:PORT/v1``."""
         return f"http://{self.host}:{self.port}/v1"
+
+    def reset_open(self) -> int:
+        """Reset both sides of every open connection now; returns how many (from any thread)."""
+        if self._loop is not None:
+            return asyncio.run_coroutine_threadsafe(self._reset_open(), self._loop).result(10)
+        raise RuntimeError("reset_open() from another thread needs the proxy started with `with`")
+
+    async def _reset_open(self) -> int:
+        opened = list(self._open.items())
+        for index, sides in opened:
+            self._end(self._records[index], "reset")
+            for side in sides:
+                _reset(side)
+        return len(opened)
 
     # -- proxying ---------------------------------------------------------------------
 
@@ -153,11 +172,13 @@ class FaultProxy:
                 outcome = "refused"
                 return
             _no_delay(writer)
+            self._open[record.index] = (writer, upstream)
             outcome = await self._pump(record, reader, writer, up_reader, upstream)
         except asyncio.CancelledError:
             pass  # the proxy is closing
         finally:
             self._tasks.discard(task)
+            self._open.pop(record.index, None)
             self._end(record, outcome)
             for side in (writer, upstream):
                 if side is None:
