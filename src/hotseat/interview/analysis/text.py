@@ -78,7 +78,7 @@ def sentences(text: str, turn_id: str = "") -> list[Sentence]:
     """The answer cut into sentences (long ones at clause breaks), each an exact piece of ``text``."""
     pieces: list[str] = []
     for part in _SENTENCE_END.split(text):
-        part = part.strip()
+        part = part.strip().rstrip(";,")
         if not part:
             continue
         if len(part) <= MAX_QUOTE_CHARS:
