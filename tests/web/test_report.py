@@ -22,7 +22,15 @@ except ImportError:
         raise
     pytest.skip("Playwright is not installed: .venv/bin/pip install playwright", allow_module_level=True)
 
-from pagehelpers import open_start, owner_cookies, server_session, session_id, shown_text, turn
+from pagehelpers import (
+    open_start,
+    owner_cookies,
+    server_session,
+    session_id,
+    shown_text,
+    start_interview,
+    turn,
+)
 
 CV = """# Jane Doe
 
@@ -235,6 +243,27 @@ def test_full_interview_with_cv_and_report(
     expect(first.get_by_role("link", name="Show in your answer")).to_have_attribute(
         "href", f"#turn-{answer_ids[0]}"
     )
+
+
+def test_a_failed_judge_is_explained(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
+    """A judge that writes bad JSON twice: the card shows the matcher's verdicts and the note saying why."""
+    backend.enqueue_structured("nonsense", "still nonsense")
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    box = page.get_by_label("Your answer")
+    box.fill(ANSWER_1)
+    box.press("Enter")
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    page.get_by_role("button", name="Finish interview").click()
+    report = page.locator("#report")
+    expect(report).to_have_attribute("data-status", "complete")
+    card = report.locator(".question-card")
+    expect(card.locator(".point-item .verdict")).to_have_count(
+        len(pack_points(server, "backend-engineer")[0])
+    )
+    expect(card.locator(".assessment-note")).to_contain_text("Verdicts from matching your words")
+    expect(card.locator(".assessment-note")).to_contain_text("these are the matcher's verdicts")
+    expect(report.get_by_role("region", name="Your CV, claim by claim")).to_have_count(0)  # no CV given
 
 
 def test_refused_cv_shows_the_servers_message(server: ServerThread, page: Page, tmp_path: Path) -> None:
