@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -37,9 +36,6 @@ from pagehelpers import (
     wait_words,
     watch_conn_states,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "interview.png"
 
 OPENING = (
     "Hello, and thanks for making the time today. I'd like to start with something you have built "
@@ -125,13 +121,6 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     expect(page.locator("#send")).to_be_hidden()
     expect(page.locator("#skip")).to_be_disabled()
     expect(page.locator("#finish")).to_be_disabled()
-    if os.environ.get("HOTSEAT_DOCS_SCREENSHOT"):
-        page.wait_for_function(
-            """() => document.querySelector('.turn[data-kind="followup"] .text').textContent.length > 110"""
-        )
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        box.blur()
-        page.screenshot(path=str(DOCS_SCREENSHOT))
     expect(question).to_have_attribute("data-status", "complete")
     assert shown_text(question) == rendered(page, QUESTION)
     expect(question.locator("strong")).to_have_text("where")

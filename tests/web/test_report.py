@@ -22,11 +22,15 @@ except ImportError:
         raise
     pytest.skip("Playwright is not installed: .venv/bin/pip install playwright", allow_module_level=True)
 
-from pagehelpers import open_start, owner_cookies, server_session, session_id, shown_text, turn
-
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-DOCS = bool(os.environ.get("HOTSEAT_DOCS_SCREENSHOT"))
+from pagehelpers import (
+    open_start,
+    owner_cookies,
+    server_session,
+    session_id,
+    shown_text,
+    start_interview,
+    turn,
+)
 
 CV = """# Jane Doe
 
@@ -34,8 +38,8 @@ Backend engineer, Berlin.
 
 ## Experience
 
-- **Lumen Metrics** (2021-2025): built the ingestion API that takes 40,000 writes a second.
-- **Parcelhub** (2018-2021): moved order processing from cron jobs to a queue.
+- Built the ingestion API at Lumen Metrics that takes 40,000 writes a second.
+- Moved order processing at Parcelhub from cron jobs to a queue, cutting delays from hours to seconds.
 """
 
 OPENING = (
@@ -47,39 +51,37 @@ ANSWER_1 = (
     "thousand writes a second from agents, and the decision I am proudest of was making every write "
     "idempotent with a client-generated key, so retries never double-counted anything."
 )
-QUESTION_2 = (
-    "Let's talk about data. How did you model the data behind that API, and which query patterns "
-    "drove the schema and its indexes?"
-)
+FOLLOWUP_1 = "Thanks. Who were the main callers of that API, and what were they trying to get done with it?"
 ANSWER_2 = (
-    "We kept one wide table per tenant partitioned by day, because almost every read was a time range "
-    "for one tenant. Indexes followed the dashboards: tenant, metric name and time, nothing else, to "
-    "keep the write path cheap."
+    "The callers were the collection agents on customer servers and our own dashboard team. The agents "
+    "needed to push metrics cheaply and never lose a point during a network blip."
 )
-QUESTION_3 = "Thank you. Now a concurrency problem: two people book the last seat at once. What happens?"
+FOLLOWUP_2 = "Once people were relying on it, what happened when you needed to change it?"
 SUMMARY = (
     "## Summary\n\nYou gave **concrete**, well-scoped answers.\n\n"
     "- Strong on idempotency and retries.\n- Say more about evolution and versioning."
 )
+# What the judge finds in both answers to the first question, and what the page must show for it.
+# Quotes that are not the candidate's words, or are about nothing in the point, are dropped.
+IDEMPOTENT = "making every write idempotent with a client-generated key"
+RETRIES = "retries never double-counted anything"
+CALLERS = "The callers were the collection agents on customer servers"
+FINAL = [
+    ("demonstrated", ["I designed the ingestion API for our metrics platform", CALLERS]),
+    ("partial", [IDEMPOTENT]),  # about idempotency, not about this point: dropped
+    ("not_shown", []),
+    ("demonstrated", [IDEMPOTENT, RETRIES]),
+    ("contradicted", ["Invented words the candidate never said"]),  # not in the answers: dropped
+    ("not_shown", []),
+]
+LABELS = ["shown", "partly shown", "not shown", "shown", "contradicted", "not shown"]
+SHOWN_QUOTES = [[FINAL[0][1][0], CALLERS], [], [], [IDEMPOTENT, RETRIES], [], []]
 
 
-def assessment(points: int, evidence: str, low: bool = False) -> str:
-    """A structured assessment reply: one entry per point, scores 5,4,3,2,1,... (or all 2)."""
-    scores = [2] * points if low else [5 - (i % 5) for i in range(points)]
-    return json.dumps(
-        {
-            "points": [
-                {
-                    "score": score,
-                    "justification": f"Point {i + 1}: justified at {score}.",
-                    "evidence": evidence if i == 0 else "",
-                    "cv_line": "",
-                }
-                for i, score in enumerate(scores)
-            ],
-            "suggestion": "Quantify the trade-offs: how long keys were kept and what it cost.",
-        }
-    )
+def judged(verdicts: list[tuple[str, list[str]]], claims: list[dict[str, str]]) -> str:
+    """The judge's structured output: a verdict and quotes per point, the CV claims it confirmed."""
+    points = [{"verdict": verdict, "quotes": quotes} for verdict, quotes in verdicts]
+    return json.dumps({"points": points, "claims": claims, "on_topic": True})
 
 
 def pack_points(server: ServerThread, pack: str) -> list[list[str]]:
@@ -102,18 +104,20 @@ def watch_progress(page: Page) -> None:
 def test_full_interview_with_cv_and_report(
     server: ServerThread, backend: ScriptedBackend, page: Page, tmp_path: Path
 ) -> None:
-    """CV upload with progress, two answers, finish: the report charts scores; evidence scrolls to answers."""
+    """CV upload, an answer and its follow-ups, finish: the report shows verdicts, every verified
+    quote (each linking to its answer), what a strong answer covers and the CV's claim ledger."""
     points = pack_points(server, "backend-engineer")
+    assert len(points[0]) == len(FINAL)
     backend.enqueue(
         ScriptedReply(OPENING, token_delay=0.01),
-        ScriptedReply(QUESTION_2, token_delay=0.04 if DOCS else 0.01),
-        ScriptedReply(QUESTION_3, token_delay=0.01),
+        ScriptedReply(FOLLOWUP_1, token_delay=0.01),
+        ScriptedReply(FOLLOWUP_2, token_delay=0.01),
         ScriptedReply(SUMMARY, token_delay=0.01),
     )
-    scoring = threading.Event()  # the second answer's score is held back: the report is pending
+    scoring = threading.Event()  # the second judgement is held back: the report is pending
     backend.enqueue_structured(
-        assessment(len(points[0]), "making every write idempotent with a client-generated key"),
-        ScriptedReply(assessment(len(points[1]), "Indexes followed the dashboards", low=True), hold=scoring),
+        judged([("partial", [IDEMPOTENT])] + [("not_shown", [])] * (len(FINAL) - 1), []),
+        ScriptedReply(judged(FINAL, [{"id": "c1", "state": "confirmed"}]), hold=scoring),
     )
     cv_file = tmp_path / "jane-doe.md"
     cv_file.write_text(CV, encoding="utf-8")
@@ -129,15 +133,6 @@ def test_full_interview_with_cv_and_report(
     )
     assert "100" in page.evaluate("window.__progress"), page.evaluate("window.__progress")
     page.get_by_label("Job description").fill("Senior backend engineer for a metrics platform.")
-    if DOCS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.locator("#job").blur()
-        # A viewport as tall as the page, so the sticky header stays at the top of the picture.
-        height = page.evaluate("document.scrollingElement.scrollHeight")
-        page.set_viewport_size({"width": 900, "height": height})
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(SCREENSHOTS / "start.png"))
-        page.set_viewport_size({"width": 900, "height": 760})
 
     created: list[dict[str, Any]] = []
 
@@ -155,45 +150,71 @@ def test_full_interview_with_cv_and_report(
     assert body["cv_id"]
     assert "language" not in body  # unchanged from the pack's: not sent
 
+    # An answer that leaves points out is followed up on the same question, twice at most.
     box = page.get_by_label("Your answer")
     expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
     box.fill(ANSWER_1)
     box.press("Enter")
-    question = turn(page, "question")
-    expect(question).to_have_attribute("data-status", "complete")
+    followups = turn(page, "followup")
+    expect(followups).to_have_count(1)
+    expect(followups.nth(0)).to_have_attribute("data-status", "complete")
+    assert shown_text(followups.nth(0)) == FOLLOWUP_1
     box.fill(ANSWER_2)
     box.press("Enter")
-    expect(turn(page, "answer")).to_have_count(2)
-    expect(turn(page, "question").nth(1)).to_have_attribute("data-status", "complete")
+    expect(followups).to_have_count(2)
+    expect(followups.nth(1)).to_have_attribute("data-status", "complete")
+    expect(turn(page, "question")).to_have_count(0)
 
     page.get_by_role("button", name="Finish interview").click()
     report = page.locator("#report")
     expect(report).to_be_visible()
-    # While an answer is still being scored the report says so, and reads itself again.
+    # While an answer is still being judged the report says so, and reads itself again.
     expect(report).to_have_attribute("data-status", "pending")
     expect(report.locator(".report-status")).to_have_text(
         "Still scoring some answers; this report updates by itself."
     )
-    expect(report.locator(".question-card").nth(1).locator(".badge")).to_have_text("Scoring…")
+    expect(report.locator(".question-card").nth(0).locator(".badge")).to_have_text("Scoring…")
     scoring.set()
     expect(report).to_have_attribute("data-status", "complete")
     expect(report.locator(".report-status")).to_be_hidden()
+    data = httpx.get(f"{server.base_url}/api/sessions/{sid}/report", cookies=owner_cookies(page), timeout=10)
+    [question] = data.json()["questions"]
+    assessment = question["assessment"]
+    assert assessment["analyser"] == "judge"
 
-    # Per question, one bar per assessment point, each as long as its score.
-    cards = report.locator(".question-card")
-    expect(cards).to_have_count(3)  # the third question was asked, then the interview finished
-    first_bars = cards.nth(0).locator("svg.chart rect.bar")
-    expect(first_bars).to_have_count(len(points[0]))
-    widths = [float(w) for w in first_bars.evaluate_all("els => els.map((el) => el.getAttribute('width'))")]
-    scores = [5 - (i % 5) for i in range(len(points[0]))]
-    assert [round(w / widths[0] * 5, 3) for w in widths] == [float(s) for s in scores]
-    expect(cards.nth(1).locator("svg.chart rect.bar")).to_have_count(len(points[1]))
-    expect(cards.nth(0).locator(".point-item .point")).to_have_text(points[0])
-    expect(cards.nth(0).locator(".suggestion")).to_contain_text("Quantify the trade-offs")
-    expect(cards.nth(2)).to_contain_text("not answered before the interview ended")
+    # One bar per assessment point, each as long as the score the report computed.
+    card = report.locator(".question-card")
+    expect(card).to_have_count(1)
+    bars = card.locator("svg.chart rect.bar")
+    expect(bars).to_have_count(len(FINAL))
+    widths = [float(w) for w in bars.evaluate_all("els => els.map((el) => el.getAttribute('width'))")]
+    scores = [point["score"] for point in assessment["points"]]
+    assert [round(w / widths[0] * scores[0], 3) for w in widths] == [float(s) for s in scores]
+    expect(card.locator(".score-badge")).to_have_text(f"{assessment['average']:.1f} / 5")
+
+    # Each point: its score, its verdict in words, and every quote that checked out.
+    items = card.locator(".point-item")
+    expect(items.locator(".point")).to_have_text(points[0])
+    expect(items.locator(".verdict")).to_have_text(LABELS)
+    expect(items.locator(".score")).to_have_text([str(s) for s in scores])
+    for index, quotes in enumerate(SHOWN_QUOTES):
+        expect(items.nth(index).locator(".evidence blockquote")).to_have_text(quotes)
+    expect(card.locator(".strong-answer li")).to_have_text(question["strong_answer_covers"])
+    expect(card.locator(".strong-answer h5")).to_have_text("What a strong answer covers")
+    expect(card.locator(".suggestion")).to_have_text(assessment["suggestion"])
+    expect(card.locator(".assessment-note")).to_contain_text("model judge")
     expect(report.locator(".strengths")).to_contain_text(points[0][0])
-    expect(report.locator(".priorities")).to_contain_text("Quantify the trade-offs")
+    expect(report.locator(".priorities .suggestion").first).to_have_text(
+        re.compile(r"^Next time, also cover this: ")
+    )
     expect(report.locator(".summary h2")).to_have_text("Summary")
+
+    # The claim ledger: every achievement line of the CV, and what the interview made of it.
+    claims = report.get_by_role("region", name="Your CV, claim by claim")
+    cv_lines = [line.removeprefix("- ") for line in CV.splitlines() if line.startswith("- ")]
+    expect(claims.locator(".claim-line")).to_have_text(cv_lines)
+    expect(claims.locator(".claim-state")).to_have_text(["confirmed", "never asked"])
+    expect(claims.locator(".claim-item").nth(0).locator(".from-question")).to_have_text("Question 1")
 
     # Downloads.
     md_link = report.get_by_role("link", name="Download Markdown")
@@ -203,27 +224,46 @@ def test_full_interview_with_cv_and_report(
     exported = page.request.get(f"{server.base_url}/api/sessions/{sid}/export?format=json")
     assert exported.ok and exported.json()["session_id"] == sid
 
-    if DOCS:
-        # Tall enough for the overview, strengths and priorities, and the first question's chart.
-        page.set_viewport_size({"width": 900, "height": 1500})
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(SCREENSHOTS / "report.png"))
-        page.set_viewport_size({"width": 900, "height": 760})
-
-    # The evidence link scrolls to the answer it quotes, and highlights it.
-    data = server_session(server, sid, owner_cookies(page))
-    answer_ids = [t["id"] for t in data["turns"] if t["kind"] == "answer"]
-    evidence = cards.nth(0).locator(".evidence").first
-    expect(evidence.locator("blockquote")).to_have_text(
-        "making every write idempotent with a client-generated key"
+    # A quote's link scrolls to the answer it came from (here the follow-up's), and highlights it.
+    answer_ids = [
+        t["id"] for t in server_session(server, sid, owner_cookies(page))["turns"] if t["kind"] == "answer"
+    ]
+    callers = items.nth(0).locator(".evidence").nth(1)
+    expect(callers.get_by_role("link", name="Show in your answer")).to_have_attribute(
+        "href", f"#turn-{answer_ids[1]}"
     )
-    answer = page.locator(f"#turn-{answer_ids[0]}")
+    answer = page.locator(f"#turn-{answer_ids[1]}")
     expect(answer).not_to_be_in_viewport()
-    evidence.get_by_role("link", name="Show in your answer").click()
+    callers.get_by_role("link", name="Show in your answer").click()
     expect(answer).to_be_in_viewport()
     expect(answer).to_have_class(re.compile(r"\bhighlight\b"))
-    assert shown_text(answer) == ANSWER_1
+    assert shown_text(answer) == ANSWER_2
     assert page.url.endswith("&view=report")  # the link scrolled; it did not navigate
+    first = items.nth(3).locator(".evidence").first
+    expect(first.get_by_role("link", name="Show in your answer")).to_have_attribute(
+        "href", f"#turn-{answer_ids[0]}"
+    )
+
+
+def test_a_failed_judge_is_explained(server: ServerThread, backend: ScriptedBackend, page: Page) -> None:
+    """A judge that writes bad JSON twice: the card shows the matcher's verdicts and the note saying why."""
+    backend.enqueue_structured("nonsense", "still nonsense")
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    box = page.get_by_label("Your answer")
+    box.fill(ANSWER_1)
+    box.press("Enter")
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    page.get_by_role("button", name="Finish interview").click()
+    report = page.locator("#report")
+    expect(report).to_have_attribute("data-status", "complete")
+    card = report.locator(".question-card")
+    expect(card.locator(".point-item .verdict")).to_have_count(
+        len(pack_points(server, "backend-engineer")[0])
+    )
+    expect(card.locator(".assessment-note")).to_contain_text("Verdicts from matching your words")
+    expect(card.locator(".assessment-note")).to_contain_text("these are the matcher's verdicts")
+    expect(report.get_by_role("region", name="Your CV, claim by claim")).to_have_count(0)  # no CV given
 
 
 def test_refused_cv_shows_the_servers_message(server: ServerThread, page: Page, tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 // The report panel: GET /api/sessions/ID/report, polled every 2 s while it is `pending`.
 //
 // Per question: an inline SVG bar chart (one bar per assessment point, scored 1-5), then each
-// point with its justification, the evidence quoted from the answer and a link that scrolls to
-// (and highlights) that answer in the transcript, and the suggestion. Strengths and priorities
-// come first; questions that were skipped, not answered or could not be scored say why.
+// point with its verdict, every quote from the candidate's answers that supports it (each with a
+// link that scrolls to, and highlights, the answer it came from), what a strong answer covers and
+// the suggestion. Strengths and priorities come first; questions that were skipped, not answered
+// or could not be scored say why. Then the claim ledger: each achievement line of the CV and what
+// the interview made of it.
 
 import { api, parseTime } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
@@ -16,6 +18,26 @@ const STATUS_TEXT = {
   not_answered: "This question was asked but not answered before the interview ended, so it was not scored.",
   pending: "This answer is still being scored…",
   not_assessed: "This answer could not be scored automatically.",
+};
+
+// The report's verdicts and claim states, in words (the same as the Markdown export's).
+const VERDICT_TEXT = {
+  demonstrated: "shown",
+  partial: "partly shown",
+  not_shown: "not shown",
+  contradicted: "contradicted",
+};
+
+const CLAIM_TEXT = {
+  confirmed: "confirmed",
+  contradicted: "contradicted",
+  probed: "asked, not confirmed",
+  never_asked: "never asked",
+};
+
+const ANALYSER_TEXT = {
+  matcher: "Verdicts from matching your words against each point.",
+  judge: "Verdicts from the model judge, checked against your words.",
 };
 
 const STATUS_BADGE = {
@@ -145,6 +167,7 @@ export class ReportView {
     );
 
     const parts = [head, status, overview, highlights, questions];
+    if (report.claims?.length) parts.push(this.claimsCard(report));
     if (report.summary?.text) {
       const body = h("div.md");
       renderMarkdown(body, report.summary.text);
@@ -161,13 +184,13 @@ export class ReportView {
       const li = h(
         "li",
         {},
-        h("div.highlight-head", {}, scoreBadge(item.score), h("span.point", { text: item.point })),
+        h("div.highlight-head", {}, scoreBadge(item.score), verdictLabel(item.verdict), h("span.point", { text: item.point })),
         question
           ? h("p.muted.small.from-question", { title: question.question, text: `Question ${question.index + 1}` })
           : null,
       );
       if (item.evidence) li.append(this.evidence(item.evidence, item.evidence_turn_id));
-      if (item.suggestion) li.append(h("p.suggestion", {}, h("strong", { text: "Try: " }), item.suggestion));
+      if (item.suggestion) li.append(h("p.suggestion", { text: item.suggestion }));
       list.append(li);
     }
     if (!list.childElementCount) list.append(h("li.muted", { text: empty }));
@@ -195,26 +218,57 @@ export class ReportView {
       if (assessment.reason && assessment.status === "not_assessed") card.append(h("p.muted.small", { text: `Reason: ${assessment.reason}` }));
       const answer = question.answers?.at(-1);
       if (answer && assessment.status !== "skipped") card.append(this.answerLink(answer.turn_id, "Go to your answer"));
-      return card;
+    } else {
+      card.append(chart(assessment.points, question.index));
+      if (assessment.relevance === "off_topic") {
+        card.append(h("p.explain", { text: "Your answer was about something other than this question." }));
+      }
+      card.append(this.pointList(assessment.points));
+      const about = [ANALYSER_TEXT[assessment.analyser], assessment.note ? `Note: ${assessment.note}.` : null];
+      if (about.some(Boolean)) card.append(h("p.muted.small.assessment-note", { text: about.filter(Boolean).join(" ") }));
     }
-    card.append(chart(assessment.points, question.index));
-    const points = h("ol.points");
-    for (const point of assessment.points) {
-      const li = h(
-        "li.point-item",
-        {},
-        h("div.point-head", {}, scoreBadge(point.score), h("span.point", { text: point.point })),
-        point.justification ? h("p", { text: point.justification }) : null,
-      );
-      if (point.evidence) li.append(this.evidence(point.evidence, point.evidence_turn_id));
-      if (point.cv_line) li.append(h("p.muted.small", {}, h("strong", { text: "From your CV: " }), point.cv_line));
-      points.append(li);
-    }
-    card.append(points);
-    if (assessment.suggestion) {
-      card.append(h("p.suggestion", {}, h("strong", { text: "Suggestion: " }), assessment.suggestion));
+    if (question.strong_answer_covers?.length) card.append(strongAnswer(question));
+    if (assessment.status === "complete" && assessment.suggestion) {
+      card.append(h("p.suggestion", { text: assessment.suggestion }));
     }
     return card;
+  }
+
+  pointList(points) {
+    const list = h("ol.points");
+    for (const point of points) {
+      const li = h(
+        "li.point-item",
+        { dataset: { verdict: point.verdict } },
+        h("div.point-head", {}, scoreBadge(point.score), verdictLabel(point.verdict), h("span.point", { text: point.point })),
+      );
+      const quotes = point.quotes || [];
+      if (quotes.length) li.append(h("div.quotes", {}, quotes.map((quote) => this.evidence(quote.text, quote.turn_id))));
+      list.append(li);
+    }
+    return list;
+  }
+
+  claimsCard(report) {
+    const list = h("ul.claim-list");
+    for (const claim of report.claims) {
+      const question = report.questions.find((q) => q.index === claim.question_index);
+      const li = h(
+        "li.claim-item",
+        { dataset: { state: claim.state } },
+        h("div.claim-head", {}, h("span", { class: `claim-state c-${claim.state}`, text: CLAIM_TEXT[claim.state] || claim.state }), h("span.claim-line", { text: claim.line })),
+        question ? h("p.muted.small.from-question", { title: question.question, text: `Question ${question.index + 1}` }) : null,
+      );
+      if (claim.quote) li.append(this.evidence(claim.quote.text, claim.quote.turn_id));
+      list.append(li);
+    }
+    return h(
+      "section.card.claims",
+      { "aria-labelledby": "claims-title" },
+      h("h3", { id: "claims-title", text: "Your CV, claim by claim" }),
+      h("p.muted.small", { text: "Each achievement on your CV, and whether your answers backed it up." }),
+      list,
+    );
   }
 
   evidence(quote, turnId) {
@@ -240,8 +294,23 @@ function stat(value, label) {
   return h("div.stat", {}, h("span.stat-value", { text: value }), h("span.stat-label", { text: label }));
 }
 
+function verdictLabel(verdict) {
+  if (!verdict) return null;
+  return h("span", { class: `verdict v-${verdict}`, text: VERDICT_TEXT[verdict] || verdict });
+}
+
+function strongAnswer(question) {
+  return h(
+    "section.strong-answer",
+    { "aria-labelledby": `strong-${question.index}` },
+    h("h5", { id: `strong-${question.index}`, text: "What a strong answer covers" }),
+    h("ul", {}, question.strong_answer_covers.map((line) => h("li", { text: line }))),
+  );
+}
+
 function scoreBadge(score) {
-  return h("span", { class: `score s${score}`, text: String(score), "aria-label": `score ${score} of 5` });
+  // role="img": a plain span's aria-label is not read out; this one is, instead of the bare digit.
+  return h("span", { class: `score s${score}`, role: "img", text: String(score), "aria-label": `score ${score} of 5` });
 }
 
 /** One horizontal bar per assessment point, on a 1-5 scale. */
