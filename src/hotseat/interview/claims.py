@@ -27,14 +27,16 @@ _METRIC = re.compile(
     r"|(?:[$€£]\s?\d[\d,.]*\s*[kKmMbB]?)"
     r"|(?:\d[\d,.]*\s*(?:%|x\b|×|ms\b|s\b|seconds?|minutes?|hours?|days?|weeks?|months?|years?|k\b|K\b|M\b|"
     r"million|billion|thousand|users?|customers?|requests?|req/s|rps|qps|engineers?|teams?|services?|"
-    r"TB|GB|MB|percent|%))"
+    r"TB|GB|MB|percent|%|(?:writes|reads|requests|events|messages|jobs|orders|bookings)?\s*(?:a|per)\s+(?:second|minute|day|month)))"
 )
 _NOT_ACHIEVEMENT = re.compile(
     r"@|https?://|www\.|\b(?:phone|email|linkedin|github\.com|university|college|bsc|msc|ba|ma|phd|"
     r"b\.sc|m\.sc|gpa|references)\b",
     re.IGNORECASE,
 )
-_DATE_ONLY = re.compile(r"^[\d\s\-–—/.,:()a-zA-Z]{0,40}\b(19|20)\d\d\b[\d\s\-–—/.,:()a-zA-Z]*$")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# A line with a year and this few words is a heading such as "Acme Corp, 2019 to 2023".
+_DATED_HEADING_WORDS = 8
 _KOREAN_ACTION = re.compile(r"(했|하였|주도|개발|구축|설계|개선|단축|감소|도입|운영|담당)")
 _SKILLS_HEADING = re.compile(r"^\s*#*\s*(?:technical\s+)?skills?\b|^\s*#*\s*기술", re.IGNORECASE)
 
@@ -65,7 +67,7 @@ def extract_claims(cv_text: str | None) -> list[Claim]:
             Claim(
                 id=f"c{len(claims) + 1}",
                 line=line,
-                metric=metric.group(0).strip() if metric else None,
+                metric=metric.group(0).strip().rstrip(".,;") if metric else None,
                 skills=_skills_in(line, skills),
             )
         )
@@ -109,14 +111,18 @@ def _clean(line: str) -> str:
 def _is_achievement(line: str, bullet: bool) -> bool:
     if not line or len(line) > _MAX_CHARS or line.startswith("#"):
         return False
-    if _NOT_ACHIEVEMENT.search(line) or _DATE_ONLY.match(line):
+    if _NOT_ACHIEVEMENT.search(line):
+        return False
+    if _YEAR.search(line) and len(words(line)) <= _DATED_HEADING_WORDS:
         return False
     if is_korean(line):
         return bullet and bool(_KOREAN_ACTION.search(line))
     tokens = words(line)
     if len(tokens) < _MIN_WORDS or (not bullet and len(tokens) < 8):
         return False
-    first = tokens[0]
+    # "Led the…", or after a label: "Lumen Metrics (2021-2025): built the…".
+    lead = words(line.split(":", 1)[1]) if ":" in line[:60] else tokens
+    first = (lead or tokens)[0]
     acted = first in ACTION_VERBS or (first.endswith("ed") and len(first) > 4)
     acted = acted or any(t in ("i", "we") for t in tokens[:2])
     return acted or (bullet and _METRIC.search(line) is not None)

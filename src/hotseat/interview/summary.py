@@ -38,7 +38,7 @@ def compose_summary(report: dict[str, Any], pack: Pack, language: str) -> str:
             probe = spec.assessment[position].probe
             if point["score"] <= 2 and probe:
                 weakest.append((point["score"], question["index"], probe))
-    lines = [f"**{words.summary_heading}**", "", f"**{words.shown_heading}**", ""]
+    lines = [f"**{words.shown_heading}**", ""]
     lines += shown[:MAX_SHOWN] or [f"- {words.nothing_shown}"]
     if missing:
         lines += ["", f"**{words.missing_heading}**", "", *missing[:MAX_MISSING]]
@@ -64,4 +64,6 @@ def compose_summary(report: dict[str, Any], pack: Pack, language: str) -> str:
 
 def _short(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1].rstrip() + "…"
+    if len(text) <= _QUOTE_CHARS:
+        return text
+    return text[:_QUOTE_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"

@@ -21,7 +21,6 @@ class Wording:
     probe_generic: str
     closing: str
     acknowledgements: tuple[str, ...]
-    summary_heading: str
     shown_heading: str
     missing_heading: str
     priorities_heading: str
@@ -37,7 +36,7 @@ ENGLISH = Wording(
         "Hello, and welcome to this practice interview: {title}. I'll ask you {count} questions, "
         "and follow up where I'd like to hear more. Answer as you would in a real interview."
     ),
-    anchor="On your CV you wrote: “{line}”.",
+    anchor="On your CV you wrote: “{line}”. You could take that as your example.",
     next_question="Next question.",
     redirect_off_topic="Let's come back to what I asked. {question}",
     redirect_declined=(
@@ -57,7 +56,6 @@ ENGLISH = Wording(
         "Understood, thanks.",
         "Thanks for walking me through that.",
     ),
-    summary_heading="Interview summary",
     shown_heading="What you showed",
     missing_heading="What was missing",
     priorities_heading="Top priorities for next time",
@@ -73,7 +71,7 @@ KOREAN = Wording(
         "안녕하세요. {title} 모의 면접에 오신 것을 환영합니다. 질문은 {count}개이고, 더 듣고 싶은 부분은 "
         "추가로 여쭤보겠습니다. 실제 면접처럼 답변해 주세요."
     ),
-    anchor="이력서에 “{line}”라고 적으셨는데요.",
+    anchor="이력서에 “{line}”라고 적으셨는데요. 그 경험을 예로 들어 답해 주셔도 좋습니다.",
     next_question="다음 질문입니다.",
     redirect_off_topic="제가 드린 질문으로 돌아가 볼게요. {question}",
     redirect_declined="괜찮습니다. 내일 이 일을 맡게 된다면 어떻게 알아보고, 어디서부터 시작하시겠어요?",
@@ -87,7 +85,6 @@ KOREAN = Wording(
         "보완할 점을 정리한 리포트를 받아 보세요."
     ),
     acknowledgements=("감사합니다.", "네, 잘 들었습니다.", "말씀 감사합니다.", "네, 알겠습니다."),
-    summary_heading="면접 요약",
     shown_heading="잘 보여주신 점",
     missing_heading="부족했던 점",
     priorities_heading="다음에 우선 보완할 점",

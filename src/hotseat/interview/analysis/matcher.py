@@ -56,7 +56,7 @@ POINT_WORDS_CAP = 0.6
 DEMONSTRATED = 2.4
 PARTIAL = 0.3
 # Less evidence suffices when the sentences carrying it are concrete.
-SPECIFIC_DEMONSTRATED = 1.3
+SPECIFIC_DEMONSTRATED = 1.0
 # A sentence is concrete with this many specificity cues (a number, a named technology, a
 # first-person action, an outcome).
 SPECIFIC_CUES = 1

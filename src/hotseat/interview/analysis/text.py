@@ -51,17 +51,29 @@ def stem(word: str) -> str:
     return str(_STEMMER.stemWord(word.split("'")[0]))
 
 
-_CONTRACTION = re.compile(r"(?i)\b(can|won|shan)['’]t\b|n['’]t\b")
+_CONTRACTION = re.compile(r"(?i)\b(can|won|shan)['’]t\b|n['’]t\b|['’](d|ll|ve|re|m)\b")
+_EXPANDED = {
+    "can": "can",
+    "won": "will",
+    "shan": "shall",
+    "d": "would",
+    "ll": "will",
+    "ve": "have",
+    "re": "are",
+    "m": "am",
+}
 
 
 def _expand(match: re.Match[str]) -> str:
-    stem_of = {"can": "can", "won": "will", "shan": "shall"}
-    head = match.group(1)
-    return f"{stem_of[head.lower()]} not" if head else " not"
+    negated, short = match.group(1), match.group(2)
+    if short:
+        return f" {_EXPANDED[short.lower()]}"
+    return f"{_EXPANDED[negated.lower()]} not" if negated else " not"
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words; "didn't" is "did not", so negations and signals match either spelling."""
+    """Lower-case words, contractions spelt out ("didn't" is "did not", "I'd" is "I would"), so
+    negations and signals match either spelling."""
     return [match.group(0).lower() for match in _WORD.finditer(_CONTRACTION.sub(_expand, text))]
 
 
