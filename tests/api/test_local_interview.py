@@ -134,6 +134,7 @@ def test_guided_interview_asks_authored_questions_probes_redirects_and_reports(c
     assert "never_asked" in {entry["state"] for entry in report["claims"]}
     summary = report["summary"]["text"]
     assert "What you showed" in summary and "Top priorities" in summary
+    assert q1.question in summary  # not reached: practising it is a priority
     # Nothing raw reaches the candidate: no instructions, fences or parser errors in any turn.
     turns = client.get(f"/api/sessions/{sid}").json()["turns"]
     for turn in turns:

@@ -65,6 +65,10 @@ def _fresh_upstream(request: pytest.FixtureRequest) -> None:
     """Each test scripts the upstream from an empty queue (replicas only call it for their turns)."""
     if "upstream" in request.fixturenames:
         mock: MockOpenAI = request.getfixturevalue("upstream")
-        mock.wait_until(lambda: all(r.outcome is not None for r in mock.requests), timeout=30)
+        try:
+            mock.wait_until(lambda: all(r.outcome is not None for r in mock.requests), timeout=30)
+        except TimeoutError as exc:
+            left = [r.index for r in mock.requests if r.outcome is None]
+            raise TimeoutError(f"upstream requests {left} of the previous test are still in flight") from exc
         mock.reset()
         mock.default = Reply(token_count=30, delay=0.01)

@@ -67,6 +67,16 @@ def start_interview(page: Page, server: ServerThread, pack_title: str = "Backend
     return session_id(page)
 
 
+def send_answer(page: Page, text: str) -> None:
+    """Type an answer and press Enter once the page accepts one (Send enabled): a keypress while the
+    page is still settling after a turn is ignored, as it would be for a person."""
+    box = page.get_by_label("Your answer")
+    box.fill(text)
+    expect(page.locator("#send")).to_be_enabled()
+    box.press("Enter")
+    expect(box).to_have_value("")
+
+
 def wait_words(page: Page, kind: str, count: int) -> None:
     """Wait until the ``kind`` turn shows more than ``count`` words."""
     page.wait_for_function(

@@ -109,6 +109,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     box.press("Shift+Enter")
     box.press_sequentially(second)
     expect(box).to_have_value(ANSWER)
+    expect(page.locator("#send")).to_be_enabled()
     box.press("Enter")
     expect(box).to_have_value("")
     answer = turn(page, "answer")

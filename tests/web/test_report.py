@@ -25,6 +25,7 @@ except ImportError:
 from pagehelpers import (
     open_start,
     owner_cookies,
+    send_answer,
     server_session,
     session_id,
     shown_text,
@@ -151,16 +152,13 @@ def test_full_interview_with_cv_and_report(
     assert "language" not in body  # unchanged from the pack's: not sent
 
     # An answer that leaves points out is followed up on the same question, twice at most.
-    box = page.get_by_label("Your answer")
     expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
-    box.fill(ANSWER_1)
-    box.press("Enter")
+    send_answer(page, ANSWER_1)
     followups = turn(page, "followup")
     expect(followups).to_have_count(1)
     expect(followups.nth(0)).to_have_attribute("data-status", "complete")
     assert shown_text(followups.nth(0)) == FOLLOWUP_1
-    box.fill(ANSWER_2)
-    box.press("Enter")
+    send_answer(page, ANSWER_2)
     expect(followups).to_have_count(2)
     expect(followups.nth(1)).to_have_attribute("data-status", "complete")
     expect(turn(page, "question")).to_have_count(0)
@@ -250,9 +248,7 @@ def test_a_failed_judge_is_explained(server: ServerThread, backend: ScriptedBack
     backend.enqueue_structured("nonsense", "still nonsense")
     start_interview(page, server)
     expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
-    box = page.get_by_label("Your answer")
-    box.fill(ANSWER_1)
-    box.press("Enter")
+    send_answer(page, ANSWER_1)
     expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
     page.get_by_role("button", name="Finish interview").click()
     report = page.locator("#report")

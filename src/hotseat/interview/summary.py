@@ -1,5 +1,6 @@
 """The end-of-interview summary, composed from the analyses: what was shown (with the candidate's
-own words), what was missing, the top priorities and the CV lines left unexplored.
+own words), what was missing, the top priorities (the weakest points, then the questions not
+reached) and the CV lines left unexplored.
 
 Composed, never invented: every line comes from a verdict, a quote or an authored probe. In the
 free style the model may rephrase it (its prompt says to add nothing); in the guided style it is
@@ -25,11 +26,14 @@ def compose_summary(report: dict[str, Any], pack: Pack, language: str) -> str:
     shown: list[str] = []
     missing: list[str] = []
     weakest: list[tuple[int, int, str]] = []
+    unreached: list[str] = []
     for question in report["questions"]:
         assessment = question["assessment"]
-        if "points" not in assessment:
-            continue
         spec = pack.questions[question["index"]]
+        if "points" not in assessment:
+            if assessment.get("status") == "not_answered":
+                unreached.append(spec.question)
+            continue
         for position, point in enumerate(assessment["points"]):
             if point["verdict"] == "demonstrated" and point["evidence"]:
                 shown.append(f"- {point['point']} “{_short(point['evidence'])}”")
@@ -42,9 +46,10 @@ def compose_summary(report: dict[str, Any], pack: Pack, language: str) -> str:
     lines += shown[:MAX_SHOWN] or [f"- {words.nothing_shown}"]
     if missing:
         lines += ["", f"**{words.missing_heading}**", "", *missing[:MAX_MISSING]]
-    if weakest:
-        weakest.sort()
-        chosen = list(dict.fromkeys(probe for _, _, probe in weakest))[:MAX_PRIORITIES]
+    # The weakest points' probes first; then the questions the interview did not reach.
+    weakest.sort()
+    chosen = list(dict.fromkeys([*(probe for _, _, probe in weakest), *unreached]))[:MAX_PRIORITIES]
+    if chosen:
         lines += ["", f"**{words.priorities_heading}**", ""]
         lines += [f"{n}. {words.practise.format(probe=probe)}" for n, probe in enumerate(chosen, 1)]
     notes = [

@@ -284,42 +284,45 @@ class TurnRunner:
             stream = (
                 request.source() if request.source else self.backend.stream(request.messages, request.params)
             )
-            async for item in stream:
-                if type(item) is str:
-                    if item:
-                        # Counted before the append: a cancel that lands while a shared log's
-                        # write is in flight does not stop the write, so the text stays in step
-                        # with what readers get (seqs are consecutive from 1).
+            try:
+                async for item in stream:
+                    if type(item) is str:
+                        if item:
+                            # Counted before the append: a cancel that lands while a shared log's
+                            # write is in flight does not stop the write, so the text stays in step
+                            # with what readers get (seqs are consecutive from 1).
+                            last_seq += 1
+                            parts.append(item)
+                            length += len(item)
+                            delta_index.append((last_seq, length))
+                            try:
+                                await append(turn_id, "delta", {"text": item})
+                            except Exception:
+                                # Not logged, as far as this writer knows: not part of the reply.
+                                last_seq -= 1
+                                parts.pop()
+                                length -= len(item)
+                                delta_index.pop()
+                                raise
+                            now = clock()
+                            if len(parts) == 1:
+                                metrics.TIME_TO_FIRST_TOKEN.observe(now - started)
+                                if queued:
+                                    queued = False
+                                    metrics.TURNS_QUEUED.dec()
+                            else:
+                                metrics.INTER_TOKEN.observe(now - previous)
+                            previous = now
+                    elif isinstance(item, Queued):
                         last_seq += 1
-                        parts.append(item)
-                        length += len(item)
-                        delta_index.append((last_seq, length))
-                        try:
-                            await append(turn_id, "delta", {"text": item})
-                        except Exception:
-                            # Not logged, as far as this writer knows: not part of the reply.
-                            last_seq -= 1
-                            parts.pop()
-                            length -= len(item)
-                            delta_index.pop()
-                            raise
-                        now = clock()
-                        if len(parts) == 1:
-                            metrics.TIME_TO_FIRST_TOKEN.observe(now - started)
-                            if queued:
-                                queued = False
-                                metrics.TURNS_QUEUED.dec()
-                        else:
-                            metrics.INTER_TOKEN.observe(now - previous)
-                        previous = now
-                elif isinstance(item, Queued):
-                    last_seq += 1
-                    await append(turn_id, "queued", {"position": item.position})
-                    if not queued:
-                        queued = True
-                        metrics.TURNS_QUEUED.inc()
-                elif isinstance(item, StreamEnd):
-                    finish_reason, usage = item.finish_reason, item.usage
+                        await append(turn_id, "queued", {"position": item.position})
+                        if not queued:
+                            queued = True
+                            metrics.TURNS_QUEUED.inc()
+                    elif isinstance(item, StreamEnd):
+                        finish_reason, usage = item.finish_reason, item.usage
+            finally:
+                await _close(stream)
         except asyncio.CancelledError:
             if running.stop_reason is None:
                 raise
@@ -383,3 +386,16 @@ class TurnRunner:
         else:
             del self._by_owner[request.owner]
         running.ended.set()
+
+
+async def _close(stream: AsyncIterator[StreamItem]) -> None:
+    """Close the model's stream now rather than when it is garbage-collected: a turn that fails on
+    the log (Redis gone) would otherwise leave the upstream request generating to its end, and the
+    failure's traceback keeps the generator alive."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        logger.warning("closing the model's stream failed", exc_info=True)
