@@ -11,7 +11,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from sse_starlette.sse import AppStatus
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
@@ -131,8 +130,6 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.drain = lambda: drain(app, settings)
     # The kernel drops a connection whose peer has not read for this long (serving.HotseatServer).
     app.state.tcp_user_timeout = 2 * settings.send_timeout_seconds
-    # SSE responses end after their turn's terminal event (see drain), not at the signal.
-    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     errors.install(app)
     identity = Identity(
         load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
