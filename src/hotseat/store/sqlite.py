@@ -5,18 +5,25 @@ cursor, executes, fetches and closes the cursor, four hand-offs (and four wake-u
 of the event loop) for one SELECT. It also rolls back on every return to the pool,
 which in SQLite is a no-op when no transaction is open, but still a hand-off.
 
-Here a statement is executed, fetched and its cursor closed in one call on the
-connection's thread, and ``commit``/``rollback`` are skipped when SQLite has no
-transaction open (``sqlite3`` itself does nothing then). On request
-(``hold_writes``), a transaction's writes run together with its commit. Results, errors and
-transactions are exactly those of ``sqlite3``. This uses ``Connection._execute``,
-aiosqlite's own way to run a call on its thread, which its cursors use too.
+Here a statement is executed, fetched and its cursor closed in one call on a worker
+thread, and ``commit``/``rollback`` are skipped when SQLite has no transaction open
+(``sqlite3`` itself does nothing then). On request (``hold_writes``), a transaction's
+writes run together with its commit. Results, errors and transactions are exactly
+those of ``sqlite3``.
+
+aiosqlite has no public way to run a function on its thread, so these calls run on
+the engine's own small thread pool (``loop.run_in_executor``), on the ``sqlite3``
+connection that ``connector`` opened (``check_same_thread=False``). That is safe
+because one task at a time uses a pooled connection (SQLAlchemy's pool, and its
+adapter's lock around each call), and aiosqlite's thread only opens and closes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +86,15 @@ class LeanCursor:
 
 
 class LeanConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run on ``executor``, on the ``sqlite3`` connection ``raw``."""
+
     # Writes held back until the commit (``hold_writes``), or None.
     held: list[_Statement] | None = None
+
+    def __init__(self, opener: _Opener, executor: ThreadPoolExecutor) -> None:
+        super().__init__(opener.open, iter_chunk_size=64)
+        self.opener = opener
+        self.executor = executor
 
     def cursor(self) -> LeanCursor:  # type: ignore[override]
         # No hand-off: the sqlite3 cursor is made, used and closed inside ``execute``.
@@ -105,21 +119,27 @@ class LeanConnection(aiosqlite.Connection):
         return held
 
     async def on_thread(self, fn: Callable[..., _Result], *args: Any) -> _Result:
-        """``fn(sqlite3_connection, *args)`` on this connection's thread."""
-        result: _Result = await self._execute(fn, self._conn, *args)  # type: ignore[no-untyped-call]
-        return result
+        """``fn(sqlite3_connection, *args)`` on a worker thread."""
+        raw = self.opener.raw
+        if raw is None:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, raw, *args)
 
     async def commit(self) -> None:
         held, self.held = self.held or [], None
         if held:
             await self.on_thread(_commit_all, held)
         elif self.in_transaction:
-            await super().commit()
+            await self.on_thread(_commit)
 
     async def rollback(self) -> None:
         self.held = None  # never run, so nothing to undo
         if self.in_transaction:
-            await super().rollback()
+            await self.on_thread(_rollback)
+
+    async def close(self) -> None:
+        self.opener.raw = None
+        await super().close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +185,38 @@ def _commit_all(connection: sqlite3.Connection, held: list[_Statement]) -> _Resu
     return [], None, -1, None
 
 
-def connector(database: str, **kwargs: Any) -> Callable[[], LeanConnection]:
-    """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)`` on its own thread."""
+def _commit(connection: sqlite3.Connection) -> _Result:
+    connection.commit()
+    return [], None, -1, None
+
+
+def _rollback(connection: sqlite3.Connection) -> _Result:
+    connection.rollback()
+    return [], None, -1, None
+
+
+class _Opener:
+    """Opens one ``sqlite3`` connection (on aiosqlite's thread) and keeps it for ``LeanConnection``."""
+
+    def __init__(self, database: str, kwargs: dict[str, Any]) -> None:
+        self.database = database
+        self.kwargs = kwargs
+        self.raw: sqlite3.Connection | None = None
+
+    def open(self) -> sqlite3.Connection:
+        self.raw = sqlite3.connect(self.database, **self.kwargs, check_same_thread=False)
+        return self.raw
+
+
+def connector(database: str, *, threads: int, **kwargs: Any) -> Callable[[], LeanConnection]:
+    """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)``, run on ``threads``.
+
+    ``threads`` is the pool's size: each pooled connection then has a thread when it needs one.
+    """
+    kwargs.pop("check_same_thread", None)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hotseat-sqlite")
 
     def connect() -> LeanConnection:
-        connection = LeanConnection(lambda: sqlite3.connect(database, **kwargs), iter_chunk_size=64)
-        # As SQLAlchemy does for aiosqlite: a connection left open does not keep the process alive.
-        connection._thread.daemon = True
-        return connection
+        return LeanConnection(_Opener(database, kwargs), executor)
 
     return connect
