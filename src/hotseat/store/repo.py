@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Insert, Select
-from sqlalchemy.sql.schema import ColumnDefault
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
@@ -100,9 +100,10 @@ class Store:
             async with self._write(blind=True) as db:
                 if max_per_owner:
                     # Inserts no row at the cap; the turn's foreign key then fails (below).
-                    # INSERT ... SELECT names every column: those left unset are NULL.
-                    values = {**_SESSION_COLUMNS_UNSET, **_values(session), "max_per_owner": max_per_owner}
-                    await db.execute(_CAPPED_SESSION_INSERT, values)
+                    values = _set_values(session)
+                    statement = _capped_session_insert(tuple(values))
+                    result = await db.execute(statement, {**values, "max_per_owner": max_per_owner})
+                    _take_defaults(session, result)
                 else:
                     await _insert(db, session)
                 await _insert(db, first_turn)
@@ -331,33 +332,33 @@ class Store:
 async def _insert(db: AsyncConnection, *rows: Base) -> None:
     """INSERT new row objects, in order, as the ORM's flush would.
 
-    Each row gets the attributes set on it, and every Python-side column default it lacks,
-    which is also set on the object (as a flush does), so the object matches what is stored.
+    Only the columns set on a row are given; SQLAlchemy Core adds the Python-side defaults of
+    the others, and those are then set on the object too (as a flush does), so the object
+    matches what is stored. A column with neither is left out of the INSERT, so it is NULL
+    (a JSON column given None would store the JSON text ``null`` instead).
     """
     for row in rows:
         table = cast(Table, type(row).__table__)
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)
-        await db.execute(statement, _values(row))
+        result = await db.execute(statement, _set_values(row))
+        _take_defaults(row, result)
 
 
-def _values(row: Base) -> dict[str, Any]:
-    """A new row's column values: those set on it, and the Python-side defaults it lacks (set on it too).
+def _set_values(row: Base) -> dict[str, Any]:
+    """The column values set on a new row object (its other columns are left to their defaults)."""
+    columns = cast(Table, type(row).__table__).columns
+    return {key: value for key, value in inspect(row).dict.items() if key in columns}
 
-    Columns with neither are left out, so they are NULL in SQL (a JSON column given None would
-    store the JSON text ``null`` instead).
-    """
-    table = cast(Table, type(row).__table__)
-    values: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if column.key in row.__dict__:
-            values[column.key] = row.__dict__[column.key]
-        elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
-            values[column.key] = default.arg(None) if default.is_callable else default.arg
-            setattr(row, column.key, values[column.key])
-    return values
+
+def _take_defaults(row: Base, result: CursorResult[Any]) -> None:
+    """Set on ``row`` the defaults SQLAlchemy inserted (``result``, one row) for the columns it lacked."""
+    given = inspect(row).dict
+    inserted = cast(Mapping[str, Any], result.last_inserted_params())
+    for key, value in inserted.items():
+        if key not in given and hasattr(row, key):
+            setattr(row, key, value)
 
 
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
@@ -372,19 +373,29 @@ _INSERTS: dict[Table, Insert] = {}
 # The reads of single rows that every turn makes, built once (see _FINISH_TURN).
 _SESSIONS = cast(Table, SessionRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
-# INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
-# owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
-_SESSION_COLUMNS_UNSET: dict[str, Any] = dict.fromkeys(column.key for column in _SESSIONS.columns)
-_CAPPED_SESSION_INSERT = insert(_SESSIONS).from_select(
-    [column.key for column in _SESSIONS.columns],
-    select(*(bindparam(column.key, type_=column.type) for column in _SESSIONS.columns)).where(
-        select(func.count())
-        .select_from(_SESSIONS)
-        .where(_SESSIONS.c.owner_id == bindparam("owner_id"))
-        .scalar_subquery()
-        < bindparam("max_per_owner")
-    ),
-)
+_CAPPED_SESSION_INSERTS: dict[tuple[str, ...], Insert] = {}
+
+
+def _capped_session_insert(keys: tuple[str, ...]) -> Insert:
+    """INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
+    owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
+
+    ``keys`` are the columns given; Core renders the other columns' Python-side defaults into
+    the SELECT (``from_select``'s ``include_defaults``). One statement per set of keys, built once.
+    """
+    statement = _CAPPED_SESSION_INSERTS.get(keys)
+    if statement is None:
+        given = select(*(bindparam(key, type_=_SESSIONS.c[key].type) for key in keys))
+        count = (
+            select(func.count()).select_from(_SESSIONS).where(_SESSIONS.c.owner_id == bindparam("owner_id"))
+        )
+        statement = insert(_SESSIONS).from_select(
+            list(keys), given.where(count.scalar_subquery() < bindparam("max_per_owner"))
+        )
+        _CAPPED_SESSION_INSERTS[keys] = statement
+    return statement
+
+
 _SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
 _TURN_BY_ID = select(_TURNS).where(
     _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
