@@ -16,10 +16,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from hotseat.errors import Unavailable
-from hotseat.outages import DATABASE_DOWN_MESSAGE
+from hotseat.errors import DATABASE_DOWN_MESSAGE, REDIS_DOWN_MESSAGE, Unavailable
 from hotseat.store.repo import Store
-from hotseat.streaming.redis_client import REDIS_DOWN_MESSAGE
 from hotseat.streaming.wiring import Streaming
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,6 @@ from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError, NotFound, session_not_found
-from hotseat.outages import unavailable_error
 from hotseat.streaming.events import count_deltas, merge_deltas
 
 router = APIRouter(prefix="/api")
@@ -117,13 +116,8 @@ def _event_stream(
                     for event in merge_deltas(batch) if len(batch) > 1 else batch:
                         yield event.sse
                     metrics.SSE_DELIVERED.inc(count_deltas(batch))
-            except HotseatError as exc:
+            except HotseatError as exc:  # the database or Redis going away mid-stream too
                 yield f"event: error\ndata: {ws_error_frame(exc, turn_id)}\n\n".encode()
-            except Exception as exc:
-                down = unavailable_error(exc)  # the database went away mid-stream
-                if down is None:
-                    raise
-                yield f"event: error\ndata: {ws_error_frame(down, turn_id)}\n\n".encode()
             finally:
                 metrics.SSE_CONNECTIONS.dec()
                 await lease.release()

@@ -1,4 +1,7 @@
-"""Queries: the only module that speaks SQL. Each method is one short transaction."""
+"""Queries: the only module that speaks SQL. Each method is one short transaction.
+
+Only ``HotseatError`` leaves it for a failure of the database (``store.failures``).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, inspect, se
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Insert, Select
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
+from hotseat.store.failures import database_errors
 from hotseat.store.models import AssessmentRow, Base, CvRow, SessionRow, TurnRow, utcnow
 from hotseat.store.sqlite import LeanConnection
 from hotseat.streaming.runner import TurnOutcome
@@ -60,19 +64,38 @@ class Store:
         commit, in one hand-off (``LeanConnection.hold_writes``), which holds SQLite's lock only
         for that moment on the connection's thread, so the block does not queue for the writer
         here; errors of its writes, such as an IntegrityError, are raised when the block ends.
+
+        Database outages and an exhausted pool are raised as ``DatabaseUnavailable`` and
+        ``DatabaseBusy`` (``store.failures``); constraint violations stay SQLAlchemy's.
         """
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite and not blind:
-                try:
-                    async with asyncio.timeout(self._pool_timeout):
-                        await stack.enter_async_context(self._writer)
-                except TimeoutError:
-                    raise WriterTimeout(f"SQLite's writer stayed busy for {self._pool_timeout} s") from None
-            async with self.engine.begin() as db:
-                if blind and self._sqlite:
-                    raw = await db.get_raw_connection()
-                    if isinstance(raw.driver_connection, LeanConnection):
-                        raw.driver_connection.hold_writes()
+        with database_errors():
+            async with contextlib.AsyncExitStack() as stack:
+                if self._sqlite and not blind:
+                    try:
+                        async with asyncio.timeout(self._pool_timeout):
+                            await stack.enter_async_context(self._writer)
+                    except TimeoutError:
+                        message = f"SQLite's writer stayed busy for {self._pool_timeout} s"
+                        raise WriterTimeout(message) from None
+                async with self.engine.begin() as db:
+                    if blind and self._sqlite:
+                        raw = await db.get_raw_connection()
+                        if isinstance(raw.driver_connection, LeanConnection):
+                            raw.driver_connection.hold_writes()
+                    yield db
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (Core); database failures raised as ``HotseatError``."""
+        with database_errors():
+            async with self.engine.connect() as db:
+                yield db
+
+    @asynccontextmanager
+    async def _orm(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session for reads; database failures raised as ``HotseatError``."""
+        with database_errors():
+            async with self._session() as db:
                 yield db
 
     async def _one(self, model: type[Row], statement: Select[Any], **params: Any) -> Row | None:
@@ -81,7 +104,7 @@ class Store:
         A Core read: the ORM session's identity map and loading cost about as much as the query
         (docs/performance.md), and rows here are read once and not changed through the ORM.
         """
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             found = (await db.execute(statement, params)).first()
         return None if found is None else model(**found._mapping)
 
@@ -119,7 +142,7 @@ class Store:
         return await self._one(SessionRow, _SESSION_BY_ID, id=session_id)
 
     async def list_sessions(self, owner_id: str, limit: int = 200) -> Sequence[SessionRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(SessionRow)
                 .where(SessionRow.owner_id == owner_id)
@@ -136,7 +159,7 @@ class Store:
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.position)
             )
@@ -149,7 +172,7 @@ class Store:
         self, session_id: str, turn_id: str
     ) -> tuple[SessionRow, TurnRow | None] | None:
         """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             found = (
                 await db.execute(_SESSION_AND_TURN, {"session_id": session_id, "turn_id": turn_id})
             ).first()
@@ -195,7 +218,7 @@ class Store:
             raise Conflict(BUSY_MESSAGE) from exc
 
     async def has_streaming_turn(self, session_id: str) -> bool:
-        async with self._session() as db:
+        async with self._orm() as db:
             found = await db.scalar(
                 select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
             )
@@ -228,7 +251,7 @@ class Store:
 
     async def streaming_turns(self, started_before: datetime) -> list[str]:
         """Ids of the turns generating since before ``started_before`` (on any replica)."""
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(TurnRow.id).where(TurnRow.status == "streaming", TurnRow.created_at < started_before)
             )
@@ -240,7 +263,7 @@ class Store:
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""
-        async with self._session() as db:
+        async with self._orm() as db:
             found: str | None = await db.scalar(
                 select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
             )
@@ -248,7 +271,7 @@ class Store:
 
     async def ping(self) -> None:
         """One round trip to the database (readiness)."""
-        async with self.engine.connect() as connection:
+        async with self._read() as connection:
             await connection.execute(select(1))
 
     async def interrupt_streaming_turns(self) -> int:
@@ -290,7 +313,7 @@ class Store:
             )
 
     async def list_assessments(self, session_id: str) -> Sequence[AssessmentRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(AssessmentRow)
                 .where(AssessmentRow.session_id == session_id)
@@ -300,7 +323,7 @@ class Store:
 
     async def pending_assessments(self, created_before: datetime) -> list[str]:
         """Ids of the assessments pending since before ``created_before`` (on any replica)."""
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             rows = await db.scalars(
                 select(AssessmentRow.id).where(
                     AssessmentRow.status == "pending", AssessmentRow.created_at < created_before
