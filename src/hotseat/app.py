@@ -14,7 +14,6 @@ from fastapi.staticfiles import StaticFiles
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
-from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
@@ -22,9 +21,11 @@ from hotseat.api.redis_limits import shared_limits
 from hotseat.api.send_watchdog import SendWatchdog
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
+from hotseat.interview.records import Records
 from hotseat.interview.service import InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
+from hotseat.services import Services
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
@@ -70,7 +71,7 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     assessment_params = GenerationParams(max_tokens=settings.assessment_max_tokens, temperature=0.2)
     concurrency = settings.assessment_concurrency or (1 if backend.name == "local" else 8)
     interview = InterviewService(store, packs, runner, streaming.log, params, assessment_params, concurrency)
-    return Services(settings, engine, store, packs, backend, runner, interview, streaming)
+    return Services(settings, engine, store, packs, backend, runner, interview, streaming, Records(store))
 
 
 def open_limits(settings: Settings, services: Services) -> tuple[Limits, Callable[[], Awaitable[None]]]:

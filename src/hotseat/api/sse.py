@@ -27,7 +27,7 @@ from hotseat.api.limits import Lease, limits_of
 from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
-from hotseat.errors import BadRequest, HotseatError, NotFound, session_not_found
+from hotseat.errors import BadRequest, HotseatError
 from hotseat.streaming.events import count_deltas, merge_deltas
 
 router = APIRouter(prefix="/api")
@@ -62,11 +62,7 @@ async def turn_events(
     # The turn generating here, for this owner's session, needs no database read (see the
     # WebSocket's connect); otherwise a bad id gets a 404 now, not an event inside a 200 stream.
     if runner.running_turn(session_id) != turn_id or runner.running_owner(session_id) != owner:
-        found = await services.store.get_session_and_turn(session_id, turn_id)  # one query for both
-        if found is None or found[0].owner_id != owner:
-            raise session_not_found(session_id)
-        if found[1] is None:
-            raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
+        await services.records.owned_turn(owner, session_id, turn_id)  # one query for both
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
     lease = await limits_of(request).lease(owner)
     return _event_stream(services, request, session_id, turn_id, start, lease)

@@ -369,7 +369,7 @@ class _Connection:
         if isinstance(frame, CancelFrame):
             await interview.cancel(self.session_id, frame.turn_id)
         elif isinstance(frame, ResumeFrame):
-            turn = await self.services.store.get_turn(self.session_id, frame.turn_id)
+            turn = await self.services.records.turn(self.session_id, frame.turn_id)
             if turn is None:
                 raise NotFound(f"No turn {frame.turn_id!r} in this session.")
             self._stream(frame.turn_id, frame.after, turn.kind)
@@ -398,10 +398,10 @@ class _Connection:
         turn_id = runner.running_turn(self.session_id)
         kind = runner.running_kind(turn_id) if turn_id is not None else None
         if turn_id is None or kind is None:
-            turn = await self.services.store.streaming_turn(self.session_id)  # on another replica
+            turn = await self.services.records.streaming_turn(self.session_id)  # on another replica
             turn_id, kind = (turn.id, turn.kind) if turn is not None else (None, None)
         if resume is not None and resume[0] != turn_id:
-            named = await self.services.store.get_turn(self.session_id, resume[0])
+            named = await self.services.records.turn(self.session_id, resume[0])
             if named is None:
                 await self._send_error(NotFound(f"No turn {resume[0]!r} in this session."))
             else:

@@ -8,24 +8,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, inspect, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.sql import Insert, Select
+from sqlalchemy.sql import Select
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
 from hotseat.store.failures import database_errors
+from hotseat.store.inserts import capped_session_insert, insert_rows, set_values, take_defaults
 from hotseat.store.models import AssessmentRow, Base, CvRow, SessionRow, TurnRow, utcnow
+from hotseat.store.outcomes import FinishedTurn, outcome_values
 from hotseat.store.sqlite import LeanConnection
-from hotseat.streaming.runner import TurnOutcome
 
 Row = TypeVar("Row", bound=Base)
 
@@ -123,13 +123,13 @@ class Store:
             async with self._write(blind=True) as db:
                 if max_per_owner:
                     # Inserts no row at the cap; the turn's foreign key then fails (below).
-                    values = _set_values(session)
-                    statement = _capped_session_insert(tuple(values))
+                    values = set_values(session)
+                    statement = capped_session_insert(tuple(values))
                     result = await db.execute(statement, {**values, "max_per_owner": max_per_owner})
-                    _take_defaults(session, result)
+                    take_defaults(session, result)
                 else:
-                    await _insert(db, session)
-                await _insert(db, first_turn)
+                    await insert_rows(db, session)
+                await insert_rows(db, first_turn)
         except IntegrityError as exc:
             if max_per_owner and _is_foreign_key_violation(exc):
                 raise Conflict(
@@ -212,7 +212,7 @@ class Store:
                 for turn in turns:
                     position += 1
                     turn.position = position
-                await _insert(db, *turns, *assessments)
+                await insert_rows(db, *turns, *assessments)
                 await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
@@ -224,7 +224,7 @@ class Store:
             )
             return found is not None
 
-    async def finish_turn(self, outcome: TurnOutcome) -> None:
+    async def finish_turn(self, outcome: FinishedTurn) -> None:
         """Store a turn's outcome (the runner retries it through a busy pool or a short outage).
 
         Only a turn still 'streaming' is updated: the first outcome stored wins. A replica cut
@@ -233,9 +233,9 @@ class Store:
         what the clients were told. A retried write that had in fact landed changes nothing.
         """
         async with self._write(blind=True) as db:
-            await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **_outcome_values(outcome)})
+            await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **outcome_values(outcome)})
 
-    async def finish_abandoned_turn(self, outcome: TurnOutcome) -> bool:
+    async def finish_abandoned_turn(self, outcome: FinishedTurn) -> bool:
         """Store the outcome of a turn whose replica died, unless it has ended meanwhile.
 
         Only a turn still 'streaming' is updated, so of several replicas sweeping
@@ -245,7 +245,7 @@ class Store:
             result = await db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == outcome.turn_id, TurnRow.status == "streaming")
-                .values(**_outcome_values(outcome))
+                .values(**outcome_values(outcome))
             )
             return int(getattr(result, "rowcount", 0) or 0) == 1
 
@@ -291,7 +291,7 @@ class Store:
 
     async def add_cv(self, cv: CvRow) -> None:
         async with self._write() as db:
-            await _insert(db, cv)
+            await insert_rows(db, cv)
 
     async def get_cv(self, cv_id: str) -> CvRow | None:
         return await self._one(CvRow, _CV_BY_ID, id=cv_id)
@@ -352,73 +352,14 @@ class Store:
             return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _insert(db: AsyncConnection, *rows: Base) -> None:
-    """INSERT new row objects, in order, as the ORM's flush would.
-
-    Only the columns set on a row are given; SQLAlchemy Core adds the Python-side defaults of
-    the others, and those are then set on the object too (as a flush does), so the object
-    matches what is stored. A column with neither is left out of the INSERT, so it is NULL
-    (a JSON column given None would store the JSON text ``null`` instead).
-    """
-    for row in rows:
-        table = cast(Table, type(row).__table__)
-        statement = _INSERTS.get(table)
-        if statement is None:
-            statement = _INSERTS[table] = insert(table)
-        result = await db.execute(statement, _set_values(row))
-        _take_defaults(row, result)
-
-
-def _set_values(row: Base) -> dict[str, Any]:
-    """The column values set on a new row object (its other columns are left to their defaults)."""
-    columns = cast(Table, type(row).__table__).columns
-    return {key: value for key, value in inspect(row).dict.items() if key in columns}
-
-
-def _take_defaults(row: Base, result: CursorResult[Any]) -> None:
-    """Set on ``row`` the defaults SQLAlchemy inserted (``result``, one row) for the columns it lacked."""
-    given = inspect(row).dict
-    inserted = cast(Mapping[str, Any], result.last_inserted_params())
-    for key, value in inserted.items():
-        if key not in given and hasattr(row, key):
-            setattr(row, key, value)
-
-
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     """SQLite says so in its message; PostgreSQL with its SQLSTATE."""
     return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
 
 
-# One INSERT per table, built on first use (building it per row was 3% of creating a session).
-_INSERTS: dict[Table, Insert] = {}
-
-
 # The reads of single rows that every turn makes, built once (see _FINISH_TURN).
 _SESSIONS = cast(Table, SessionRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
-_CAPPED_SESSION_INSERTS: dict[tuple[str, ...], Insert] = {}
-
-
-def _capped_session_insert(keys: tuple[str, ...]) -> Insert:
-    """INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
-    owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
-
-    ``keys`` are the columns given; Core renders the other columns' Python-side defaults into
-    the SELECT (``from_select``'s ``include_defaults``). One statement per set of keys, built once.
-    """
-    statement = _CAPPED_SESSION_INSERTS.get(keys)
-    if statement is None:
-        given = select(*(bindparam(key, type_=_SESSIONS.c[key].type) for key in keys))
-        count = (
-            select(func.count()).select_from(_SESSIONS).where(_SESSIONS.c.owner_id == bindparam("owner_id"))
-        )
-        statement = insert(_SESSIONS).from_select(
-            list(keys), given.where(count.scalar_subquery() < bindparam("max_per_owner"))
-        )
-        _CAPPED_SESSION_INSERTS[keys] = statement
-    return statement
-
-
 _SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
 _TURN_BY_ID = select(_TURNS).where(
     _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
@@ -444,20 +385,3 @@ _SESSION_AND_TURN = (
 _FINISH_TURN = update(_TURNS).where(
     _TURNS.c.id == bindparam("finished_turn_id"), _TURNS.c.status == "streaming"
 )
-
-
-def _outcome_values(outcome: TurnOutcome) -> dict[str, Any]:
-    """The columns a turn's outcome sets, by name."""
-    usage, error = outcome.usage, outcome.error
-    return {
-        "text": outcome.text,
-        "status": outcome.status,
-        "finish_reason": outcome.finish_reason,
-        "delta_index": [list(pair) for pair in outcome.delta_index],
-        "last_seq": outcome.terminal_seq,
-        "finished_at": utcnow(),
-        "prompt_tokens": usage.prompt_tokens if usage is not None else None,
-        "completion_tokens": usage.completion_tokens if usage is not None else None,
-        "error_code": error.code if error is not None else None,
-        "error_message": error.message if error is not None else None,
-    }
