@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -113,16 +114,18 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         try:
             yield
         finally:
-            if lag_watcher is not None:
-                lag_watcher.cancel()
-            app.state.send_watchdog.stop()
-            await close_limits()
-            await services.runner.shutdown(settings.shutdown_grace_seconds)
-            await services.interview.shutdown()
-            await services.runner.log.aclose()
-            await services.streaming.aclose()
-            await services.backend.aclose()
-            await services.engine.dispose()
+            # In this order; each runs even if one before it failed.
+            await close_all(
+                ("the event-loop lag watcher", lambda: lag_watcher.cancel() if lag_watcher else None),
+                ("the send watchdog", app.state.send_watchdog.stop),
+                ("the connection limits", close_limits),
+                ("the running turns", lambda: services.runner.shutdown(settings.shutdown_grace_seconds)),
+                ("the assessments", services.interview.shutdown),
+                ("the turn logs", services.runner.log.aclose),
+                ("the streaming store", services.streaming.aclose),
+                ("the model backend", services.backend.aclose),
+                ("the database", services.engine.dispose),
+            )
 
     metrics.set_enabled(settings.metrics_enabled)
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
@@ -152,6 +155,17 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+async def close_all(*steps: tuple[str, Callable[[], object]]) -> None:
+    """Run every ``(what, close)`` step in order; one that raises is logged, and the rest still run."""
+    for what, close in steps:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("shutting down: closing %s failed; closing the rest", what)
 
 
 async def drain(app: FastAPI, settings: Settings) -> None:
