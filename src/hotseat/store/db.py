@@ -44,7 +44,7 @@ def create_engine(url: str, *, pool_size: int = 15, pool_timeout: float = 5.0) -
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # The arguments SQLAlchemy would pass to sqlite3.connect, to aiosqlite with fewer hand-offs.
         args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
-        lean = sqlite.connector(*args, threads=pool_size, **{**kwargs, "timeout": 30})
+        lean = sqlite.connector(*args, **{**kwargs, "timeout": 30})
         engine = create_async_engine(url, async_creator=lean, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
