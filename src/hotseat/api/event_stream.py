@@ -71,9 +71,6 @@ class EventStream(Response):
         try:
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             await self._send(send, start)
-            if scope.get("method") == "HEAD":
-                await self._send(send, _END)  # headers only: the stream never ends on its own
-                return
             await self._race(receive, send)
         except ClientStoppedReading:
             # An expected end, not a server error.

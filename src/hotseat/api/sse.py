@@ -123,5 +123,5 @@ def _event_stream(
         status_code=status_code,
         ping=services.settings.sse_ping_seconds,
         guard=send_watchdog_of(request).guard(ClientStoppedReading),
-        on_close=lease.release,  # also when the body never ran (HEAD, or a send that stalled first)
+        on_close=lease.release,  # also when the body never ran (the first send stalled)
     )
