@@ -50,7 +50,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("WS: send (starlette/uvicorn framing, lock)", ("hotseat/api/ws.py:_Connection._send",)),
     ("WS: log read, merge, JSON encode", ("hotseat/api/ws.py:_Connection._send_turn",)),
     ("WS: connect, session lookup, receive loop", ("hotseat/api/ws.py:", "websockets_sansio_impl.py:")),
-    ("SSE: sse-starlette / StreamingResponse send", ("sse_starlette/",)),
+    ("SSE: EventStream send (pings, disconnect, watchdog)", ("hotseat/api/event_stream.py:",)),
     ("SSE: log read, merge, encode", ("hotseat/api/sse.py:",)),
     ("HTTP API: create session / answer (DB, prompts)", ("hotseat/api/http.py:", "hotseat/interview/")),
     ("SQLAlchemy (event-loop side)", ("sqlalchemy/",)),

@@ -9,9 +9,9 @@ import pytest
 
 import datastores
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.testing.mock_openai import MockOpenAI
 from hotseat.testing.server import ServerThread
 from hx import API_KEY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +12,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from sse_starlette.sse import AppStatus
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
-from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
@@ -23,9 +22,11 @@ from hotseat.api.redis_limits import shared_limits
 from hotseat.api.send_watchdog import SendWatchdog
 from hotseat.config import Settings
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
+from hotseat.interview.records import Records
 from hotseat.interview.service import InterviewOptions, InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
+from hotseat.services import Services
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
@@ -78,7 +79,7 @@ async def build_services(settings: Settings, backend: Backend | None = None) -> 
     interview = InterviewService(
         store, packs, runner, streaming.log, params, assessment_params, concurrency, options
     )
-    return Services(settings, engine, store, packs, backend, runner, interview, streaming)
+    return Services(settings, engine, store, packs, backend, runner, interview, streaming, Records(store))
 
 
 def open_limits(settings: Settings, services: Services) -> tuple[Limits, Callable[[], Awaitable[None]]]:
@@ -120,16 +121,18 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         try:
             yield
         finally:
-            if lag_watcher is not None:
-                lag_watcher.cancel()
-            app.state.send_watchdog.stop()
-            await close_limits()
-            await services.runner.shutdown(settings.shutdown_grace_seconds)
-            await services.interview.shutdown()
-            await services.runner.log.aclose()
-            await services.streaming.aclose()
-            await services.backend.aclose()
-            await services.engine.dispose()
+            # In this order; each runs even if one before it failed.
+            await close_all(
+                ("the event-loop lag watcher", lambda: lag_watcher.cancel() if lag_watcher else None),
+                ("the send watchdog", app.state.send_watchdog.stop),
+                ("the connection limits", close_limits),
+                ("the running turns", lambda: services.runner.shutdown(settings.shutdown_grace_seconds)),
+                ("the assessments", services.interview.shutdown),
+                ("the turn logs", services.runner.log.aclose),
+                ("the streaming store", services.streaming.aclose),
+                ("the model backend", services.backend.aclose),
+                ("the database", services.engine.dispose),
+            )
 
     metrics.set_enabled(settings.metrics_enabled)
     app = FastAPI(title="hotseat", version=__version__, lifespan=lifespan)
@@ -138,8 +141,6 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.drain = lambda: drain(app, settings)
     # The kernel drops a connection whose peer has not read for this long (serving.HotseatServer).
     app.state.tcp_user_timeout = 2 * settings.send_timeout_seconds
-    # SSE responses end after their turn's terminal event (see drain), not at the signal.
-    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     errors.install(app)
     identity = Identity(
         load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
@@ -161,6 +162,17 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+async def close_all(*steps: tuple[str, Callable[[], object]]) -> None:
+    """Run every ``(what, close)`` step in order; one that raises is logged, and the rest still run."""
+    for what, close in steps:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("shutting down: closing %s failed; closing the rest", what)
 
 
 async def drain(app: FastAPI, settings: Settings) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -25,22 +25,6 @@ app.command()(commands.export)
 console = Console()
 
 
-def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
-    """Server options that come from the settings (shared by ``serve`` and tests)."""
-    return {
-        "ws_max_size": settings.ws_max_message_bytes,
-        "ws_ping_interval": settings.ws_ping_seconds,
-        "ws_ping_timeout": settings.ws_ping_seconds,
-        "ws_per_message_deflate": settings.ws_compression,
-        "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
-        "log_level": settings.log_level,
-        "access_log": settings.access_log,
-        # Only from the proxies named: anyone else could claim any address in X-Forwarded-For.
-        "proxy_headers": bool(settings.forwarded_allow_ips),
-        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
-    }
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default HOTSEAT_HOST).")] = None,
@@ -48,6 +32,8 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Run the interview server."""
+    from hotseat.serving import HotseatServer, uvicorn_config_kwargs
+
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if overrides:
@@ -65,7 +51,6 @@ def serve(
         )
         return
     from hotseat.app import create_app
-    from hotseat.serving import HotseatServer
 
     # uvicorn.run() with our Server subclass, so a SIGTERM drains turns before connections close.
     config = uvicorn.Config(

@@ -14,8 +14,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hotseat.interview.cv import CvLimits
-
 BackendKind = Literal["local", "openai", "scripted"]
 InterviewStyle = Literal["auto", "guided", "free"]
 AnalysisKind = Literal["auto", "matcher", "judge"]
@@ -175,14 +173,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'hotseat.db'}"
-
-    def cv_limits(self) -> CvLimits:
-        return CvLimits(
-            max_bytes=self.cv_max_bytes,
-            max_pages=self.cv_max_pages,
-            max_chars=self.cv_max_chars,
-            parse_timeout=self.cv_parse_timeout_seconds,
-        )
 
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]

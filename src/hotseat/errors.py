@@ -112,6 +112,14 @@ class Unavailable(HotseatError):
     retryable = True
 
 
+class DatabaseBusy(Busy):
+    """No pooled database connection came free in time: overload, not an outage (retried like one)."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (the store raises it; ``outages`` retries and logs it as such)."""
+
+
 class UpstreamError(HotseatError):
     code = "upstream_error"
     http_status = 502
@@ -138,6 +146,9 @@ class Interrupted(HotseatError):
 
 
 INTERRUPTED_MESSAGE = "The server stopped while this reply was being written; retry it."
+DATABASE_DOWN_MESSAGE = "The database cannot be reached; retry in a few seconds."
+DATABASE_BUSY_MESSAGE = "The server is too busy to reach its database right now; retry in a few seconds."
+REDIS_DOWN_MESSAGE = "The live-stream store (Redis) cannot be reached; retry in a few seconds."
 
 
 class Internal(HotseatError):
@@ -152,7 +163,9 @@ def _all_subclasses(cls: type[HotseatError]) -> list[type[HotseatError]]:
     return found
 
 
-_BY_CODE: dict[str, type[HotseatError]] = {cls.code: cls for cls in _all_subclasses(HotseatError)}
+_BY_CODE: dict[str, type[HotseatError]] = {}
+for _cls in _all_subclasses(HotseatError):
+    _BY_CODE.setdefault(_cls.code, _cls)  # a code's first class: Busy, not its subclass DatabaseBusy
 ERROR_CODES: tuple[str, ...] = tuple(sorted(_BY_CODE))
 
 

@@ -1,11 +1,12 @@
-"""Which failures mean "the database or Redis is down" rather than "hotseat has a bug".
+"""Which errors mean "the database or Redis is down" rather than "hotseat has a bug".
 
-An outage is reported to clients as ``unavailable`` (503, retryable) and logged
-as one line; a bug stays ``internal`` with its traceback. A database pool with no
-connection free within ``HOTSEAT_DATABASE_POOL_TIMEOUT_SECONDS`` (overload, not an
-outage) is reported as ``busy`` (503, retryable), also as one line. ``api/errors.py``
-maps exceptions with ``unavailable_error``; the background loops use
-``outage_of`` to decide whether a traceback is worth logging.
+The store and the Redis modules raise their failures as ``HotseatError`` where they
+happen: ``DatabaseUnavailable`` or ``DatabaseBusy`` (``store.failures``), and
+``Unavailable`` for Redis (``streaming.redis_client.redis_errors``, the log follower).
+Clients get them as ``unavailable`` or ``busy`` (503, retryable) like any other error.
+Here they are recognised, so that the writes that must not be lost retry through them
+(``retry_outages``), background work logs them as one line instead of a traceback, and a
+WebSocket closes with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
-from redis.exceptions import RedisError
-from sqlalchemy import exc as sa
-
-from hotseat.errors import Busy, Unavailable
-from hotseat.streaming.redis_client import REDIS_DOWN_MESSAGE
+from hotseat.errors import DatabaseBusy, DatabaseUnavailable, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -29,44 +26,16 @@ T = TypeVar("T")
 # a busy pool or a short outage: about 8 s in all, longer than the pool's own timeout.
 PERSIST_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
-DATABASE_DOWN_MESSAGE = "The database cannot be reached; retry in a few seconds."
-DATABASE_BUSY_MESSAGE = "The server is too busy to reach its database right now; retry in a few seconds."
-
 Outage = Literal["database", "redis"]
-
-# The exception classes an outage surfaces as (``api/errors.py`` answers them without a traceback).
-OUTAGE_TYPES: tuple[type[Exception], ...] = (RedisError, sa.DBAPIError, sa.TimeoutError, ConnectionError)
 
 
 def outage_of(exc: BaseException) -> Outage | None:
     """The dependency whose absence caused ``exc``, or None if ``exc`` is not an outage."""
+    if isinstance(exc, DatabaseBusy | DatabaseUnavailable):
+        return "database"
     if isinstance(exc, Unavailable):
-        cause = exc.__cause__
-        return "redis" if cause is None or isinstance(cause, RedisError) else outage_of(cause)
-    if isinstance(exc, RedisError):
-        return "redis"
-    if isinstance(exc, sa.DBAPIError):
-        lost = exc.connection_invalidated or isinstance(exc, sa.OperationalError | sa.InterfaceError)
-        return "database" if lost else None
-    if isinstance(exc, sa.TimeoutError):  # no pooled connection came free in time
-        return "database"
-    # Connecting, asyncpg raises its own errors and refused or reset sockets without wrapping them.
-    if isinstance(exc, ConnectionError) or type(exc).__module__.startswith("asyncpg"):
-        return "database"
+        return "redis"  # the database's are DatabaseUnavailable; every other one is Redis's
     return None
-
-
-def unavailable_error(exc: BaseException) -> Busy | Unavailable | None:
-    """``exc`` as the error a client gets, if it is an outage (or the database pool is exhausted)."""
-    if isinstance(exc, Unavailable):
-        return exc
-    if isinstance(exc, sa.TimeoutError):
-        return Busy(DATABASE_BUSY_MESSAGE, retry_after=2)
-    outage = outage_of(exc)
-    if outage is None:
-        return None
-    message = REDIS_DOWN_MESSAGE if outage == "redis" else DATABASE_DOWN_MESSAGE
-    return Unavailable(message, retry_after=2)
 
 
 async def retry_outages(
@@ -82,6 +51,7 @@ async def retry_outages(
         except Exception as exc:
             if outage_of(exc) is None:
                 raise
-            logger.warning("%s failed (%s); retrying in %.2f s", what, type(exc).__name__, delay)
+            cause = exc.__cause__ or exc  # the driver's own error says more
+            logger.warning("%s failed (%s); retrying in %.2f s", what, type(cause).__name__, delay)
         await asyncio.sleep(delay)
     return await action()

@@ -37,6 +37,8 @@ from typing import Any
 
 import uvicorn
 
+from hotseat.config import Settings
+
 # Lifecycle messages go where uvicorn's own ("Shutting down", ...) go.
 logger = logging.getLogger("uvicorn.error")
 
@@ -190,3 +192,19 @@ class ServerThread:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
+    """Server options that come from the settings (shared by ``serve`` and tests)."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": settings.ws_ping_seconds,
+        "ws_ping_timeout": settings.ws_ping_seconds,
+        "ws_per_message_deflate": settings.ws_compression,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds + 5,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        # Only from the proxies named: anyone else could claim any address in X-Forwarded-For.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+    }

@@ -16,12 +16,12 @@ from helpers import wait_quiet
 
 import hx
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.errors import Busy
 from hotseat.interview.analysis import judge
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.store.db import create_engine
 from hotseat.store.models import AssessmentRow
 from hotseat.store.repo import Store

@@ -1,6 +1,6 @@
 """A database that is briefly busy loses nothing: no move is left half-made, no reply or
-assessment is dropped. The store is the real one; only the chosen calls fail, with the error a
-pool that has no connection free raises."""
+assessment is dropped. The store is the real one; only the chosen calls fail, with the error the
+store raises for a pool that has no connection free."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa
 from hotseat.api.deps import Services
 from hotseat.errors import UpstreamUnavailable
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.store.failures import database_error
 from hotseat.testing.server import ServerThread
 
 
@@ -28,7 +29,8 @@ def fail_next(services: Services, method: str, times: int, monkeypatch: pytest.M
     async def flaky(*args: Any, **kwargs: Any) -> Any:
         if failed[0] < times:
             failed[0] += 1
-            raise sa.TimeoutError("QueuePool limit reached, connection timed out")
+            pool_timeout = sa.TimeoutError("QueuePool limit reached, connection timed out")
+            raise database_error(pool_timeout) or pool_timeout from pool_timeout
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(services.store, method, flaky)

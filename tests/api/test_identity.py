@@ -14,9 +14,9 @@ from websockets.sync.client import connect
 
 import hx
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.store.models import AssessmentRow, CvRow, TurnRow
 from hotseat.testing.server import ServerThread
 

@@ -17,8 +17,8 @@ import hx
 from hotseat.app import create_app
 from hotseat.calibration.run import FIXTURES
 from hotseat.config import Settings
+from hotseat.interview.analysis.claims import extract_claims
 from hotseat.interview.analysis.matcher import AnswerText, analyse
-from hotseat.interview.claims import extract_claims
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.testing.server import ServerThread
 

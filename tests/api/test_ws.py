@@ -15,9 +15,9 @@ from websockets.sync.client import ClientConnection, connect
 
 import hx
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.testing.server import ServerThread
 from hx import ws_connect
 

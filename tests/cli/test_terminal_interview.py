@@ -17,9 +17,9 @@ import httpx
 from tmux import Tmux, words
 
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.testing.fault_proxy import FaultProxy
 from hotseat.testing.mock_openai import MockOpenAI, Reply
 from hotseat.testing.server import ServerThread

@@ -16,9 +16,9 @@ from websockets.sync.client import ClientConnection
 
 import hx
 from hotseat.app import create_app
-from hotseat.cli import uvicorn_config_kwargs
 from hotseat.config import Settings
 from hotseat.llm.base import Backend
+from hotseat.serving import uvicorn_config_kwargs
 from hotseat.testing.server import ServerThread
 from hx import AUTH
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hotseat.calibration.run import FIXTURES
-from hotseat.interview.claims import anchor_for, best_claim, extract_claims
+from hotseat.interview.analysis.claims import anchor_for, best_claim, extract_claims
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 
 CV = (FIXTURES / "cv.md").read_text(encoding="utf-8")

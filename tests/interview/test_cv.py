@@ -7,9 +7,11 @@ and zipfile.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import os
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -20,14 +22,16 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
 from documents import add_zero_member, make_docx, make_pdf, rewrite_pdf
-from hotseat.errors import HotseatError, TooLarge, Unprocessable, UnsupportedType
+from hotseat.errors import Busy, HotseatError, TooLarge, Unprocessable, UnsupportedType
 from hotseat.interview.cv import (
+    MAX_PARALLEL_PARSES,
     CvLimits,
     ExtractedCv,
     clean_text,
     detect_kind,
     extract_cv,
     extract_cv_async,
+    sandbox,
 )
 
 
@@ -355,3 +359,32 @@ async def test_async_parse_process_dying_is_unprocessable() -> None:
     """A parse process that dies without answering is a 422, not a hang or a 500."""
     with pytest.raises(Unprocessable, match="couldn't be read"):
         await extract_cv_async(b"Jane", "cv.txt", None, CvLimits(), _extract=dying_parser)
+
+
+async def test_uploads_past_the_parse_slots_wait_in_their_own_pool_then_get_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every parse slot taken, another upload waits (no thread of asyncio's pool held) and is
+    answered busy after the queue timeout; its parse then never runs."""
+    monkeypatch.setattr(sandbox, "QUEUE_TIMEOUT", 0.5)
+    limits = CvLimits(parse_timeout=3)
+    pid_files = [tmp_path / f"pid{n}" for n in range(MAX_PARALLEL_PARSES + 1)]
+    parses = [
+        asyncio.create_task(
+            extract_cv_async(
+                b"Jane", "cv.txt", None, limits, _extract=functools.partial(stuck_parser, str(p))
+            )
+        )
+        for p in pid_files
+    ]
+    waiting = parses.pop()
+    with pytest.raises(Busy):
+        await asyncio.wait_for(waiting, 10)
+    parsing = [t for t in threading.enumerate() if t.name.startswith("hotseat-cv-parse")]
+    assert len(parsing) == MAX_PARALLEL_PARSES
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
+    for parse in parses:
+        with pytest.raises(Unprocessable, match="took too long"):
+            await parse
+    await asyncio.sleep(0.5)
+    assert not pid_files[-1].exists(), "the abandoned upload was never parsed"

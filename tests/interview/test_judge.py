@@ -7,11 +7,11 @@ import json
 import pytest
 
 from hotseat.errors import UpstreamError
+from hotseat.interview.analysis.claims import extract_claims
 from hotseat.interview.analysis.judge import JudgeFailed, judge, judge_schema
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.analysis.rubric import score
-from hotseat.interview.claims import extract_claims
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.llm.base import GenerationParams
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply

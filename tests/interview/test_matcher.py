@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from hotseat.interview.analysis.claims import extract_claims
 from hotseat.interview.analysis.matcher import AnswerText, analyse
 from hotseat.interview.analysis.rubric import score
-from hotseat.interview.claims import extract_claims
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 
 PACKS = PackRegistry.load([BUILTIN_PACKS_DIR])

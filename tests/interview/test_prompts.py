@@ -3,9 +3,10 @@ and the plan (the words to ask) as the turn's task."""
 
 from __future__ import annotations
 
+from hotseat.interview.fencing import FENCE_CLOSE
 from hotseat.interview.flow import TurnPlan
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
-from hotseat.interview.prompts import FENCE_CLOSE, TASK_LABEL, PastTurn, build_messages
+from hotseat.interview.prompts import TASK_LABEL, PastTurn, build_messages
 from hotseat.interview.script import script_for
 
 PACKS = PackRegistry.load([BUILTIN_PACKS_DIR])

@@ -140,3 +140,28 @@ async def test_a_terminal_event_that_cannot_be_logged_still_ends_the_turn() -> N
     await asyncio.wait_for(runner.wait("t1"), 5)
     assert not runner.is_running("t1") and runner.running_count() == 0
     assert saved[0].status == "complete"
+
+
+class SlowPeers(FakePeers):
+    """Peers whose answer to "is the session watched elsewhere?" never comes (Redis hanging)."""
+
+    async def watched_elsewhere(self, session_id: str) -> bool:
+        await asyncio.Event().wait()
+        return False
+
+
+async def test_a_pending_orphan_check_is_held_and_ended_at_shutdown() -> None:
+    """The task a fired orphan timer starts is the runner's: shutdown cancels it, none is left behind."""
+    backend = ScriptedBackend()
+    backend.enqueue(ScriptedReply(" ".join(["word"] * 1000), token_delay=0.01))
+    runner = TurnRunner(
+        backend, MemoryStreamLog(), MemorySessionBus(), orphan_grace_seconds=0.05, peers=SlowPeers()
+    )
+    await runner.start(request(), ignore)
+    await asyncio.sleep(0.2)  # the timer fired; its check waits on the peers
+    checks = [task for task in asyncio.all_tasks() if task.get_name() == "orphan-check:t1"]
+    assert len(checks) == 1 and not checks[0].done()
+    assert runner.is_running("t1"), "the check has not decided yet"
+    await asyncio.wait_for(runner.shutdown(0.05), 5)
+    assert checks[0].cancelled()
+    assert not runner.is_running("t1")

@@ -9,10 +9,9 @@ from pydantic import BaseModel
 
 from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
 from hotseat.api.limits import client_ip, limits_of
+from hotseat.config import Settings
 from hotseat.errors import TooLarge
-from hotseat.interview.cv import extract_cv_async
-from hotseat.store.models import CvRow
-from hotseat.store.repo import new_id
+from hotseat.interview.cv import CvLimits, extract_cv_async
 
 router = APIRouter(prefix="/api")
 
@@ -40,7 +39,7 @@ async def upload_cv(
 ) -> CvOut:
     # Counted before the file is parsed, the expensive part.
     await limits_of(request).uploads.hit(owner, client_ip(request))
-    limits = services.settings.cv_limits()
+    limits = _cv_limits(services.settings)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + _MULTIPART_OVERHEAD:
         raise TooLarge(_too_large(limits.max_bytes))
@@ -49,16 +48,7 @@ async def upload_cv(
         raise TooLarge(_too_large(limits.max_bytes))
     filename = _safe_filename(file.filename)
     extracted = await extract_cv_async(data, filename, file.content_type, limits)
-    row = CvRow(
-        id=new_id(),
-        owner_id=owner,
-        filename=filename,
-        content_type=extracted.kind,
-        text=extracted.text,
-        chars=extracted.chars,
-        pages=extracted.pages,
-    )
-    await services.store.add_cv(row)
+    row = await services.records.add_cv(owner, filename, extracted)
     return CvOut(
         id=row.id, filename=filename, chars=row.chars, pages=row.pages, truncated=extracted.truncated
     )
@@ -74,8 +64,17 @@ async def get_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> CvOut:
 async def delete_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
     """Delete the CV's text; sessions that used it keep their transcripts."""
     row = await owned_cv(services, owner, cv_id)
-    await services.store.delete_cv(row.id)
+    await services.records.delete_cv(row.id)
     return Response(status_code=204)
+
+
+def _cv_limits(settings: Settings) -> CvLimits:
+    return CvLimits(
+        max_bytes=settings.cv_max_bytes,
+        max_pages=settings.cv_max_pages,
+        max_chars=settings.cv_max_chars,
+        parse_timeout=settings.cv_parse_timeout_seconds,
+    )
 
 
 def _too_large(limit: int) -> str:

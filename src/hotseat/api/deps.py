@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from hotseat.api.identity import owner_of
-from hotseat.config import Settings
-from hotseat.errors import NotFound, session_not_found
-from hotseat.interview.packs import PackRegistry
-from hotseat.interview.service import InterviewService
-from hotseat.llm.base import Backend
-from hotseat.store.models import CvRow, SessionRow
-from hotseat.store.repo import Store
-from hotseat.streaming.runner import TurnRunner
-from hotseat.streaming.wiring import Streaming
+from hotseat.interview.records import CvRow, SessionRow
+from hotseat.services import Services
 
-
-@dataclass(slots=True)
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    store: Store
-    packs: PackRegistry
-    backend: Backend
-    runner: TurnRunner
-    interview: InterviewService
-    # Where turn logs, announcements and cancels go: this process, or Redis for replicas.
-    streaming: Streaming
+__all__ = ["OwnedSession", "OwnerDep", "Services", "ServicesDep", "owned_cv", "owned_session", "services_of"]
 
 
 def services_of(connection: HTTPConnection) -> Services:
@@ -57,17 +37,11 @@ OwnerDep = Annotated[str, Depends(_owner)]
 
 async def owned_session(services: Services, owner: str, session_id: str) -> SessionRow:
     """The session, if it exists and belongs to ``owner``; otherwise the same 404 either way."""
-    session = await services.store.get_session(session_id)
-    if session is None or session.owner_id != owner:
-        raise session_not_found(session_id)
-    return session
+    return await services.records.owned_session(owner, session_id)
 
 
 async def owned_cv(services: Services, owner: str, cv_id: str) -> CvRow:
-    cv = await services.store.get_cv(cv_id)
-    if cv is None or cv.owner_id != owner:
-        raise NotFound(f"No CV {cv_id!r}; upload it again with POST /api/cvs.")
-    return cv
+    return await services.records.owned_cv(owner, cv_id)
 
 
 async def _session(session_id: str, request: Request) -> SessionRow:

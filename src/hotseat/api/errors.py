@@ -3,9 +3,10 @@
 Every response body is ``{"error": {"code", "message"}}``; a WebSocket error is
 ``{"type": "error", "code", "message"}``; SSE errors are log events. The
 database or Redis being down is ``unavailable``, and no database connection
-free in time is ``busy`` (both 503 with Retry-After, logged as one line; see
-``hotseat.outages``). Anything else that is not a ``HotseatError`` is logged
-with its traceback here and reaches the client only as ``internal``.
+free in time is ``busy`` (both 503 with Retry-After, logged as one line); the
+store and the Redis modules raise them as ``HotseatError`` (``hotseat.outages``).
+Anything else that is not a ``HotseatError`` is logged with its traceback here and
+reaches the client only as ``internal``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound, TooLarge
-from hotseat.outages import OUTAGE_TYPES, unavailable_error
+from hotseat.outages import outage_of
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ def bad_frame(exc: ValidationError | ValueError) -> BadRequest:
 def install(app: FastAPI) -> None:
     async def on_hotseat_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HotseatError)
+        if outage_of(exc) is not None:
+            cause = exc.__cause__ or exc
+            logger.warning(
+                "answered %d: %s (%s: %s)", exc.http_status, exc.message, type(cause).__name__, cause
+            )
         return error_response(exc)
 
     async def on_validation_error(_request: Request, exc: Exception) -> Response:
@@ -80,22 +86,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
-        down = unavailable_error(exc)
-        if down is not None:
-            return error_response(down)
         logger.exception("unhandled error", exc_info=exc)
         return error_response(Internal("Something went wrong on the server; it has been logged. Retry."))
-
-    async def on_outage(request: Request, exc: Exception) -> Response:
-        down = unavailable_error(exc)
-        if down is None:  # a database error that is not an outage, such as a bug in a query
-            return await on_unexpected(request, exc)
-        logger.warning("answered 503: %s (%s: %s)", down.message, type(exc).__name__, exc)
-        return error_response(down)
 
     app.add_exception_handler(HotseatError, on_hotseat_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
-    for outage in OUTAGE_TYPES:
-        app.add_exception_handler(outage, on_outage)

@@ -37,7 +37,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
 @router.get("/ready")
 async def ready(services: ServicesDep) -> JSONResponse:
     """Readiness for a load balancer: the database and Redis answer, each within 2 s."""
-    body = await readiness(services.store, services.streaming)
+    body = await readiness(services.records, services.streaming)
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
 
@@ -63,7 +63,7 @@ async def get_pack(pack_id: str, services: ServicesDep) -> dict[str, Any]:
 @router.get("/sessions")
 async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionSummary]:
     """The caller's own sessions, newest first."""
-    return [SessionSummary.of(row, services.packs) for row in await services.store.list_sessions(owner)]
+    return [SessionSummary.of(row, services.packs) for row in await services.records.sessions(owner)]
 
 
 @router.post("/sessions", status_code=201, response_model=SessionCreated)
@@ -78,7 +78,7 @@ async def create_session(
 
 @router.get("/sessions/{session_id}")
 async def get_session(session: OwnedSession, services: ServicesDep) -> SessionOut:
-    return SessionOut.of(session, list(await services.store.list_turns(session.id)))
+    return SessionOut.of(session, list(await services.records.turns(session.id)))
 
 
 @router.delete("/sessions/{session_id}", status_code=204)

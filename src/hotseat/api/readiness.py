@@ -16,10 +16,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from hotseat.errors import Unavailable
-from hotseat.outages import DATABASE_DOWN_MESSAGE
-from hotseat.store.repo import Store
-from hotseat.streaming.redis_client import REDIS_DOWN_MESSAGE
+from hotseat.errors import DATABASE_DOWN_MESSAGE, REDIS_DOWN_MESSAGE, Unavailable
+from hotseat.interview.records import Records
 from hotseat.streaming.wiring import Streaming
 
 logger = logging.getLogger(__name__)
@@ -27,9 +25,9 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def readiness(store: Store, streaming: Streaming) -> dict[str, Any]:
+async def readiness(records: Records, streaming: Streaming) -> dict[str, Any]:
     """The readiness body; ``status`` is ``ready`` only if nothing is down."""
-    database, redis = await asyncio.gather(_state(_database(store)), _state(streaming.ping()))
+    database, redis = await asyncio.gather(_state(_database(records)), _state(streaming.ping()))
     body: dict[str, Any] = {"database": database, "redis": redis}
     down = [DATABASE_DOWN_MESSAGE] if database == "down" else []
     if redis == "down":
@@ -39,8 +37,8 @@ async def readiness(store: Store, streaming: Streaming) -> dict[str, Any]:
     return {"status": "unavailable", **body, "error": Unavailable(" ".join(down), retry_after=2).to_dict()}
 
 
-async def _database(store: Store) -> str:
-    await store.ping()
+async def _database(records: Records) -> str:
+    await records.ping_database()
     return "ok"
 
 

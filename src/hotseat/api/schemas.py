@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from hotseat.interview.packs import PackRegistry
-from hotseat.store.models import SessionRow, TurnRow
+from hotseat.interview.records import SessionRow, TurnRow
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 

@@ -57,7 +57,7 @@ from hotseat.api.schemas import (
 from hotseat.api.send_watchdog import SendWatchdog, send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
-from hotseat.outages import unavailable_error
+from hotseat.outages import outage_of
 from hotseat.streaming.bus import TurnStarted, subscription
 from hotseat.streaming.events import count_deltas, merge_deltas
 
@@ -179,7 +179,7 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
                 )
             created = await start_session(services, websocket, owner, frame)
         except HotseatError as exc:
-            if unavailable_error(exc) is not None:
+            if outage_of(exc) is not None:
                 raise  # closed with 1013 by the caller
             await websocket.send_text(ws_error_frame(exc))
             continue
@@ -217,11 +217,10 @@ def _validate_frame(data: object) -> ClientFrame:
 
 async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:
     """The database or Redis is down: say so, and close with 1013 (try again later). Re-raises the rest."""
-    down = unavailable_error(exc)
-    if down is None:
+    if not isinstance(exc, HotseatError) or outage_of(exc) is None:
         raise exc
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await websocket.send_text(ws_error_frame(down))
+        await websocket.send_text(ws_error_frame(exc))
         await websocket.close(TRY_AGAIN_LATER, "database or Redis unavailable")
 
 
@@ -357,13 +356,8 @@ class _Connection:
     async def _move(self, frame: ClientFrame) -> None:
         try:
             await self._handle(frame)
-        except HotseatError as exc:
+        except HotseatError as exc:  # the database or Redis going away too
             await self._send_error(exc)
-        except Exception as exc:
-            down = unavailable_error(exc)
-            if down is None:
-                raise
-            await self._send_error(down)
 
     async def _handle(self, frame: ClientFrame) -> None:
         interview = self.services.interview
@@ -375,7 +369,7 @@ class _Connection:
         if isinstance(frame, CancelFrame):
             await interview.cancel(self.session_id, frame.turn_id)
         elif isinstance(frame, ResumeFrame):
-            turn = await self.services.store.get_turn(self.session_id, frame.turn_id)
+            turn = await self.services.records.turn(self.session_id, frame.turn_id)
             if turn is None:
                 raise NotFound(f"No turn {frame.turn_id!r} in this session.")
             self._stream(frame.turn_id, frame.after, turn.kind)
@@ -404,10 +398,10 @@ class _Connection:
         turn_id = runner.running_turn(self.session_id)
         kind = runner.running_kind(turn_id) if turn_id is not None else None
         if turn_id is None or kind is None:
-            turn = await self.services.store.streaming_turn(self.session_id)  # on another replica
+            turn = await self.services.records.streaming_turn(self.session_id)  # on another replica
             turn_id, kind = (turn.id, turn.kind) if turn is not None else (None, None)
         if resume is not None and resume[0] != turn_id:
-            named = await self.services.store.get_turn(self.session_id, resume[0])
+            named = await self.services.records.turn(self.session_id, resume[0])
             if named is None:
                 await self._send_error(NotFound(f"No turn {resume[0]!r} in this session."))
             else:
@@ -458,11 +452,9 @@ class _Connection:
             await self._send_error(exc, turn_id)
         except (WebSocketDisconnect, RuntimeError, _Ended):
             return
-        except Exception as exc:
-            down = unavailable_error(exc)
-            if down is None:
-                logger.exception("streaming turn %s to a WebSocket failed", turn_id)
-            await self._send_error(down or Internal("Streaming this reply failed; resume it."), turn_id)
+        except Exception:
+            logger.exception("streaming turn %s to a WebSocket failed", turn_id)
+            await self._send_error(Internal("Streaming this reply failed; resume it."), turn_id)
 
     async def _send(self, text: str) -> None:
         async with self._send_lock:

@@ -13,10 +13,10 @@ from hotseat.calibration.run import FIXTURES, Analyser, calibrate, fixture_claim
 from hotseat.config import Settings
 from hotseat.errors import HotseatError
 from hotseat.interview.analysis import matcher
+from hotseat.interview.analysis.claims import Claim
 from hotseat.interview.analysis.judge import JudgeFailed, judge
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
-from hotseat.interview.claims import Claim
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry, Question
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend

@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
+from hotseat.interview.analysis.claims import Claim, extract_claims
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.analysis.rubric import score
-from hotseat.interview.claims import Claim, extract_claims
 from hotseat.interview.packs import PackRegistry, Question
 
 FIXTURES = Path(str(files("hotseat.calibration") / "fixtures"))

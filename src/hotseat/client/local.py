@@ -33,8 +33,7 @@ class LocalServer:
 def local_server() -> Iterator[LocalServer]:
     """Start the app on a free port, yield where it listens, stop it (draining) on exit."""
     from hotseat.app import create_app
-    from hotseat.cli import uvicorn_config_kwargs
-    from hotseat.serving import ServerThread
+    from hotseat.serving import ServerThread, uvicorn_config_kwargs
 
     try:
         settings = Settings()

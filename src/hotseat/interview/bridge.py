@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from hotseat.errors import HotseatError
 from hotseat.interview.analysis.text import is_korean, words
+from hotseat.interview.fencing import fence
 from hotseat.interview.packs import language_name
-from hotseat.interview.prompts import fence
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
 
 MAX_BRIDGE_WORDS = 20

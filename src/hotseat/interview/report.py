@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from hotseat.interview.analysis.claims import Claim
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.analysis.rubric import effective_verdict, score
-from hotseat.interview.claims import Claim
 from hotseat.interview.packs import Pack, Question
 from hotseat.interview.wording import for_candidate
 

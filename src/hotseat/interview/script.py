@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hotseat.interview.claims import Claim
+from hotseat.interview.analysis.claims import Claim
 from hotseat.interview.flow import TurnPlan
 from hotseat.interview.packs import Pack
 from hotseat.interview.wording import acknowledgement, wording

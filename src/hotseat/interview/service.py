@@ -12,11 +12,11 @@ from typing import Any, Literal, cast
 from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
 from hotseat.interview.analysis import matcher
+from hotseat.interview.analysis.claims import Claim, anchor_for, confirmed, extract_claims
 from hotseat.interview.analysis.judge import JudgeFailed, judge
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.bridge import bridge_messages, guided_stream
-from hotseat.interview.claims import Claim, anchor_for, confirmed, extract_claims
 from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
 from hotseat.interview.packs import PackRegistry, Question
 from hotseat.interview.plan import next_move

@@ -1,4 +1,7 @@
-"""Queries: the only module that speaks SQL. Each method is one short transaction."""
+"""Queries: the only module that speaks SQL. Each method is one short transaction.
+
+Only ``HotseatError`` leaves it for a failure of the database (``store.failures``).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Insert, Select
-from sqlalchemy.sql.schema import ColumnDefault
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Select
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
 from hotseat.store.db import sessionmaker
+from hotseat.store.failures import database_errors
+from hotseat.store.inserts import capped_session_insert, insert_rows, set_values, take_defaults
 from hotseat.store.models import AssessmentRow, Base, CvRow, SessionRow, TurnRow, utcnow
+from hotseat.store.outcomes import FinishedTurn, outcome_values
 from hotseat.store.sqlite import LeanConnection
-from hotseat.streaming.runner import TurnOutcome
 
 Row = TypeVar("Row", bound=Base)
 
@@ -66,19 +70,38 @@ class Store:
         commit, in one hand-off (``LeanConnection.hold_writes``), which holds SQLite's lock only
         for that moment on the connection's thread, so the block does not queue for the writer
         here; errors of its writes, such as an IntegrityError, are raised when the block ends.
+
+        Database outages and an exhausted pool are raised as ``DatabaseUnavailable`` and
+        ``DatabaseBusy`` (``store.failures``); constraint violations stay SQLAlchemy's.
         """
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite and not blind:
-                try:
-                    async with asyncio.timeout(self._pool_timeout):
-                        await stack.enter_async_context(self._writer)
-                except TimeoutError:
-                    raise WriterTimeout(f"SQLite's writer stayed busy for {self._pool_timeout} s") from None
-            async with self.engine.begin() as db:
-                if blind and self._sqlite:
-                    raw = await db.get_raw_connection()
-                    if isinstance(raw.driver_connection, LeanConnection):
-                        raw.driver_connection.hold_writes()
+        with database_errors():
+            async with contextlib.AsyncExitStack() as stack:
+                if self._sqlite and not blind:
+                    try:
+                        async with asyncio.timeout(self._pool_timeout):
+                            await stack.enter_async_context(self._writer)
+                    except TimeoutError:
+                        message = f"SQLite's writer stayed busy for {self._pool_timeout} s"
+                        raise WriterTimeout(message) from None
+                async with self.engine.begin() as db:
+                    if blind and self._sqlite:
+                        raw = await db.get_raw_connection()
+                        if isinstance(raw.driver_connection, LeanConnection):
+                            raw.driver_connection.hold_writes()
+                    yield db
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (Core); database failures raised as ``HotseatError``."""
+        with database_errors():
+            async with self.engine.connect() as db:
+                yield db
+
+    @asynccontextmanager
+    async def _orm(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session for reads; database failures raised as ``HotseatError``."""
+        with database_errors():
+            async with self._session() as db:
                 yield db
 
     async def _one(self, model: type[Row], statement: Select[Any], **params: Any) -> Row | None:
@@ -87,7 +110,7 @@ class Store:
         A Core read: the ORM session's identity map and loading cost about as much as the query
         (docs/performance.md), and rows here are read once and not changed through the ORM.
         """
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             found = (await db.execute(statement, params)).first()
         return None if found is None else model(**found._mapping)
 
@@ -106,12 +129,13 @@ class Store:
             async with self._write(blind=True) as db:
                 if max_per_owner:
                     # Inserts no row at the cap; the turn's foreign key then fails (below).
-                    # INSERT ... SELECT names every column: those left unset are NULL.
-                    values = {**_SESSION_COLUMNS_UNSET, **_values(session), "max_per_owner": max_per_owner}
-                    await db.execute(_CAPPED_SESSION_INSERT, values)
+                    values = set_values(session)
+                    statement = capped_session_insert(tuple(values))
+                    result = await db.execute(statement, {**values, "max_per_owner": max_per_owner})
+                    take_defaults(session, result)
                 else:
-                    await _insert(db, session)
-                await _insert(db, first_turn)
+                    await insert_rows(db, session)
+                await insert_rows(db, first_turn)
         except IntegrityError as exc:
             if max_per_owner and _is_foreign_key_violation(exc):
                 raise Conflict(
@@ -124,7 +148,7 @@ class Store:
         return await self._one(SessionRow, _SESSION_BY_ID, id=session_id)
 
     async def list_sessions(self, owner_id: str, limit: int = 200) -> Sequence[SessionRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(SessionRow)
                 .where(SessionRow.owner_id == owner_id)
@@ -141,7 +165,7 @@ class Store:
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.position)
             )
@@ -154,7 +178,7 @@ class Store:
         self, session_id: str, turn_id: str
     ) -> tuple[SessionRow, TurnRow | None] | None:
         """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             found = (
                 await db.execute(_SESSION_AND_TURN, {"session_id": session_id, "turn_id": turn_id})
             ).first()
@@ -194,19 +218,19 @@ class Store:
                 for turn in turns:
                     position += 1
                     turn.position = position
-                await _insert(db, *turns, *assessments)
+                await insert_rows(db, *turns, *assessments)
                 await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
 
     async def has_streaming_turn(self, session_id: str) -> bool:
-        async with self._session() as db:
+        async with self._orm() as db:
             found = await db.scalar(
                 select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
             )
             return found is not None
 
-    async def finish_turn(self, outcome: TurnOutcome) -> None:
+    async def finish_turn(self, outcome: FinishedTurn) -> None:
         """Store a turn's outcome (the runner retries it through a busy pool or a short outage).
 
         Only a turn still 'streaming' is updated: the first outcome stored wins. A replica cut
@@ -215,9 +239,9 @@ class Store:
         what the clients were told. A retried write that had in fact landed changes nothing.
         """
         async with self._write(blind=True) as db:
-            await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **_outcome_values(outcome)})
+            await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **outcome_values(outcome)})
 
-    async def finish_abandoned_turn(self, outcome: TurnOutcome) -> bool:
+    async def finish_abandoned_turn(self, outcome: FinishedTurn) -> bool:
         """Store the outcome of a turn whose replica died, unless it has ended meanwhile.
 
         Only a turn still 'streaming' is updated, so of several replicas sweeping
@@ -227,13 +251,13 @@ class Store:
             result = await db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == outcome.turn_id, TurnRow.status == "streaming")
-                .values(**_outcome_values(outcome))
+                .values(**outcome_values(outcome))
             )
             return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def streaming_turns(self, started_before: datetime) -> list[str]:
         """Ids of the turns generating since before ``started_before`` (on any replica)."""
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(TurnRow.id).where(TurnRow.status == "streaming", TurnRow.created_at < started_before)
             )
@@ -245,7 +269,7 @@ class Store:
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""
-        async with self._session() as db:
+        async with self._orm() as db:
             found: str | None = await db.scalar(
                 select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.status == "streaming")
             )
@@ -253,7 +277,7 @@ class Store:
 
     async def ping(self) -> None:
         """One round trip to the database (readiness)."""
-        async with self.engine.connect() as connection:
+        async with self._read() as connection:
             await connection.execute(select(1))
 
     async def interrupt_streaming_turns(self) -> int:
@@ -273,7 +297,7 @@ class Store:
 
     async def add_cv(self, cv: CvRow) -> None:
         async with self._write() as db:
-            await _insert(db, cv)
+            await insert_rows(db, cv)
 
     async def get_cv(self, cv_id: str) -> CvRow | None:
         return await self._one(CvRow, _CV_BY_ID, id=cv_id)
@@ -295,7 +319,7 @@ class Store:
             )
 
     async def list_assessments(self, session_id: str) -> Sequence[AssessmentRow]:
-        async with self._session() as db:
+        async with self._orm() as db:
             rows = await db.scalars(
                 select(AssessmentRow)
                 .where(AssessmentRow.session_id == session_id)
@@ -305,7 +329,7 @@ class Store:
 
     async def pending_assessments(self, created_before: datetime) -> list[str]:
         """Ids of the assessments pending since before ``created_before`` (on any replica)."""
-        async with self.engine.connect() as db:
+        async with self._read() as db:
             rows = await db.scalars(
                 select(AssessmentRow.id).where(
                     AssessmentRow.status == "pending", AssessmentRow.created_at < created_before
@@ -334,63 +358,14 @@ class Store:
             return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _insert(db: AsyncConnection, *rows: Base) -> None:
-    """INSERT new row objects, in order, as the ORM's flush would.
-
-    Each row gets the attributes set on it, and every Python-side column default it lacks,
-    which is also set on the object (as a flush does), so the object matches what is stored.
-    """
-    for row in rows:
-        table = cast(Table, type(row).__table__)
-        statement = _INSERTS.get(table)
-        if statement is None:
-            statement = _INSERTS[table] = insert(table)
-        await db.execute(statement, _values(row))
-
-
-def _values(row: Base) -> dict[str, Any]:
-    """A new row's column values: those set on it, and the Python-side defaults it lacks (set on it too).
-
-    Columns with neither are left out, so they are NULL in SQL (a JSON column given None would
-    store the JSON text ``null`` instead).
-    """
-    table = cast(Table, type(row).__table__)
-    values: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if column.key in row.__dict__:
-            values[column.key] = row.__dict__[column.key]
-        elif isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
-            values[column.key] = default.arg(None) if default.is_callable else default.arg
-            setattr(row, column.key, values[column.key])
-    return values
-
-
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     """SQLite says so in its message; PostgreSQL with its SQLSTATE."""
     return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
 
 
-# One INSERT per table, built on first use (building it per row was 3% of creating a session).
-_INSERTS: dict[Table, Insert] = {}
-
-
 # The reads of single rows that every turn makes, built once (see _FINISH_TURN).
 _SESSIONS = cast(Table, SessionRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
-# INSERT INTO sessions (...) SELECT :id, ... WHERE (SELECT count(*) FROM sessions WHERE
-# owner_id = :owner_id) < :max_per_owner -- a new session, unless its owner keeps enough already.
-_SESSION_COLUMNS_UNSET: dict[str, Any] = dict.fromkeys(column.key for column in _SESSIONS.columns)
-_CAPPED_SESSION_INSERT = insert(_SESSIONS).from_select(
-    [column.key for column in _SESSIONS.columns],
-    select(*(bindparam(column.key, type_=column.type) for column in _SESSIONS.columns)).where(
-        select(func.count())
-        .select_from(_SESSIONS)
-        .where(_SESSIONS.c.owner_id == bindparam("owner_id"))
-        .scalar_subquery()
-        < bindparam("max_per_owner")
-    ),
-)
 _SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
 _TURN_BY_ID = select(_TURNS).where(
     _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
@@ -416,20 +391,3 @@ _SESSION_AND_TURN = (
 _FINISH_TURN = update(_TURNS).where(
     _TURNS.c.id == bindparam("finished_turn_id"), _TURNS.c.status == "streaming"
 )
-
-
-def _outcome_values(outcome: TurnOutcome) -> dict[str, Any]:
-    """The columns a turn's outcome sets, by name."""
-    usage, error = outcome.usage, outcome.error
-    return {
-        "text": outcome.text,
-        "status": outcome.status,
-        "finish_reason": outcome.finish_reason,
-        "delta_index": [list(pair) for pair in outcome.delta_index],
-        "last_seq": outcome.terminal_seq,
-        "finished_at": utcnow(),
-        "prompt_tokens": usage.prompt_tokens if usage is not None else None,
-        "completion_tokens": usage.completion_tokens if usage is not None else None,
-        "error_code": error.code if error is not None else None,
-        "error_message": error.message if error is not None else None,
-    }

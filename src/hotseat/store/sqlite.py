@@ -5,17 +5,26 @@ cursor, executes, fetches and closes the cursor, four hand-offs (and four wake-u
 of the event loop) for one SELECT. It also rolls back on every return to the pool,
 which in SQLite is a no-op when no transaction is open, but still a hand-off.
 
-Here a statement is executed, fetched and its cursor closed in one call on the
-connection's thread, and ``commit``/``rollback`` are skipped when SQLite has no
-transaction open (``sqlite3`` itself does nothing then). On request
-(``hold_writes``), a transaction's writes run together with its commit. Results, errors and
-transactions are exactly those of ``sqlite3``. This uses ``Connection._execute``,
-aiosqlite's own way to run a call on its thread, which its cursors use too.
+Here a statement is executed, fetched and its cursor closed in one call on a worker
+thread, and ``commit``/``rollback`` are skipped when SQLite has no transaction open
+(``sqlite3`` itself does nothing then). On request (``hold_writes``), a transaction's
+writes run together with its commit. Results, errors and transactions are exactly
+those of ``sqlite3``.
+
+aiosqlite has no public way to run a function on its thread, so each connection has a
+second thread of its own (``_Worker``, the same hand-off as aiosqlite's: a queue in, a
+``call_soon_threadsafe`` out; ``loop.run_in_executor`` cost 20-30 us more per call), on
+the ``sqlite3`` connection that ``connector`` opened (``check_same_thread=False``). That
+is safe because one task at a time uses a pooled connection (SQLAlchemy's pool, and its
+adapter's lock around each call), and aiosqlite's thread only opens and closes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +88,15 @@ class LeanCursor:
 
 
 class LeanConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run on its own ``_Worker``, on the ``sqlite3`` connection."""
+
     # Writes held back until the commit (``hold_writes``), or None.
     held: list[_Statement] | None = None
+
+    def __init__(self, opener: _Opener) -> None:
+        super().__init__(opener.open, iter_chunk_size=64)
+        self.opener = opener
+        self.worker = _Worker()
 
     def cursor(self) -> LeanCursor:  # type: ignore[override]
         # No hand-off: the sqlite3 cursor is made, used and closed inside ``execute``.
@@ -105,21 +121,73 @@ class LeanConnection(aiosqlite.Connection):
         return held
 
     async def on_thread(self, fn: Callable[..., _Result], *args: Any) -> _Result:
-        """``fn(sqlite3_connection, *args)`` on this connection's thread."""
-        result: _Result = await self._execute(fn, self._conn, *args)  # type: ignore[no-untyped-call]
-        return result
+        """``fn(sqlite3_connection, *args)`` on a worker thread."""
+        raw = self.opener.raw
+        if raw is None:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        return await self.worker.run(fn, raw, *args)
 
     async def commit(self) -> None:
         held, self.held = self.held or [], None
         if held:
             await self.on_thread(_commit_all, held)
         elif self.in_transaction:
-            await super().commit()
+            await self.on_thread(_commit)
 
     async def rollback(self) -> None:
         self.held = None  # never run, so nothing to undo
         if self.in_transaction:
-            await super().rollback()
+            await self.on_thread(_rollback)
+
+    async def close(self) -> None:
+        self.opener.raw = None
+        self.worker.stop()
+        await super().close()
+
+
+class _Worker:
+    """One thread that runs its connection's calls in order, as aiosqlite's own thread does."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._started = False  # on the first call: a connection that never opens has no thread
+
+    async def run(self, fn: Callable[..., _Result], *args: Any) -> _Result:
+        if not self._started:
+            self._started = True
+            # A daemon: a connection left open does not keep the process alive (as SQLAlchemy
+            # arranges for aiosqlite's thread).
+            threading.Thread(target=self._serve, name="hotseat-sqlite", daemon=True).start()
+        future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
+        self._calls.put((future, fn, args))
+        return await future
+
+    def stop(self) -> None:
+        if self._started:
+            self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args = call
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                future.get_loop().call_soon_threadsafe(_fail, future, exc)
+            else:
+                future.get_loop().call_soon_threadsafe(_succeed, future, result)
+
+
+_Call = tuple["asyncio.Future[_Result]", Callable[..., "_Result"], tuple[Any, ...]]
+
+
+def _succeed(future: asyncio.Future[_Result], result: _Result) -> None:
+    if not future.done():  # its caller may have been cancelled meanwhile
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[_Result], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +233,34 @@ def _commit_all(connection: sqlite3.Connection, held: list[_Statement]) -> _Resu
     return [], None, -1, None
 
 
+def _commit(connection: sqlite3.Connection) -> _Result:
+    connection.commit()
+    return [], None, -1, None
+
+
+def _rollback(connection: sqlite3.Connection) -> _Result:
+    connection.rollback()
+    return [], None, -1, None
+
+
+class _Opener:
+    """Opens one ``sqlite3`` connection (on aiosqlite's thread) and keeps it for ``LeanConnection``."""
+
+    def __init__(self, database: str, kwargs: dict[str, Any]) -> None:
+        self.database = database
+        self.kwargs = kwargs
+        self.raw: sqlite3.Connection | None = None
+
+    def open(self) -> sqlite3.Connection:
+        self.raw = sqlite3.connect(self.database, **self.kwargs, check_same_thread=False)
+        return self.raw
+
+
 def connector(database: str, **kwargs: Any) -> Callable[[], LeanConnection]:
-    """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)`` on its own thread."""
+    """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)`` with fewer hand-offs."""
+    kwargs.pop("check_same_thread", None)
 
     def connect() -> LeanConnection:
-        connection = LeanConnection(lambda: sqlite3.connect(database, **kwargs), iter_chunk_size=64)
-        # As SQLAlchemy does for aiosqlite: a connection left open does not keep the process alive.
-        connection._thread.daemon = True
-        return connection
+        return LeanConnection(_Opener(database, kwargs))
 
     return connect

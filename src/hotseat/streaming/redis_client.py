@@ -32,11 +32,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hotseat.errors import Unavailable
+from hotseat.errors import REDIS_DOWN_MESSAGE, Unavailable
 
 # A blocking read waits this long before it checks that the log it follows still exists.
 BLOCK_SECONDS = 5.0
-REDIS_DOWN_MESSAGE = "The live-stream store (Redis) cannot be reached; retry in a few seconds."
 SESSION_PATTERN = "hotseat:session:*"
 # Connections one replica keeps to Redis, and how long a command waits for one before it fails.
 # Commands are short, and live reads share one connection (``redis_follower``), so 64 serve

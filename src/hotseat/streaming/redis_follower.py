@@ -31,10 +31,10 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from hotseat.errors import Unavailable
+from hotseat.errors import REDIS_DOWN_MESSAGE, Unavailable
 from hotseat.streaming.events import Event
 from hotseat.streaming.log import LogMissing
-from hotseat.streaming.redis_client import BLOCK_SECONDS, REDIS_DOWN_MESSAGE, log_key
+from hotseat.streaming.redis_client import BLOCK_SECONDS, log_key
 
 # Most entries one XREAD returns per log: a reader far behind catches up in a few large batches.
 BATCH = 1000

@@ -110,6 +110,9 @@ class TurnRunner:
         self._watchers: dict[str, int] = {}
         # Set once shutdown's deadline has passed: a turn started after that is interrupted at once.
         self._closed = False
+        # The checks fired orphan timers started (``_orphaned``): held here, or the loop's weak
+        # reference is all that keeps a running task alive; cancelled at shutdown.
+        self._orphan_checks: set[asyncio.Task[None]] = set()
 
     # -- starting and stopping turns ------------------------------------------
 
@@ -196,6 +199,10 @@ class TurnRunner:
                 waiter.cancel()
         self._closed = True
         await asyncio.gather(*(self._stop(tid, "interrupted") for tid in list(self._running)))
+        checks = list(self._orphan_checks)
+        for check in checks:
+            check.cancel()  # its turn has ended: a check only waits for that now
+        await asyncio.gather(*checks, return_exceptions=True)
 
     async def _stop(self, turn_id: str, reason: Literal["cancelled", "interrupted"]) -> bool:
         running = self._running.get(turn_id)
@@ -235,8 +242,19 @@ class TurnRunner:
         self._disarm_orphan_timer(running)
         turn_id = running.request.turn_id
         running.orphan_timer = asyncio.get_running_loop().call_later(
-            self._grace if delay is None else delay, lambda: asyncio.create_task(self._orphaned(turn_id))
+            self._grace if delay is None else delay, self._check_orphan, turn_id
         )
+
+    def _check_orphan(self, turn_id: str) -> None:
+        """An orphan timer fired: run ``_orphaned`` as a task this runner holds until it ends."""
+        check = asyncio.create_task(self._orphaned(turn_id), name=f"orphan-check:{turn_id}")
+        self._orphan_checks.add(check)
+        check.add_done_callback(self._orphan_check_done)
+
+    def _orphan_check_done(self, check: asyncio.Task[None]) -> None:
+        self._orphan_checks.discard(check)
+        if not check.cancelled() and check.exception() is not None:
+            logger.error("the orphan check of a turn failed", exc_info=check.exception())
 
     async def _orphaned(self, turn_id: str) -> None:
         """Nobody here has watched the turn for the grace period: cancel it, unless someone elsewhere does."""

@@ -22,7 +22,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from hotseat.config import Settings
-from hotseat.errors import Unavailable
+from hotseat.errors import REDIS_DOWN_MESSAGE, Unavailable
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
 from hotseat.streaming.bus import MemorySessionBus, SessionBus
@@ -30,7 +30,6 @@ from hotseat.streaming.log import MemoryStreamLog, StreamLog
 from hotseat.streaming.peers import Peers, Standalone
 from hotseat.streaming.redis_bus import RedisSessionBus
 from hotseat.streaming.redis_client import (
-    REDIS_DOWN_MESSAGE,
     SESSION_PATTERN,
     cancel_channel,
     connect,

@@ -29,12 +29,12 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotseat.errors import Busy, HotseatError, UpstreamRateLimited, UpstreamUnavailable
+from hotseat.interview.analysis.claims import Claim
 from hotseat.interview.analysis.matcher import SPECIFIC_CUES, AnswerText
 from hotseat.interview.analysis.model import VERDICTS, Analysis, ClaimFinding, PointFinding, Quote
 from hotseat.interview.analysis.text import content_stems, sentences, specificity
-from hotseat.interview.claims import Claim
+from hotseat.interview.fencing import fence
 from hotseat.interview.packs import Question, language_name
-from hotseat.interview.prompts import fence
 from hotseat.llm.base import Backend, ChatMessage, GenerationParams
 
 logger = logging.getLogger(__name__)

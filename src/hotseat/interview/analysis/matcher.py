@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hotseat.interview.analysis.claims import Claim
 from hotseat.interview.analysis.model import (
     Analysis,
     ClaimFinding,
@@ -44,7 +45,6 @@ from hotseat.interview.analysis.text import (
     specificity,
     words,
 )
-from hotseat.interview.claims import Claim
 from hotseat.interview.packs import Point, Question
 
 # Evidence weights: an authored signal of several words, of one word, and one of the point's own words.
