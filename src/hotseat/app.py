@@ -15,6 +15,7 @@ from sse_starlette.sse import AppStatus
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
+from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
@@ -141,6 +142,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     )
     # Outermost last: security headers wrap everything, including identity's refusals.
     app.add_middleware(OwnerMiddleware, identity=identity)
+    app.add_middleware(
+        BodyLimitMiddleware, limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars)
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(http.router)
     app.include_router(http.metrics_router)

@@ -18,6 +18,10 @@ from hotseat.interview.cv import CvLimits
 
 BackendKind = Literal["local", "openai", "scripted"]
 
+# The most characters HOTSEAT_MAX_ANSWER_CHARS may allow; the answer schemas refuse more before
+# any setting is consulted.
+ANSWER_CHARS_CEILING = 100_000
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -96,7 +100,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Input limits
-    max_answer_chars: int = Field(default=8000, ge=1)
+    max_answer_chars: int = Field(default=8000, ge=1, le=ANSWER_CHARS_CEILING)
     max_job_description_chars: int = Field(default=8000, ge=0)
     cv_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     cv_max_pages: int = Field(default=30, ge=1)

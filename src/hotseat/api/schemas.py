@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from hotseat.config import ANSWER_CHARS_CEILING
 from hotseat.interview.packs import PackRegistry
 from hotseat.store.models import SessionRow, TurnRow
 
@@ -27,7 +28,7 @@ class CreateSession(BaseModel):
 class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=ANSWER_CHARS_CEILING)
 
 
 class TurnStarted(BaseModel):
@@ -131,7 +132,7 @@ class _Frame(BaseModel):
 
 class AnswerFrame(_Frame):
     type: Literal["answer"]
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=ANSWER_CHARS_CEILING)
 
 
 class CancelFrame(_Frame):
