@@ -22,7 +22,10 @@ console = Console()
 
 def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
     """Server options that come from the settings (shared by ``serve`` and tests)."""
+    from hotseat.serving import LingeringWebSocketsProtocol
+
     return {
+        "ws": LingeringWebSocketsProtocol,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_seconds,
         "ws_ping_timeout": settings.ws_ping_seconds,

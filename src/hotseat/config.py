@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A WebSocket opened without a session must start one (query or start frame) within this.
+    ws_start_timeout_seconds: float = Field(default=10.0, gt=0)
     # Off by default: permessage-deflate holds about 37 KB of zlib state per open WebSocket,
     # and compact delta frames are already small (see docs/performance.md).
     ws_compression: bool = False
@@ -110,6 +112,8 @@ class Settings(BaseSettings):
     # Abuse limits (api/limits.py); 0 turns a cap or a rate off.
     max_connections: int = Field(default=10_000, ge=0)
     max_connections_per_owner: int = Field(default=20, ge=0)
+    # Per client address (an IPv6 /64), in each replica: fresh cookies cost nothing, addresses do.
+    max_connections_per_ip: int = Field(default=200, ge=0)
     max_running_turns_per_owner: int = Field(default=3, ge=0)
     max_sessions_per_owner: int = Field(default=200, ge=0)
     answer_rate_per_minute: float = Field(default=30.0, ge=0)

@@ -15,6 +15,12 @@ open", "connection closed"), which uvicorn writes at INFO on its error logger
 whatever the access-log setting: while serving, that logger shows warnings and
 errors only; start-up and shutdown messages are kept.
 
+WebSockets are served by ``LingeringWebSocketsProtocol``: when a client's
+message is over ``HOTSEAT_WS_MAX_MESSAGE_BYTES``, the close 1009 must reach it.
+uvicorn wrote the close frame and closed the socket at once, with the rest of
+the message unread, and a socket closed with unread data sends a TCP reset:
+the client saw the connection reset, not why.
+
 It also sets ``TCP_USER_TIMEOUT`` (Linux) on the listening sockets, from the
 app's ``state.tcp_user_timeout``; accepted connections inherit it. A peer that
 stops reading leaves bytes unsent behind a zero window, and neither uvicorn
@@ -32,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 # Lifecycle messages go where uvicorn's own ("Shutting down", ...) go.
 logger = logging.getLogger("uvicorn.error")
@@ -78,6 +85,40 @@ def settle_garbage_collector() -> None:
     gc.freeze()
     old = gc.get_threshold()[2]
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, old)
+
+
+# After failing a WebSocket, how long the rest of what its client sends is read and dropped.
+LINGER_SECONDS = 5.0
+
+
+class LingeringWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with a lingering close after a failure (a message too big).
+
+    The close frame (1009 with its reason) goes out followed by our FIN, and what the client
+    still sends is read and dropped (the parser discards it) until it closes too, or for at
+    most ``LINGER_SECONDS``: the client reads the close frame instead of a reset.
+    """
+
+    lingering = False
+
+    def handle_parser_exception(self) -> None:
+        if self.lingering:
+            return  # every later chunk reports the same failure; it is being dropped
+        self.lingering = True
+        close = self.conn.close_sent
+        if close is None:  # a parser failure always sends a close frame; if not, do as uvicorn does
+            super().handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code, "reason": close.reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        # The client's FIN closes the transport (eof_received returns None); this bounds a client
+        # that keeps sending.
+        self.close_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 class HotseatServer(uvicorn.Server):

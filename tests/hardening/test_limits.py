@@ -12,7 +12,14 @@ from hardening_kit import follow, open_connections, recv_json, recv_turn, servin
 from websockets.exceptions import ConnectionClosed
 
 import hx
-from hotseat.api.limits import MemoryConnectionCounter, MemoryRateLimiter, Rate, TokenBuckets, TurnGate
+from hotseat.api.limits import (
+    MemoryConnectionCounter,
+    MemoryRateLimiter,
+    Rate,
+    TokenBuckets,
+    TurnGate,
+    address_key,
+)
 from hotseat.config import Settings
 from hotseat.errors import Busy, RateLimited
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
@@ -297,3 +304,12 @@ def test_sessions_per_owner_are_capped(settings: Settings) -> None:
         assert "delete old ones" in refused.json()["error"]["message"]
         assert hx.delete(f"{url}/{ids[0]}").status_code == 204
         assert hx.post(url, json=PACK).status_code == 201
+
+
+def test_an_ipv6_client_is_counted_as_its_slash_64() -> None:
+    """Every address of one /64 shares a key (a subscriber has them all); IPv4 and mapped IPv4 are whole."""
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert address_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("192.0.2.8") != address_key("192.0.2.7")

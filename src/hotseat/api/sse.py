@@ -29,7 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 from hotseat import metrics
 from hotseat.api.deps import OwnerDep, Services, ServicesDep
 from hotseat.api.errors import ws_error_frame
-from hotseat.api.limits import Lease, limits_of
+from hotseat.api.limits import Lease, client_ip, limits_of
 from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import SendGuard, send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
@@ -135,7 +135,7 @@ async def turn_events(
         if found[1] is None:
             raise NotFound(f"No turn {turn_id!r} in session {session_id!r}.")
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
-    lease = await limits_of(request).lease(owner)
+    lease = await limits_of(request).lease(owner, client_ip(request))
     return _event_stream(services, request, session_id, turn_id, start, lease)
 
 
@@ -149,7 +149,7 @@ async def start_and_stream(
     One request and one round trip less before the first token than a POST and then that GET.
     """
     # The connection slot first: a stream refused for a cap must not have started a session.
-    lease = await limits_of(request).lease(owner)
+    lease = await limits_of(request).lease(owner, client_ip(request))
     try:
         created = await start_session(services, request, owner, body)
     except BaseException:
