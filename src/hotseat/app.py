@@ -16,6 +16,7 @@ from sse_starlette.sse import AppStatus
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
+from hotseat.api.cross_site import CrossSiteMiddleware
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     )
     # Outermost last: security headers wrap everything, including identity's refusals.
     app.add_middleware(OwnerMiddleware, identity=identity)
+    app.add_middleware(CrossSiteMiddleware, allowed_origins=settings.origin_list())
     app.add_middleware(
         BodyLimitMiddleware, limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars)
     )

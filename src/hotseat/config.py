@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     api_keys: str = Field(default="", description="Comma-separated API keys for Bearer clients.")
     secure_cookies: bool = False
-    allowed_origins: str = Field(default="", description="Comma-separated WebSocket origins.")
+    allowed_origins: str = Field(default="", description="Comma-separated origins allowed to change state.")
     # The reverse proxies or load balancers in front: from them, the client's address and scheme
     # are taken from X-Forwarded-For and X-Forwarded-Proto. Empty: those headers are ignored.
     forwarded_allow_ips: str = Field(default="", description="Comma-separated proxy addresses or networks.")

@@ -38,6 +38,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 
 from hotseat import metrics
+from hotseat.api.cross_site import origin_allowed
 from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
@@ -241,23 +242,6 @@ async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         await websocket.send_text(ws_error_frame(down))
         await websocket.close(TRY_AGAIN_LATER, "database or Redis unavailable")
-
-
-def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
-    """Browsers always send Origin; only the allowlist (default: this server's own origin) passes.
-
-    A client that sends no Origin is not a browser, so cross-site WebSocket
-    hijacking does not apply to it; it still needs its owner's cookie or key.
-    """
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    if allowed:
-        return origin in allowed
-    host = websocket.headers.get("host", "")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    return origin == f"{scheme}://{host}"
 
 
 class OpenWebSockets:
