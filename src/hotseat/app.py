@@ -19,6 +19,7 @@ from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
 from hotseat.api.cross_site import CrossSiteMiddleware
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
+from hotseat.api.hosts import AllowedHostsMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
 from hotseat.api.redis_limits import shared_limits
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.add_middleware(
         BodyLimitMiddleware, limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars)
     )
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.host_list())
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(http.router)
     app.include_router(http.metrics_router)

@@ -65,10 +65,13 @@ def serve(
     from hotseat.app import create_app
     from hotseat.serving import HotseatServer
 
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a setting or a data-dir file that cannot work; the message says why
+        console.print(f"[red]Cannot start:[/red] {escape(str(exc))}")
+        sys.exit(2)
     # uvicorn.run() with our Server subclass, so a SIGTERM drains turns before connections close.
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings)
-    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings))
     server = HotseatServer(config, whole_process=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hotseat.interview.cv import CvLimits
+from hotseat.urls import without_credentials
 
 BackendKind = Literal["local", "openai", "scripted"]
 
@@ -43,10 +44,16 @@ class Settings(BaseSettings):
     # or reverse proxy usually logs requests already.
     access_log: bool = False
     metrics_enabled: bool = True
+    # Empty: /metrics is open to anyone who can reach the server; otherwise it needs this Bearer token.
+    metrics_token: SecretStr = SecretStr("")
+    # The Host names this server answers to (DNS rebinding); "*.example.com" matches subdomains.
+    allowed_hosts: str = Field(default="", description="Comma-separated host names; empty: any.")
 
     # Identity and access
     secret_key: SecretStr = SecretStr("")
-    api_keys: str = Field(default="", description="Comma-separated API keys for Bearer clients.")
+    api_keys: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated API keys for Bearer clients."
+    )
     secure_cookies: bool = False
     allowed_origins: str = Field(default="", description="Comma-separated origins allowed to change state.")
     # The reverse proxies or load balancers in front: from them, the client's address and scheme
@@ -145,6 +152,18 @@ class Settings(BaseSettings):
                 ) from None
         return ",".join(entries)
 
+    @model_validator(mode="after")
+    def _one_upstream_credential(self) -> Settings:
+        if (
+            without_credentials(self.openai_base_url)[1] is not None
+            and self.openai_api_key.get_secret_value()
+        ):
+            raise ValueError(
+                "HOTSEAT_OPENAI_BASE_URL has a user:password@ and HOTSEAT_OPENAI_API_KEY is set: both "
+                "would be the Authorization header; keep one of them"
+            )
+        return self
+
     @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -171,7 +190,10 @@ class Settings(BaseSettings):
         )
 
     def api_key_list(self) -> list[str]:
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    def host_list(self) -> list[str]:
+        return [host.strip().lower() for host in self.allowed_hosts.split(",") if host.strip()]
 
     def origin_list(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]

@@ -37,6 +37,10 @@ COOKIE_NAME = "hotseat_owner"
 # The name with secure cookies: browsers accept it only with Secure, Path=/ and no Domain.
 SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+# The shortest secret_key file accepted (a generated one has 43).
+MIN_SECRET_BYTES = 16
+# Paths that carry no owner (HOTSEAT_METRICS_TOKEN guards them, not a cookie or API key).
+_OWNERLESS_PATHS = frozenset({"/metrics"})
 
 
 def load_secret(configured: str, data_dir: Path) -> bytes:
@@ -45,7 +49,15 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
         return configured.encode()
     path = data_dir / "secret_key"
     if path.exists():
-        return path.read_bytes().strip()
+        secret = path.read_bytes().strip()
+        if len(secret) < MIN_SECRET_BYTES:
+            # An empty (truncated) file would sign every cookie with a key anyone knows.
+            raise ValueError(
+                f"{path} holds {len(secret)} bytes; a cookie-signing key needs at least "
+                f"{MIN_SECRET_BYTES}. Delete the file to have a new one generated (every browser "
+                "then gets a new owner), or set HOTSEAT_SECRET_KEY."
+            )
+        return secret
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32).encode()
     path.touch(mode=0o600)
@@ -112,7 +124,7 @@ class OwnerMiddleware:
         self.identity = identity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket") or scope["path"] in _OWNERLESS_PATHS:
             await self.app(scope, receive, send)
             return
         authorization = ""
