@@ -18,6 +18,7 @@ from hotseat.api import cvs, errors, http, sse, ws
 from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
 from hotseat.api.cross_site import CrossSiteMiddleware
 from hotseat.api.deps import Services
+from hotseat.api.forwarded import OneHopProxyHeadersMiddleware
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.hosts import AllowedHostsMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
@@ -150,6 +151,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     )
     app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.host_list())
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusts_any_proxy():
+        app.add_middleware(OneHopProxyHeadersMiddleware)
     app.include_router(http.router)
     app.include_router(http.metrics_router)
     app.include_router(cvs.router)

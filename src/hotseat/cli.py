@@ -34,7 +34,8 @@ def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         # Only from the proxies named: anyone else could claim any address in X-Forwarded-For.
-        "proxy_headers": bool(settings.forwarded_allow_ips),
+        # "*" is handled by the app instead (api/forwarded.py): uvicorn would take the left-most entry.
+        "proxy_headers": bool(settings.forwarded_allow_ips) and not settings.trusts_any_proxy(),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
     }
 

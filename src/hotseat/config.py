@@ -195,6 +195,10 @@ class Settings(BaseSettings):
     def host_list(self) -> list[str]:
         return [host.strip().lower() for host in self.allowed_hosts.split(",") if host.strip()]
 
+    def trusts_any_proxy(self) -> bool:
+        """HOTSEAT_FORWARDED_ALLOW_IPS has ``*``: every peer is a proxy (for one hop)."""
+        return "*" in self.forwarded_allow_ips.split(",")
+
     def origin_list(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]
 
