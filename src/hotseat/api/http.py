@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from hotseat import metrics
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
 from hotseat.api.limits import admit_move
+from hotseat.api.markdown_export import inert_markdown
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.api.sessions import session_created, start_session
@@ -154,7 +155,9 @@ async def export(
         return Response(
             orjson.dumps(body, option=orjson.OPT_INDENT_2), media_type="application/json", headers=headers
         )
-    return Response(report_markdown(body), media_type="text/markdown; charset=utf-8", headers=headers)
+    # Inert: other Markdown viewers may render raw HTML and fetch images (api/markdown_export.py).
+    markdown = inert_markdown(report_markdown(body))
+    return Response(markdown, media_type="text/markdown; charset=utf-8", headers=headers)
 
 
 def check_answer(text: str, limit: int) -> None:
