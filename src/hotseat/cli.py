@@ -22,9 +22,10 @@ console = Console()
 
 def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
     """Server options that come from the settings (shared by ``serve`` and tests)."""
-    from hotseat.serving import LingeringWebSocketsProtocol
+    from hotseat.serving import LingeringWebSocketsProtocol, head_deadline_protocol
 
     return {
+        "http": head_deadline_protocol(settings.request_head_timeout_seconds),
         "ws": LingeringWebSocketsProtocol,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_seconds,
@@ -64,7 +65,14 @@ def serve(
         )
         return
     from hotseat.app import create_app
-    from hotseat.serving import HotseatServer
+    from hotseat.serving import HotseatServer, raise_open_files_limit
+
+    before, after = raise_open_files_limit()
+    if after < settings.max_connections:
+        console.print(
+            f"[yellow]The open-files limit is {after} (was {before}), below HOTSEAT_MAX_CONNECTIONS "
+            f"({settings.max_connections}): raise it (ulimit -n, LimitNOFILE=) or lower the setting.[/yellow]"
+        )
 
     try:
         app = create_app(settings)

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # or reverse proxy usually logs requests already.
     access_log: bool = False
     metrics_enabled: bool = True
+    # A connection whose request head is not complete this long after it opened is closed.
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
     # Empty: /metrics is open to anyone who can reach the server; otherwise it needs this Bearer token.
     metrics_token: SecretStr = SecretStr("")
     # The Host names this server answers to (DNS rebinding); "*.example.com" matches subdomains.

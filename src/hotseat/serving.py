@@ -21,6 +21,17 @@ uvicorn wrote the close frame and closed the socket at once, with the rest of
 the message unread, and a socket closed with unread data sends a TCP reset:
 the client saw the connection reset, not why.
 
+HTTP is served by ``HeadDeadlineHttpProtocol``: uvicorn puts no deadline on
+a request's head, so a client that connects and sends nothing, or a head a
+byte at a time, held its socket (and a file descriptor) forever. A head that
+is not complete ``HOTSEAT_REQUEST_HEAD_TIMEOUT_SECONDS`` after the connection
+opened (or after the previous response, for the next one) closes it. Between
+requests uvicorn's keep-alive timeout (5 s) already applies.
+
+``hotseat serve`` raises the soft limit on open files to the hard one
+(``raise_open_files_limit``): it is often 1,024, fewer than the connections
+the server is configured to hold.
+
 It also sets ``TCP_USER_TIMEOUT`` (Linux) on the listening sockets, from the
 app's ``state.tcp_user_timeout``; accepted connections inherit it. A peer that
 stops reading leaves bytes unsent behind a zero window, and neither uvicorn
@@ -31,13 +42,16 @@ drops the connection once nothing has moved for that long.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import resource
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 # Lifecycle messages go where uvicorn's own ("Shutting down", ...) go.
@@ -119,6 +133,70 @@ class LingeringWebSocketsProtocol(WebSocketsSansIOProtocol):
         # The client's FIN closes the transport (eof_received returns None); this bounds a client
         # that keeps sending.
         self.close_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class HeadDeadlineHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection whose request head is late (``head_timeout``)."""
+
+    head_timeout = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:  # a later request on a kept-alive connection
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout, self._late)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _late(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def head_deadline_protocol(seconds: float) -> type[HeadDeadlineHttpProtocol]:
+    """The HTTP protocol class for uvicorn's ``http`` option, with a head deadline of ``seconds``."""
+    return type("HeadDeadlineHttpProtocol", (HeadDeadlineHttpProtocol,), {"head_timeout": seconds})
+
+
+# Where an unlimited hard limit is capped: Linux's default fs.nr_open.
+_OPEN_FILES_CEILING = 1_048_576
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit; returns (before, after).
+
+    Every connection is a file descriptor: the usual soft limit of 1,024 would refuse
+    connections (``accept`` fails with EMFILE) long before HOTSEAT_MAX_CONNECTIONS.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
+            return soft, soft
+        return soft, target
+    return soft, soft
 
 
 class HotseatServer(uvicorn.Server):

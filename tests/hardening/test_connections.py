@@ -5,11 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import resource
 import socket
 import struct
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 from hardening_kit import open_connections, recv_json, recv_turn, serving, wait_for
 from websockets.exceptions import ConnectionClosed
@@ -108,3 +114,58 @@ def test_an_oversized_message_gets_a_1009_close_not_a_reset(settings: Settings) 
     assert received[0] == 0x88, received[:20]  # a close frame
     (code,) = struct.unpack("!H", received[2:4])
     assert code == 1009
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_connection_whose_request_head_never_completes_is_closed(settings: Settings, sent: bytes) -> None:
+    """A client that sends nothing, or half a head, is disconnected after
+    HOTSEAT_REQUEST_HEAD_TIMEOUT_SECONDS instead of holding its socket forever."""
+    with serving(settings, request_head_timeout_seconds=0.5) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(sent)
+        sock.settimeout(10)
+        assert sock.recv(4096) == b""  # the server's FIN, well before the 10 s of this recv
+        sock.close()
+        # A prompt client is not affected, over several requests on one connection.
+        with httpx.Client(base_url=server.base_url) as client:
+            for _ in range(3):
+                assert client.get("/api/health").status_code == 200
+                time.sleep(0.3)
+
+
+def test_hotseat_serve_raises_the_open_files_limit(tmp_path: Path) -> None:
+    """Started with a soft limit of 256 open files, `hotseat serve` runs with its hard limit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hard = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
+    env = {"HOTSEAT_DATA_DIR": str(tmp_path), "HOTSEAT_BACKEND": "scripted", "PATH": "/usr/bin:/bin"}
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotseat", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=low_limit,
+    )
+    try:
+        wait_for(lambda: _answers(port), timeout=60)
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    (line,) = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    assert line.split()[3:5] == [str(hard), str(hard)], line
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
