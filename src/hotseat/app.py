@@ -30,6 +30,7 @@ from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
+from hotseat.retention import PURGE_INTERVAL_SECONDS, purge_expired
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
@@ -102,6 +103,20 @@ def open_limits(settings: Settings, services: Services) -> tuple[Limits, Callabl
     return limits, close
 
 
+def start_retention(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """The task that deletes old sessions and CVs (HOTSEAT_RETENTION_DAYS), if a period is set."""
+    days = settings.retention_days
+    if not days:
+        return None
+
+    async def purge() -> None:
+        await purge_expired(services.engine, services.store, services.interview, days)
+
+    return asyncio.create_task(
+        run_every(PURGE_INTERVAL_SECONDS, "the retention purge", purge), name="retention"
+    )
+
+
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
     """The app. ``backend`` overrides the one the settings name (tests pass a scripted one)."""
     settings = settings or Settings()
@@ -114,11 +129,15 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
         )
+        purger = start_retention(settings, services)
         try:
             yield
         finally:
             if lag_watcher is not None:
                 lag_watcher.cancel()
+            if purger is not None:
+                purger.cancel()
+                await asyncio.gather(purger, return_exceptions=True)
             app.state.send_watchdog.stop()
             await close_limits()
             await services.runner.shutdown(settings.shutdown_grace_seconds)
@@ -142,6 +161,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
         settings.api_key_list(),
         secure_cookie=settings.secure_cookies,
+        require_key=settings.require_api_key,
     )
     # Outermost last: security headers wrap everything, including identity's refusals.
     app.add_middleware(OwnerMiddleware, identity=identity)

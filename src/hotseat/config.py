@@ -57,6 +57,8 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Comma-separated API keys for Bearer clients."
     )
     secure_cookies: bool = False
+    # Only Bearer clients with a key from api_keys; the browser page cannot be used then.
+    require_api_key: bool = False
     allowed_origins: str = Field(default="", description="Comma-separated origins allowed to change state.")
     # The reverse proxies or load balancers in front: from them, the client's address and scheme
     # are taken from X-Forwarded-For and X-Forwarded-Proto. Empty: those headers are ignored.
@@ -96,6 +98,8 @@ class Settings(BaseSettings):
     # Scale-out only: a replica that stops renewing its turns' leases for this long is presumed dead.
     turn_lease_seconds: float = Field(default=10.0, ge=1.0)
     packs_dir: str = Field(default="", description="Operator pack directories, ':'-separated.")
+    # 0 keeps everything; otherwise sessions untouched and CVs uploaded this many days ago are deleted.
+    retention_days: int = Field(default=0, ge=0)
 
     # Streaming
     orphan_grace_seconds: float = Field(default=30.0, ge=0)
@@ -153,6 +157,15 @@ class Settings(BaseSettings):
                     f"{entry!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/8)"
                 ) from None
         return ",".join(entries)
+
+    @model_validator(mode="after")
+    def _a_key_when_keys_are_required(self) -> Settings:
+        if self.require_api_key and not self.api_key_list():
+            raise ValueError(
+                "HOTSEAT_REQUIRE_API_KEY is on but HOTSEAT_API_KEYS is empty, so nobody could use the "
+                "server; set some keys or turn it off"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_upstream_credential(self) -> Settings:

@@ -41,6 +41,9 @@ COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 MIN_SECRET_BYTES = 16
 # Paths that carry no owner (HOTSEAT_METRICS_TOKEN guards them, not a cookie or API key).
 _OWNERLESS_PATHS = frozenset({"/metrics"})
+# Open even when an API key is required: the page's files, and the load balancer's probes.
+_KEYLESS_PATHS = frozenset({"/", "/favicon.ico", "/api/health", "/api/ready"})
+_KEYLESS_PREFIXES = ("/static/",)
 
 
 def load_secret(configured: str, data_dir: Path) -> bytes:
@@ -66,10 +69,19 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
 
 
 class Identity:
-    def __init__(self, secret: bytes, api_keys: Iterable[str], *, secure_cookie: bool = False) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        api_keys: Iterable[str],
+        *,
+        secure_cookie: bool = False,
+        require_key: bool = False,
+    ) -> None:
         self._secret = secret
         self._keys = {key: "key:" + hashlib.sha256(key.encode()).hexdigest()[:24] for key in api_keys if key}
         self._secure = secure_cookie
+        # HOTSEAT_REQUIRE_API_KEY: no cookie owners at all, only the configured keys.
+        self.require_key = require_key
 
     def sign(self, owner: str) -> str:
         mac = hmac.new(self._secret, owner.encode(), hashlib.sha256).hexdigest()[:32]
@@ -139,8 +151,22 @@ class OwnerMiddleware:
         if authorization[:7].lower() == "bearer ":
             owner = self.identity.owner_for_key(authorization[7:].strip())
             if owner is None:
-                await _refuse(scope, receive, send)
+                await _refuse(
+                    scope, receive, send, "Unknown API key; check the Authorization: Bearer header."
+                )
                 return
+        elif self.identity.require_key:
+            if _keyless(scope["path"]):
+                await self.app(scope, receive, send)
+                return
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "This server requires an API key (HOTSEAT_REQUIRE_API_KEY): send Authorization: Bearer "
+                "<key> with a key from its operator.",
+            )
+            return
         else:
             owner, new_cookie = self.identity.owner_from_cookies("; ".join(cookies))
             if owner is None:
@@ -204,10 +230,14 @@ def _latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[str, s
         yield name.decode("latin-1").lower(), value.decode("latin-1")
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-    error = Unauthorized("Unknown API key; check the Authorization: Bearer header.")
+def _keyless(path: str) -> bool:
+    return path in _KEYLESS_PATHS or path.startswith(_KEYLESS_PREFIXES)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+    error = Unauthorized(message)
     if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1008, "reason": "unknown API key"})
+        await send({"type": "websocket.close", "code": 1008, "reason": "API key refused or missing"})
         return
     body = orjson.dumps({"error": error.to_dict()})
     await send(
