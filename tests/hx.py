@@ -14,6 +14,8 @@ from websockets.sync.client import ClientConnection, connect
 
 API_KEY = "test-suite-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+# The same, as a line of a raw HTTP head.
+AUTH_HEADER = f"Authorization: Bearer {API_KEY}"
 
 
 def _headers(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,11 @@ from fastapi.staticfiles import StaticFiles
 
 from hotseat import __version__, metrics
 from hotseat.api import cvs, errors, http, sse, ws
+from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
+from hotseat.api.cross_site import CrossSiteMiddleware
+from hotseat.api.forwarded import OneHopProxyHeadersMiddleware
 from hotseat.api.headers import SecurityHeadersMiddleware
+from hotseat.api.hosts import AllowedHostsMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
 from hotseat.api.limits import Limits
 from hotseat.api.redis_limits import shared_limits
@@ -26,6 +30,7 @@ from hotseat.interview.records import Records
 from hotseat.interview.service import InterviewOptions, InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
+from hotseat.retention import PURGE_INTERVAL_SECONDS, purge_expired
 from hotseat.services import Services
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
@@ -106,6 +111,20 @@ def open_limits(settings: Settings, services: Services) -> tuple[Limits, Callabl
     return limits, close
 
 
+def start_retention(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """The task that deletes old sessions and CVs (HOTSEAT_RETENTION_DAYS), if a period is set."""
+    days = settings.retention_days
+    if not days:
+        return None
+
+    async def purge() -> None:
+        await purge_expired(services.engine, services.store, services.interview, days)
+
+    return asyncio.create_task(
+        run_every(PURGE_INTERVAL_SECONDS, "the retention purge", purge), name="retention"
+    )
+
+
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
     """The app. ``backend`` overrides the one the settings name (tests pass a scripted one)."""
     settings = settings or Settings()
@@ -118,12 +137,14 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
         )
+        purger = start_retention(settings, services)
         try:
             yield
         finally:
             # In this order; each runs even if one before it failed.
             await close_all(
                 ("the event-loop lag watcher", lambda: lag_watcher.cancel() if lag_watcher else None),
+                ("the retention purger", lambda: _stop(purger)),
                 ("the send watchdog", app.state.send_watchdog.stop),
                 ("the connection limits", close_limits),
                 ("the running turns", lambda: services.runner.shutdown(settings.shutdown_grace_seconds)),
@@ -146,10 +167,18 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         load_secret(settings.secret_key.get_secret_value(), settings.data_dir),
         settings.api_key_list(),
         secure_cookie=settings.secure_cookies,
+        require_key=settings.require_api_key,
     )
     # Outermost last: security headers wrap everything, including identity's refusals.
     app.add_middleware(OwnerMiddleware, identity=identity)
+    app.add_middleware(CrossSiteMiddleware, allowed_origins=settings.origin_list())
+    app.add_middleware(
+        BodyLimitMiddleware, limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars)
+    )
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.host_list())
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusts_any_proxy():
+        app.add_middleware(OneHopProxyHeadersMiddleware)
     app.include_router(http.router)
     app.include_router(http.metrics_router)
     app.include_router(cvs.router)
@@ -162,6 +191,12 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def close_all(*steps: tuple[str, Callable[[], object]]) -> None:

@@ -32,7 +32,7 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Run the interview server."""
-    from hotseat.serving import HotseatServer, uvicorn_config_kwargs
+    from hotseat.serving import HotseatServer, raise_open_files_limit, uvicorn_config_kwargs
 
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -52,10 +52,20 @@ def serve(
         return
     from hotseat.app import create_app
 
+    before, after = raise_open_files_limit()
+    if after < settings.max_connections:
+        console.print(
+            f"[yellow]The open-files limit is {after} (was {before}), below HOTSEAT_MAX_CONNECTIONS "
+            f"({settings.max_connections}): raise it (ulimit -n, LimitNOFILE=) or lower the setting.[/yellow]"
+        )
+
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a setting or a data-dir file that cannot work; the message says why
+        console.print(f"[red]Cannot start:[/red] {escape(str(exc))}")
+        sys.exit(2)
     # uvicorn.run() with our Server subclass, so a SIGTERM drains turns before connections close.
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings)
-    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, **uvicorn_config_kwargs(settings))
     server = HotseatServer(config, whole_process=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

@@ -11,12 +11,18 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hotseat.urls import without_credentials
 
 BackendKind = Literal["local", "openai", "scripted"]
 InterviewStyle = Literal["auto", "guided", "free"]
 AnalysisKind = Literal["auto", "matcher", "judge"]
+
+# The most characters HOTSEAT_MAX_ANSWER_CHARS may allow; the answer schemas refuse more before
+# any setting is consulted.
+ANSWER_CHARS_CEILING = 100_000
 
 
 def _default_data_dir() -> Path:
@@ -39,12 +45,22 @@ class Settings(BaseSettings):
     # or reverse proxy usually logs requests already.
     access_log: bool = False
     metrics_enabled: bool = True
+    # A connection whose request head is not complete this long after it opened is closed.
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Empty: /metrics is open to anyone who can reach the server; otherwise it needs this Bearer token.
+    metrics_token: SecretStr = SecretStr("")
+    # The Host names this server answers to (DNS rebinding); "*.example.com" matches subdomains.
+    allowed_hosts: str = Field(default="", description="Comma-separated host names; empty: any.")
 
     # Identity and access
     secret_key: SecretStr = SecretStr("")
-    api_keys: str = Field(default="", description="Comma-separated API keys for Bearer clients.")
+    api_keys: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated API keys for Bearer clients."
+    )
     secure_cookies: bool = False
-    allowed_origins: str = Field(default="", description="Comma-separated WebSocket origins.")
+    # Only Bearer clients with a key from api_keys; the browser page cannot be used then.
+    require_api_key: bool = False
+    allowed_origins: str = Field(default="", description="Comma-separated origins allowed to change state.")
     # The reverse proxies or load balancers in front: from them, the client's address and scheme
     # are taken from X-Forwarded-For and X-Forwarded-Proto. Empty: those headers are ignored.
     forwarded_allow_ips: str = Field(default="", description="Comma-separated proxy addresses or networks.")
@@ -91,6 +107,8 @@ class Settings(BaseSettings):
     # Scale-out only: a replica that stops renewing its turns' leases for this long is presumed dead.
     turn_lease_seconds: float = Field(default=10.0, ge=1.0)
     packs_dir: str = Field(default="", description="Operator pack directories, ':'-separated.")
+    # 0 keeps everything; otherwise sessions untouched and CVs uploaded this many days ago are deleted.
+    retention_days: int = Field(default=0, ge=0)
 
     # Streaming
     orphan_grace_seconds: float = Field(default=30.0, ge=0)
@@ -98,13 +116,15 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A WebSocket opened without a session must start one (query or start frame) within this.
+    ws_start_timeout_seconds: float = Field(default=10.0, gt=0)
     # Off by default: permessage-deflate holds about 37 KB of zlib state per open WebSocket,
     # and compact delta frames are already small (see docs/performance.md).
     ws_compression: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Input limits
-    max_answer_chars: int = Field(default=8000, ge=1)
+    max_answer_chars: int = Field(default=8000, ge=1, le=ANSWER_CHARS_CEILING)
     max_job_description_chars: int = Field(default=8000, ge=0)
     cv_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     cv_max_pages: int = Field(default=30, ge=1)
@@ -114,6 +134,8 @@ class Settings(BaseSettings):
     # Abuse limits (api/limits.py); 0 turns a cap or a rate off.
     max_connections: int = Field(default=10_000, ge=0)
     max_connections_per_owner: int = Field(default=20, ge=0)
+    # Per client address (an IPv6 /64), in each replica: fresh cookies cost nothing, addresses do.
+    max_connections_per_ip: int = Field(default=200, ge=0)
     max_running_turns_per_owner: int = Field(default=3, ge=0)
     max_sessions_per_owner: int = Field(default=200, ge=0)
     answer_rate_per_minute: float = Field(default=30.0, ge=0)
@@ -145,6 +167,27 @@ class Settings(BaseSettings):
                 ) from None
         return ",".join(entries)
 
+    @model_validator(mode="after")
+    def _a_key_when_keys_are_required(self) -> Settings:
+        if self.require_api_key and not self.api_key_list():
+            raise ValueError(
+                "HOTSEAT_REQUIRE_API_KEY is on but HOTSEAT_API_KEYS is empty, so nobody could use the "
+                "server; set some keys or turn it off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_upstream_credential(self) -> Settings:
+        if (
+            without_credentials(self.openai_base_url)[1] is not None
+            and self.openai_api_key.get_secret_value()
+        ):
+            raise ValueError(
+                "HOTSEAT_OPENAI_BASE_URL has a user:password@ and HOTSEAT_OPENAI_API_KEY is set: both "
+                "would be the Authorization header; keep one of them"
+            )
+        return self
+
     @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -175,7 +218,14 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'hotseat.db'}"
 
     def api_key_list(self) -> list[str]:
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    def host_list(self) -> list[str]:
+        return [host.strip().lower() for host in self.allowed_hosts.split(",") if host.strip()]
+
+    def trusts_any_proxy(self) -> bool:
+        """HOTSEAT_FORWARDED_ALLOW_IPS has ``*``: every peer is a proxy (for one hop)."""
+        return "*" in self.forwarded_allow_ips.split(",")
 
     def origin_list(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]

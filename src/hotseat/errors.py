@@ -3,6 +3,7 @@
     HotseatError                      code             HTTP
     ├── BadRequest                    bad_request      400
     ├── Unauthorized                  unauthorized     401
+    ├── Forbidden                     forbidden        403
     ├── NotFound                      not_found        404
     ├── Conflict                      conflict         409
     ├── TooLarge                      too_large        413
@@ -60,6 +61,13 @@ class BadRequest(HotseatError):
 class Unauthorized(HotseatError):
     code = "unauthorized"
     http_status = 401
+
+
+class Forbidden(HotseatError):
+    """A state change from another site (the request's Origin or Sec-Fetch-Site says so)."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 class NotFound(HotseatError):

@@ -15,6 +15,23 @@ open", "connection closed"), which uvicorn writes at INFO on its error logger
 whatever the access-log setting: while serving, that logger shows warnings and
 errors only; start-up and shutdown messages are kept.
 
+WebSockets are served by ``LingeringWebSocketsProtocol``: when a client's
+message is over ``HOTSEAT_WS_MAX_MESSAGE_BYTES``, the close 1009 must reach it.
+uvicorn wrote the close frame and closed the socket at once, with the rest of
+the message unread, and a socket closed with unread data sends a TCP reset:
+the client saw the connection reset, not why.
+
+HTTP is served by ``HeadDeadlineHttpProtocol``: uvicorn puts no deadline on
+a request's head, so a client that connects and sends nothing, or a head a
+byte at a time, held its socket (and a file descriptor) forever. A head that
+is not complete ``HOTSEAT_REQUEST_HEAD_TIMEOUT_SECONDS`` after the connection
+opened (or after the previous response, for the next one) closes it. Between
+requests uvicorn's keep-alive timeout (5 s) already applies.
+
+``hotseat serve`` raises the soft limit on open files to the hard one
+(``raise_open_files_limit``): it is often 1,024, fewer than the connections
+the server is configured to hold.
+
 It also sets ``TCP_USER_TIMEOUT`` (Linux) on the listening sockets, from the
 app's ``state.tcp_user_timeout``; accepted connections inherit it. A peer that
 stops reading leaves bytes unsent behind a zero window, and neither uvicorn
@@ -28,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import socket
 import threading
 import time
@@ -36,6 +54,8 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from hotseat.config import Settings
 
@@ -84,6 +104,104 @@ def settle_garbage_collector() -> None:
     gc.freeze()
     old = gc.get_threshold()[2]
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, old)
+
+
+# After failing a WebSocket, how long the rest of what its client sends is read and dropped.
+LINGER_SECONDS = 5.0
+
+
+class LingeringWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with a lingering close after a failure (a message too big).
+
+    The close frame (1009 with its reason) goes out followed by our FIN, and what the client
+    still sends is read and dropped (the parser discards it) until it closes too, or for at
+    most ``LINGER_SECONDS``: the client reads the close frame instead of a reset.
+    """
+
+    lingering = False
+
+    def handle_parser_exception(self) -> None:
+        if self.lingering:
+            return  # every later chunk reports the same failure; it is being dropped
+        self.lingering = True
+        close = self.conn.close_sent
+        if close is None:  # a parser failure always sends a close frame; if not, do as uvicorn does
+            super().handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code, "reason": close.reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        # The client's FIN closes the transport (eof_received returns None); this bounds a client
+        # that keeps sending.
+        self.close_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class HeadDeadlineHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection whose request head is late (``head_timeout``)."""
+
+    head_timeout = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:  # a later request on a kept-alive connection
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout, self._late)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _late(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def head_deadline_protocol(seconds: float) -> type[HeadDeadlineHttpProtocol]:
+    """The HTTP protocol class for uvicorn's ``http`` option, with a head deadline of ``seconds``."""
+    return type("HeadDeadlineHttpProtocol", (HeadDeadlineHttpProtocol,), {"head_timeout": seconds})
+
+
+# Where an unlimited hard limit is capped: Linux's default fs.nr_open.
+_OPEN_FILES_CEILING = 1_048_576
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit; returns (before, after).
+
+    Every connection is a file descriptor: the usual soft limit of 1,024 would refuse
+    connections (``accept`` fails with EMFILE) long before HOTSEAT_MAX_CONNECTIONS.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
+            return soft, soft
+        return soft, target
+    return soft, soft
 
 
 class HotseatServer(uvicorn.Server):
@@ -195,8 +313,10 @@ class ServerThread:
 
 
 def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
-    """Server options that come from the settings (shared by ``serve`` and tests)."""
+    """Server options that come from the settings (``serve``, the client's local server, tests)."""
     return {
+        "http": head_deadline_protocol(settings.request_head_timeout_seconds),
+        "ws": LingeringWebSocketsProtocol,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_seconds,
         "ws_ping_timeout": settings.ws_ping_seconds,
@@ -205,6 +325,7 @@ def uvicorn_config_kwargs(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         # Only from the proxies named: anyone else could claim any address in X-Forwarded-For.
-        "proxy_headers": bool(settings.forwarded_allow_ips),
+        # "*" is handled by the app instead (api/forwarded.py): uvicorn would take the left-most entry.
+        "proxy_headers": bool(settings.forwarded_allow_ips) and not settings.trusts_any_proxy(),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
     }

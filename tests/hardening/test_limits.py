@@ -12,7 +12,14 @@ from hardening_kit import follow, open_connections, recv_json, recv_turn, servin
 from websockets.exceptions import ConnectionClosed
 
 import hx
-from hotseat.api.limits import MemoryConnectionCounter, MemoryRateLimiter, Rate, TokenBuckets, TurnGate
+from hotseat.api.limits import (
+    MemoryConnectionCounter,
+    MemoryRateLimiter,
+    Rate,
+    TokenBuckets,
+    TurnGate,
+    address_key,
+)
 from hotseat.config import Settings
 from hotseat.errors import Busy, RateLimited
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
@@ -297,3 +304,42 @@ def test_sessions_per_owner_are_capped(settings: Settings) -> None:
         assert "delete old ones" in refused.json()["error"]["message"]
         assert hx.delete(f"{url}/{ids[0]}").status_code == 204
         assert hx.post(url, json=PACK).status_code == 201
+
+
+def test_an_ipv6_client_is_counted_as_its_slash_64() -> None:
+    """Every address of one /64 shares a key (a subscriber has them all); IPv4 and mapped IPv4 are whole."""
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert address_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("192.0.2.8") != address_key("192.0.2.7")
+
+
+@pytest.mark.parametrize("proxies", ["*", "127.0.0.1"])
+def test_a_spoofed_x_forwarded_for_behind_a_proxy_gets_no_new_bucket(
+    settings: Settings, proxies: str
+) -> None:
+    """What the client writes in front of the address its proxy appends (nginx's
+    $proxy_add_x_forwarded_for) is ignored, with the proxy named or with `*`: no fresh bucket."""
+    with serving(
+        settings, answer_burst_per_ip=1, answer_rate_per_minute_per_ip=1, forwarded_allow_ips=proxies
+    ) as server:
+        statuses = []
+        for spoofed in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+            with httpx.Client(base_url=server.base_url) as browser:  # a new cookie owner each time
+                headers = {"X-Forwarded-For": f"{spoofed}, 203.0.113.7"}
+                statuses.append(browser.post("/api/sessions", json=PACK, headers=headers).status_code)
+        assert statuses == [201, 429, 429]
+
+
+def test_the_addresses_of_one_ipv6_slash_64_share_a_bucket(settings: Settings) -> None:
+    """Behind a proxy, clients at two addresses of one /64 share the per-IP rate; another /64 does not."""
+    with serving(
+        settings, answer_burst_per_ip=1, answer_rate_per_minute_per_ip=1, forwarded_allow_ips="127.0.0.1"
+    ) as server:
+        statuses = []
+        for client in ("2001:db8:1:2::1", "2001:db8:1:2:abcd::9", "2001:db8:1:3::1"):
+            with httpx.Client(base_url=server.base_url) as browser:
+                headers = {"X-Forwarded-For": client}
+                statuses.append(browser.post("/api/sessions", json=PACK, headers=headers).status_code)
+        assert statuses == [201, 429, 201]

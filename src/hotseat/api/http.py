@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -11,11 +12,12 @@ from fastapi.responses import JSONResponse
 from hotseat import metrics
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
 from hotseat.api.limits import admit_move
+from hotseat.api.markdown_export import inert_markdown
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import start_and_stream
-from hotseat.errors import BadRequest, NotFound
+from hotseat.errors import BadRequest, NotFound, Unauthorized
 from hotseat.interview.report_markdown import report_markdown
 
 router = APIRouter(prefix="/api")
@@ -42,10 +44,20 @@ async def ready(services: ServicesDep) -> JSONResponse:
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(services: ServicesDep) -> Response:
-    """Prometheus exposition (disable with HOTSEAT_METRICS_ENABLED=false)."""
-    if not services.settings.metrics_enabled:
+async def prometheus_metrics(services: ServicesDep, request: Request) -> Response:
+    """Prometheus exposition (disable with HOTSEAT_METRICS_ENABLED=false; HOTSEAT_METRICS_TOKEN
+    asks for ``Authorization: Bearer <token>``)."""
+    settings = services.settings
+    if not settings.metrics_enabled:
         raise NotFound("Metrics are disabled on this server (HOTSEAT_METRICS_ENABLED=false).")
+    token = settings.metrics_token.get_secret_value()
+    if token:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {token}"
+        if not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode()):
+            raise Unauthorized(
+                "The metrics need Authorization: Bearer with the token set in HOTSEAT_METRICS_TOKEN."
+            )
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 
@@ -143,7 +155,9 @@ async def export(
         return Response(
             orjson.dumps(body, option=orjson.OPT_INDENT_2), media_type="application/json", headers=headers
         )
-    return Response(report_markdown(body), media_type="text/markdown; charset=utf-8", headers=headers)
+    # Inert: other Markdown viewers may render raw HTML and fetch images (api/markdown_export.py).
+    markdown = inert_markdown(report_markdown(body))
+    return Response(markdown, media_type="text/markdown; charset=utf-8", headers=headers)
 
 
 def check_answer(text: str, limit: int) -> None:

@@ -19,6 +19,7 @@ replicas, without touching the routes. The cap on running turns per owner
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -156,27 +157,37 @@ class ConnectionCounter(Protocol):
         """Open connections counted here (all owners)."""
 
 
+OWNER_CONNECTIONS_REFUSAL = (
+    "You already have {count} connections open, the most allowed; close another tab or wait for a "
+    "stream to end."
+)
+ADDRESS_CONNECTIONS_REFUSAL = (
+    "Your network address already has {count} connections open, the most this server allows one "
+    "address; close some, or ask the operator to raise HOTSEAT_MAX_CONNECTIONS_PER_IP."
+)
+
+
 class MemoryConnectionCounter:
-    """Open WebSocket and SSE connections, in total and per owner, in this process.
+    """Open WebSocket and SSE connections, in total and per owner (or per address), in this process.
 
     Memory is bounded by the connections themselves: an owner's entry goes with
     its last connection.
     """
 
-    def __init__(self, max_total: int, max_per_owner: int) -> None:
+    def __init__(
+        self, max_total: int, max_per_owner: int, *, refusal: str = OWNER_CONNECTIONS_REFUSAL
+    ) -> None:
+        # ``refusal`` is formatted with the key's open ``count``.
         self._max_total = max_total
         self._max_per_owner = max_per_owner
+        self._refusal = refusal
         self._total = 0
         self._by_owner: dict[str, int] = {}
 
     async def acquire(self, owner: str) -> None:
         mine = self._by_owner.get(owner, 0)
         if self._max_per_owner and mine >= self._max_per_owner:
-            raise RateLimited(
-                f"You already have {mine} connections open, the most allowed; close another tab "
-                "or wait for a stream to end.",
-                retry_after=CONNECTION_RETRY_AFTER,
-            )
+            raise RateLimited(self._refusal.format(count=mine), retry_after=CONNECTION_RETRY_AFTER)
         if self._max_total and self._total >= self._max_total:
             raise Busy(
                 "The server has as many open connections as it allows; try again in a moment.",
@@ -206,15 +217,13 @@ class MemoryConnectionCounter:
 class Lease:
     """One counted connection; ``release`` may be called any number of times, it counts once."""
 
-    def __init__(self, counter: ConnectionCounter, owner: str) -> None:
-        self._counter = counter
-        self._owner = owner
-        self._held = True
+    def __init__(self, held: list[tuple[ConnectionCounter, str]]) -> None:
+        self._held = held  # each counter and the key it counted
 
     async def release(self) -> None:
-        if self._held:
-            self._held = False
-            await self._counter.release(self._owner)
+        held, self._held = self._held, []
+        for counter, key in held:
+            await counter.release(key)
 
 
 class TurnGate:
@@ -256,6 +265,8 @@ class Limits:
     """Every limit of one app, built in the lifespan (``app.state.limits``)."""
 
     connections: ConnectionCounter
+    # Per client address, in this replica: owners are free to mint, addresses are not.
+    addresses: MemoryConnectionCounter
     answers: RateLimiter
     uploads: RateLimiter
     turns: TurnGate
@@ -275,6 +286,9 @@ class Limits:
         return cls(
             connections=connections
             or MemoryConnectionCounter(settings.max_connections, settings.max_connections_per_owner),
+            addresses=MemoryConnectionCounter(
+                0, settings.max_connections_per_ip, refusal=ADDRESS_CONNECTIONS_REFUSAL
+            ),
             answers=make_rate_limiter(
                 "answers",
                 "You are sending replies faster than this server allows; wait {wait} s and try again.",
@@ -291,10 +305,15 @@ class Limits:
             max_sessions_per_owner=settings.max_sessions_per_owner,
         )
 
-    async def lease(self, owner: str) -> Lease:
-        """Count a new WebSocket or SSE connection; raises when over a cap."""
-        await self.connections.acquire(owner)
-        return Lease(self.connections, owner)
+    async def lease(self, owner: str, ip: str) -> Lease:
+        """Count a new WebSocket or SSE connection from ``owner`` at ``ip``; raises when over a cap."""
+        await self.addresses.acquire(ip)
+        try:
+            await self.connections.acquire(owner)
+        except BaseException:
+            await self.addresses.release(ip)
+            raise
+        return Lease([(self.addresses, ip), (self.connections, owner)])
 
 
 @asynccontextmanager
@@ -312,6 +331,24 @@ def limits_of(connection: HTTPConnection) -> Limits:
 
 
 def client_ip(connection: HTTPConnection) -> str:
-    """The peer address; from a proxy named in HOTSEAT_FORWARDED_ALLOW_IPS, the client it forwards."""
+    """The key of the client's address in every per-IP limit.
+
+    The peer address; from a proxy named in HOTSEAT_FORWARDED_ALLOW_IPS, the client it
+    forwards. An IPv6 address counts as its /64: one subscriber usually has a whole /64, so
+    keyed whole, each of its 2**64 addresses would be a fresh bucket.
+    """
     client = connection.client
-    return client.host if client is not None else "unknown"
+    return address_key(client.host) if client is not None else "unknown"
+
+
+def address_key(host: str) -> str:
+    """``host`` as a per-IP limit counts it: an IPv4 address whole, an IPv6 one as its /64."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an IP address (a Unix socket's peer): counted as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

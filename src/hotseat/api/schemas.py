@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
+from hotseat.api.clean_input import strip_invisible
+from hotseat.config import ANSWER_CHARS_CEILING
 from hotseat.interview.packs import PackRegistry
 from hotseat.interview.records import SessionRow, TurnRow
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+# Candidate text that reaches the model: without invisible characters (api/clean_input.py). An
+# answer left empty by that is refused by the interview service, as any blank answer is.
+AnswerText = Annotated[
+    str, Field(min_length=1, max_length=ANSWER_CHARS_CEILING), AfterValidator(strip_invisible)
+]
+JobDescription = Annotated[str, Field(max_length=20000), AfterValidator(strip_invisible)]
 
 
 class CreateSession(BaseModel):
@@ -18,7 +26,7 @@ class CreateSession(BaseModel):
 
     pack: Id
     cv_id: Id | None = None
-    job_description: str | None = Field(default=None, max_length=20000)
+    job_description: JobDescription | None = None
     language: str | None = Field(
         default=None, min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
     )
@@ -27,7 +35,7 @@ class CreateSession(BaseModel):
 class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: AnswerText
 
 
 class TurnStarted(BaseModel):
@@ -131,7 +139,7 @@ class _Frame(BaseModel):
 
 class AnswerFrame(_Frame):
     type: Literal["answer"]
-    text: str = Field(min_length=1)
+    text: AnswerText
 
 
 class CancelFrame(_Frame):

@@ -23,7 +23,7 @@ from hotseat import metrics
 from hotseat.api.deps import OwnerDep, Services, ServicesDep
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.event_stream import ClientStoppedReading, EventStream
-from hotseat.api.limits import Lease, limits_of
+from hotseat.api.limits import Lease, client_ip, limits_of
 from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
@@ -64,7 +64,7 @@ async def turn_events(
     if runner.running_turn(session_id) != turn_id or runner.running_owner(session_id) != owner:
         await services.records.owned_turn(owner, session_id, turn_id)  # one query for both
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
-    lease = await limits_of(request).lease(owner)
+    lease = await limits_of(request).lease(owner, client_ip(request))
     return _event_stream(services, request, session_id, turn_id, start, lease)
 
 
@@ -78,7 +78,7 @@ async def start_and_stream(
     One request and one round trip less before the first token than a POST and then that GET.
     """
     # The connection slot first: a stream refused for a cap must not have started a session.
-    lease = await limits_of(request).lease(owner)
+    lease = await limits_of(request).lease(owner, client_ip(request))
     try:
         created = await start_session(services, request, owner, body)
     except BaseException:

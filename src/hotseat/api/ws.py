@@ -38,11 +38,12 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 
 from hotseat import metrics
+from hotseat.api.cross_site import origin_allowed
 from hotseat.api.deps import Services, owned_session, services_of
 from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.http import check_answer
 from hotseat.api.identity import accept_headers, owner_of
-from hotseat.api.limits import admit_move, limits_of
+from hotseat.api.limits import admit_move, client_ip, limits_of
 from hotseat.api.schemas import (
     AnswerFrame,
     CancelFrame,
@@ -92,7 +93,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     owner = owner_of(websocket)
     try:
         # rate_limited: this owner's cap; busy: the server's. Refused before any database work.
-        lease = await limits_of(websocket).lease(owner)
+        lease = await limits_of(websocket).lease(owner, client_ip(websocket))
     except HotseatError as exc:
         await _refuse(websocket, exc, "too many connections")
         return
@@ -101,7 +102,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             if not session:
                 started = await _start_session(websocket, services, owner)
                 if started is None:
-                    return  # the client left before starting one
+                    return  # the client left, or sent no start in time, before starting one
                 session = started
             # A client usually connects while its session's turn is generating here, which proves
             # the session is theirs without a database read (about 150 us of CPU per connect).
@@ -161,17 +162,35 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
     round trip less before the first token, and one more with the start in the query, as
     nothing has to wait for the socket to open. A start that fails gets its error frame and the
     socket waits for a ``start`` frame. Returns the session's id, or None if the client left.
+
+    The socket holds a connection slot from its accept, so a session must be started within
+    ``HOTSEAT_WS_START_TIMEOUT_SECONDS`` of it: otherwise an error frame says so, the socket is
+    closed with 1008, and None is returned.
     """
     fields = CreateSession.model_fields
     asked = {name: value for name, value in websocket.query_params.items() if name in fields}
     in_query: dict[str, str] | None = {"type": "start", **asked} if asked else None
+    timeout = services.settings.ws_start_timeout_seconds
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
             frame: ClientFrame | None
             if in_query is not None:
                 frame, in_query = _validate_frame(in_query), None
-            elif (frame := await _receive_frame(websocket)) is None:
-                return None
+            else:
+                # Only the wait is bounded: a start that has begun (stored its session) finishes.
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        frame = await _receive_frame(websocket)
+                except TimeoutError:
+                    late = BadRequest(
+                        f"No session was started within {timeout:g} s of connecting; send "
+                        '{"type": "start", "pack": "..."} as soon as the socket opens.'
+                    )
+                    await _refuse(websocket, late, "no start frame in time")
+                    return None
+                if frame is None:
+                    return None
             if not isinstance(frame, StartFrame):
                 raise BadRequest(
                     'No session yet: send {"type": "start", "pack": "..."} first, or connect with '
@@ -222,23 +241,6 @@ async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         await websocket.send_text(ws_error_frame(exc))
         await websocket.close(TRY_AGAIN_LATER, "database or Redis unavailable")
-
-
-def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
-    """Browsers always send Origin; only the allowlist (default: this server's own origin) passes.
-
-    A client that sends no Origin is not a browser, so cross-site WebSocket
-    hijacking does not apply to it; it still needs its owner's cookie or key.
-    """
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    if allowed:
-        return origin in allowed
-    host = websocket.headers.get("host", "")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    return origin == f"{scheme}://{host}"
 
 
 class OpenWebSockets:

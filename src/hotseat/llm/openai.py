@@ -65,6 +65,7 @@ from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd, StreamIte
 from hotseat.llm.sse_reply import SseReply, drain_then_release
 from hotseat.llm.structured import Form, names_a_format, response_format, wire_messages
 from hotseat.stall_watch import StallWatch
+from hotseat.urls import without_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +95,16 @@ class OpenAIBackend:
         max_connections: int = 1000,
     ) -> None:
         self.model = model
-        self.base_url = base_url
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        # user:password@ in the URL is sent as basic auth (aiohttp refuses it in the URL beside an
+        # Authorization header) and never shown: error messages name base_url, and reach clients.
+        self.base_url, credentials = without_credentials(base_url)
+        self._url = self.base_url.rstrip("/") + "/chat/completions"
+        authorization = f"Bearer {api_key or 'not-needed'}"
+        if credentials is not None and not api_key:  # both at once are refused by the settings
+            authorization = aiohttp.encode_basic_auth(*credentials)
         self._headers = {
             # Local servers (vLLM, Ollama, llama.cpp) accept any key, but some insist on the header.
-            "Authorization": f"Bearer {api_key or 'not-needed'}",
+            "Authorization": authorization,
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
             "User-Agent": f"hotseat/{__version__}",

@@ -28,7 +28,8 @@ const ALLOWED_TAGS = [
   "table", "thead", "tbody", "tr", "th", "td",
 ];
 const ALLOWED_ATTR = ["href", "title", "start"];
-const SAFE_URL = /^(?:https?:|mailto:|#|\/(?!\/)|\.{0,2}\/)/i;
+// Relative paths start with one "/" or with "./" or "../": "//host" is another site (scheme-relative).
+const SAFE_URL = /^(?:https?:|mailto:|#|\/(?![/\\])|\.{1,2}\/)/i;
 
 const purifier = DOMPurify;
 purifier.addHook("afterSanitizeAttributes", (node) => {
