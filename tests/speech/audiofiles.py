@@ -42,9 +42,9 @@ def encoded(samples: np.ndarray, container: str, codec: str, rate: int = 48_000)
     return out.getvalue()
 
 
-def espeak(text: str, directory: Path, voice: str = "en-us") -> bytes:
-    """``text`` spoken by espeak-ng, as a WAV file."""
+def espeak(text: str, directory: Path, voice: str = "en-us+m1") -> bytes:
+    """``text`` spoken by espeak-ng as a WAV file: a male variant, 130 words a minute, short word gaps."""
     path = directory / "espeak.wav"
     assert shutil.which("espeak-ng"), "espeak-ng is not installed (apt-get install espeak-ng)"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "130", "-g", "4", "-w", str(path), text], check=True)
     return path.read_bytes()

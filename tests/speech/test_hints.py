@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotseat.speech.hints import hotwords, question_sources, terms
+from hotseat.speech.hints import prompt, question_sources, select, terms
 
 CV = """Jane Doe
 Built the payments API in Go on PostgreSQL 15, with idempotency keys and Kafka consumers.
@@ -34,10 +34,10 @@ def test_terms_are_the_technical_words() -> None:
 
 def test_question_terms_come_first_and_the_list_is_capped() -> None:
     """The question's terms lead, duplicates appear once, and the joined hint fits the cap."""
-    hint = hotwords(["How did you make the Kafka consumers idempotent?", CV], max_chars=60)
-    assert hint.startswith("Kafka consumers idempotent")
-    assert hint.split().count("Kafka") == 1
-    assert len(hint) <= 60
+    chosen = select(["How did you make the Kafka consumers idempotent?", CV], max_chars=60)
+    assert chosen[:3] == ["Kafka", "consumers", "idempotent"]
+    assert chosen.count("Kafka") == 1
+    assert len(prompt(chosen)) <= 60
 
 
 @dataclass

@@ -84,8 +84,8 @@ def terms(text: str) -> list[str]:
     return list(found.values())
 
 
-def hotwords(sources: Iterable[str | None], *, max_chars: int = MAX_HINT_CHARS) -> str:
-    """The terms of ``sources`` (most important first), deduplicated, joined and capped at ``max_chars``."""
+def select(sources: Iterable[str | None], *, max_chars: int = MAX_HINT_CHARS) -> list[str]:
+    """The terms of ``sources`` (most important first), each once, at most ``max_chars`` in all."""
     chosen: list[str] = []
     seen: set[str] = set()
     used = 0
@@ -94,12 +94,17 @@ def hotwords(sources: Iterable[str | None], *, max_chars: int = MAX_HINT_CHARS) 
             key = term.lower()
             if key in seen:
                 continue
-            if used + len(term) + 1 > max_chars:
-                return " ".join(chosen)
+            if used + len(term) + 2 > max_chars:
+                return chosen
             seen.add(key)
             chosen.append(term)
-            used += len(term) + 1
-    return " ".join(chosen)
+            used += len(term) + 2
+    return chosen
+
+
+def prompt(chosen: Sequence[str]) -> str:
+    """The terms as Whisper's hint: a comma-separated list (measured better than spaces alone)."""
+    return ", ".join(chosen)
 
 
 def point_text(point: object) -> str:

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from hotseat.config import Settings
 from hotseat.errors import BadRequest, TooLarge
 from hotseat.speech import audio, hints
+from hotseat.speech.correct import correct_terms
 from hotseat.speech.sentences import Sentence, SentenceSplitter
 from hotseat.speech.server import SpeechServer
 from hotseat.speech.stt import EmbeddedTranscriber, ServerTranscriber, Transcriber, Transcript
@@ -99,10 +100,11 @@ class Speech:
                 "answer in shorter parts."
             )
         pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
-        transcript = await self.transcriber.transcribe(pcm, language, hints.hotwords(vocabulary))
-        if not transcript.text:
+        terms = hints.select(vocabulary)
+        heard = await self.transcriber.transcribe(pcm, language, hints.prompt(terms))
+        if not heard.text:
             raise audio.no_words()
-        return transcript
+        return Transcript(correct_terms(heard.text, terms), heard.seconds)
 
     async def speak(self, batches: AsyncIterator[list[Event]], after: int = 0) -> AsyncIterator[Spoken]:
         """The sentences of a turn as audio, each as soon as it is complete; from seq ``after`` on.
