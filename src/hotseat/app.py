@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import AppStatus
 
 from hotseat import __version__, metrics
-from hotseat.api import cvs, errors, http, sse, ws
+from hotseat.api import cvs, errors, http, speech, sse, ws
 from hotseat.api.deps import Services
 from hotseat.api.headers import SecurityHeadersMiddleware
 from hotseat.api.identity import Identity, OwnerMiddleware, load_secret
@@ -26,6 +26,7 @@ from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.service import InterviewService
 from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
+from hotseat.speech.voice import Speech
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, backend)
         app.state.services = services
+        app.state.speech = Speech.from_settings(settings)
         app.state.limits, close_limits = open_limits(settings, services)
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await close_limits()
             await services.runner.shutdown(settings.shutdown_grace_seconds)
             await services.interview.shutdown()
+            await app.state.speech.aclose()
             await services.runner.log.aclose()
             await services.streaming.aclose()
             await services.backend.aclose()
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(http.router)
     app.include_router(http.metrics_router)
     app.include_router(cvs.router)
+    app.include_router(speech.router)
     app.include_router(sse.router)
     app.include_router(ws.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -9,7 +9,7 @@ setting (HOTSEAT_STT_URL, HOTSEAT_TTS_URL).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,12 +77,15 @@ class Speech:
         languages = self.synthesizer.languages
         return languages is None or language in languages
 
-    def describe(self, languages: Iterable[str]) -> dict[str, object]:
-        """What ``GET /api/speech`` says: which side is which, and the languages each handles."""
-        known = sorted(set(languages))
+    def describe(self) -> dict[str, object]:
+        """What ``GET /api/speech`` says: each side's backend and languages (None: any), and the limits."""
+
+        def languages(known: frozenset[str] | None) -> list[str] | None:
+            return sorted(known) if known is not None else None
+
         return {
-            "stt": {"backend": self.transcriber.name, "languages": [x for x in known if self.can_listen(x)]},
-            "tts": {"backend": self.synthesizer.name, "languages": [x for x in known if self.can_speak(x)]},
+            "stt": {"backend": self.transcriber.name, "languages": languages(self.transcriber.languages)},
+            "tts": {"backend": self.synthesizer.name, "languages": languages(self.synthesizer.languages)},
             "max_seconds": self.max_seconds,
             "max_bytes": self.max_bytes,
         }
@@ -106,18 +109,23 @@ class Speech:
             raise audio.no_words()
         return Transcript(correct_terms(heard.text, terms), heard.seconds)
 
-    async def speak(self, batches: AsyncIterator[list[Event]], after: int = 0) -> AsyncIterator[Spoken]:
+    async def speak(self, batches: AsyncIterator[list[Event]], after: int = 0) -> AsyncGenerator[Spoken]:
         """The sentences of a turn as audio, each as soon as it is complete; from seq ``after`` on.
 
-        A sentence whose last delta is at or before ``after`` was already heard and is skipped.
+        ``batches`` are the turn's events from its start (the splitter needs the whole text). A
+        sentence whose last delta is at or before ``after`` was already heard and is skipped. A
+        turn that was stopped or failed ends with its last whole sentence: the words after it
+        were cut off, and speaking them would go on past the Stop.
         """
         splitter = SentenceSplitter()
         async for batch in batches:
             for event in batch:
                 if event.type == "delta":
                     sentences: Iterable[Sentence] = splitter.add(event.seq, event.payload["text"])
-                elif event.terminal:
+                elif event.type == "done" and event.payload.get("finish_reason") != "cancelled":
                     sentences = splitter.finish(event.seq)
+                elif event.terminal:
+                    return
                 else:
                     continue
                 for sentence in sentences:
