@@ -11,7 +11,8 @@ tiny.en and Piper) gets N spoken answers, each in a new session. For each:
 - TTS real-time factor: the whole spoken reply's time after its first byte
   over its audio length (a lower bound: the model is still writing);
 - event-loop lag: how late a 10 ms timer on the server's loop fires while all
-  this runs (STT and TTS run on their own threads).
+  this runs (STT and TTS run on their own threads), after the first turn,
+  which loads the models (their imports hold the GIL for a few hundred ms).
 
     .venv/bin/python bench/speech.py [--turns 20]     # about 80 s on two busy cores
 """
@@ -80,7 +81,7 @@ def main() -> None:
             assert server.loop is not None
             lags: list[float] = []
             stop = asyncio.Event()
-            probe = asyncio.run_coroutine_threadsafe(lag_probe(lags, stop), server.loop)
+            probe = None
             cv = client.post("/api/cvs", files={"file": ("cv.txt", CV.encode(), "text/plain")}).json()
             latencies, stt_rtf, tts_rtf = [], [], []
             for turn in range(args.turns + 1):  # the first one loads the models: not counted
@@ -106,14 +107,16 @@ def main() -> None:
                     heard = time.perf_counter()
                     body = first + b"".join(chunks)
                     ended = time.perf_counter()
-                if turn == 0:
+                if turn == 0:  # the models are loaded now: from here on, the loop's lag counts
+                    probe = asyncio.run_coroutine_threadsafe(lag_probe(lags, stop), server.loop)
                     continue
                 latencies.append(heard - started)
                 stt_rtf.append((answered - started) / spoken_seconds)
                 reply_seconds = (len(body) - 44) / 2 / 22_050
                 tts_rtf.append((ended - heard) / reply_seconds)
             server.loop.call_soon_threadsafe(stop.set)
-            probe.result(5)
+            if probe is not None:
+                probe.result(5)
     print(f"{args.turns} spoken turns; the answer is {spoken_seconds:.1f} s of espeak-ng speech")
     print(
         f"end of speech -> first audio byte: p50 {statistics.median(latencies):.2f} s, "
