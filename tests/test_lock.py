@@ -29,7 +29,9 @@ def declared(*extras: str) -> list[Requirement]:
     return [Requirement(line) for line in lines]
 
 
-@pytest.mark.parametrize(("lock", "extras"), [("run.lock", ("local",)), ("test.lock", ("local", "test"))])
+@pytest.mark.parametrize(
+    ("lock", "extras"), [("run.lock", ("local", "voice")), ("test.lock", ("local", "voice", "test"))]
+)
 def test_lock_pins_a_version_in_range_for_every_declared_requirement(
     lock: str, extras: tuple[str, ...]
 ) -> None:

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from hotseat import __version__, metrics
-from hotseat.api import cvs, errors, http, sse, ws
+from hotseat.api import cvs, errors, http, speech, sse, ws
 from hotseat.api.body_limit import BodyLimitMiddleware, BodyLimits
 from hotseat.api.cross_site import CrossSiteMiddleware
 from hotseat.api.forwarded import OneHopProxyHeadersMiddleware
@@ -32,6 +32,7 @@ from hotseat.llm.base import Backend, GenerationParams
 from hotseat.llm.factory import make_backend
 from hotseat.retention import PURGE_INTERVAL_SECONDS, purge_expired
 from hotseat.services import Services
+from hotseat.speech.voice import Speech
 from hotseat.store.db import create_engine, migrate
 from hotseat.store.repo import Store
 from hotseat.streaming.background import run_every
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, backend)
         app.state.services = services
+        app.state.speech = Speech.from_settings(settings)
         app.state.limits, close_limits = open_limits(settings, services)
         lag_watcher = (
             asyncio.create_task(metrics.watch_event_loop_lag()) if settings.metrics_enabled else None
@@ -149,6 +151,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
                 ("the connection limits", close_limits),
                 ("the running turns", lambda: services.runner.shutdown(settings.shutdown_grace_seconds)),
                 ("the assessments", services.interview.shutdown),
+                ("the speech workers", app.state.speech.aclose),
                 ("the turn logs", services.runner.log.aclose),
                 ("the streaming store", services.streaming.aclose),
                 ("the model backend", services.backend.aclose),
@@ -173,7 +176,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.add_middleware(OwnerMiddleware, identity=identity)
     app.add_middleware(CrossSiteMiddleware, allowed_origins=settings.origin_list())
     app.add_middleware(
-        BodyLimitMiddleware, limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars)
+        BodyLimitMiddleware,
+        limits=BodyLimits.of(settings.cv_max_bytes, settings.max_answer_chars, settings.speech_max_bytes),
     )
     app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.host_list())
     app.add_middleware(SecurityHeadersMiddleware)
@@ -182,6 +186,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(http.router)
     app.include_router(http.metrics_router)
     app.include_router(cvs.router)
+    app.include_router(speech.router)
     app.include_router(sse.router)
     app.include_router(ws.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

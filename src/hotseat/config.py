@@ -131,6 +131,25 @@ class Settings(BaseSettings):
     cv_max_chars: int = Field(default=50_000, ge=1000)
     cv_parse_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Speech (docs/speech.md): embedded faster-whisper and Piper, or OpenAI-compatible servers.
+    # A server's /v1 URL; empty: the embedded model (Whisper tiny.en, or stt_model_path).
+    stt_url: str = ""
+    stt_api_key: SecretStr = SecretStr("")
+    stt_model: str = "whisper-1"
+    stt_model_path: Path | None = None
+    stt_threads: int | None = Field(default=None, ge=1)
+    stt_queue_limit: int = Field(default=4, ge=0)
+    # A server's /v1 URL; empty: the embedded Piper voice (en_US-joe-medium, or tts_voice_path).
+    tts_url: str = ""
+    tts_api_key: SecretStr = SecretStr("")
+    tts_model: str = "tts-1"
+    tts_voice: str = "alloy"
+    tts_voice_path: Path | None = None
+    tts_queue_limit: int = Field(default=8, ge=0)
+    speech_max_seconds: float = Field(default=120.0, gt=0)
+    speech_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    speech_timeout_seconds: float = Field(default=60.0, gt=0)
+
     # Abuse limits (api/limits.py); 0 turns a cap or a rate off.
     max_connections: int = Field(default=10_000, ge=0)
     max_connections_per_owner: int = Field(default=20, ge=0)
@@ -148,7 +167,7 @@ class Settings(BaseSettings):
     upload_burst_per_ip: int = Field(default=30, ge=1)
     send_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    @field_validator("database_url", "redis_url")
+    @field_validator("database_url", "redis_url", "stt_url", "tts_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -188,13 +207,15 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("local_model_path", "local_threads", mode="before")
+    @field_validator(
+        "local_model_path", "local_threads", "stt_model_path", "stt_threads", "tts_voice_path", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `HOTSEAT_LOCAL_THREADS=` in a .env means "not set", not "invalid" or the path ".".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("data_dir", "local_model_path")
+    @field_validator("data_dir", "local_model_path", "stt_model_path", "tts_voice_path")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 
+import pytest
 from hardening_kit import serving
 
 import hx
@@ -81,18 +82,21 @@ def test_a_chunked_cv_upload_is_refused_within_the_first_megabytes(settings: Set
     assert sent < CV_LIMIT + 16 * 1024 * 1024, sent
 
 
-def test_a_declared_oversized_body_is_refused_unread(settings: Settings) -> None:
-    """A Content-Length over the limit is answered 413 before the client sends a byte of the body."""
+@pytest.mark.parametrize("path", ["/api/cvs", "/api/sessions/x/answers", "/api/sessions/x/transcripts"])
+def test_a_declared_oversized_body_is_refused_unread(settings: Settings, path: str) -> None:
+    """A Content-Length over the limit is answered 413 before the client sends a byte of the body: a
+    CV, and a recording (a spoken answer, or one to transcribe), whose limit is HOTSEAT_SPEECH_MAX_BYTES."""
     with serving(settings, cv_max_bytes=CV_LIMIT) as server:
         sock = raw_request(
             server,
-            f"POST /api/cvs HTTP/1.1\r\nHost: 127.0.0.1\r\n{hx.AUTH_HEADER}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{hx.AUTH_HEADER}\r\n"
             f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {20 * 1024**3}\r\n\r\n",
         )
         response = read_response(sock)
         sock.close()
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     assert b"connection: close" in response.lower()
+    assert b'"too_large"' in response
 
 
 def test_a_rate_limited_upload_is_refused_before_its_body_is_read(settings: Settings) -> None:

@@ -8,8 +8,8 @@ read, and a body without one (chunked) is counted chunk by chunk and refused as
 soon as it passes the limit. The client gets ``413 too_large`` with the limit in
 the message, and the connection is closed (the rest of the body is never read).
 
-The limits are per route (``BodyLimits.for_request``): a CV upload, an answer,
-and everything else.
+The limits are per route (``BodyLimits.for_request``): a CV upload, an answer
+(typed, or a recording), a recording to transcribe, and everything else.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hotseat.api.errors import error_response
 from hotseat.errors import TooLarge
 
-# Multipart framing around the CV file: its boundaries and part headers.
+# Multipart framing around a CV file or a recording: its boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
 # JSON may escape every character: a character outside the BMP is two \uXXXX escapes (12 bytes).
 _BYTES_PER_CHAR = 12
@@ -34,6 +34,7 @@ _ANSWER_FRAMING = 4 * 1024
 OTHER_BODY_BYTES = 256 * 1024
 
 _ANSWER_PATH = re.compile(r"^/api/sessions/[^/]+/answers$")
+_TRANSCRIPT_PATH = re.compile(r"^/api/sessions/[^/]+/transcripts$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +43,17 @@ class BodyLimits:
 
     cv: int
     answer: int
+    recording: int
     other: int = OTHER_BODY_BYTES
 
     @classmethod
-    def of(cls, cv_max_bytes: int, max_answer_chars: int) -> BodyLimits:
+    def of(cls, cv_max_bytes: int, max_answer_chars: int, recording_max_bytes: int) -> BodyLimits:
+        recording = recording_max_bytes + MULTIPART_OVERHEAD
         return cls(
             cv=cv_max_bytes + MULTIPART_OVERHEAD,
-            answer=max_answer_chars * _BYTES_PER_CHAR + _ANSWER_FRAMING,
+            # An answer is JSON text or a multipart recording (spoken answers).
+            answer=max(max_answer_chars * _BYTES_PER_CHAR + _ANSWER_FRAMING, recording),
+            recording=recording,
         )
 
     def for_request(self, method: str, path: str) -> tuple[int, str]:
@@ -60,7 +65,15 @@ class BodyLimits:
                 "(a PDF or DOCX export)."
             )
         if method == "POST" and _ANSWER_PATH.match(path):
-            return self.answer, "The answer is far longer than this server accepts; shorten it or split it."
+            return self.answer, (
+                "The answer is far longer than this server accepts; shorten it or split it (a recording: "
+                f"at most {(self.recording - MULTIPART_OVERHEAD) / 1024 / 1024:.0f} MB)."
+            )
+        if method == "POST" and _TRANSCRIPT_PATH.match(path):
+            file_limit = self.recording - MULTIPART_OVERHEAD
+            return self.recording, (
+                f"The recording is larger than {file_limit / 1024 / 1024:.0f} MB; record a shorter answer."
+            )
         return self.other, (
             f"The request body is larger than {self.other // 1024} KiB, the most this endpoint accepts; "
             "see docs/protocol.md for what it expects."

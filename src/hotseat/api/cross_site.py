@@ -13,10 +13,14 @@ its owner's cookie or key. The WebSocket handshake is checked the same way by
 
 A body sent to a JSON endpoint must say ``Content-Type: application/json``
 (415 ``unsupported_type`` otherwise): a cross-site form or ``no-cors`` fetch
-can only send ``text/plain``, forms or multipart, never that.
+can only send ``text/plain``, forms or multipart, never that. The routes that
+take a recording (spoken answers, transcripts) accept multipart too; for them
+the ``Sec-Fetch-Site``/``Origin`` check above is what stops a cross-site form.
 """
 
 from __future__ import annotations
+
+import re
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +33,8 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _OWN_SITE = frozenset({"same-origin", "none"})
 # The one route whose body is not JSON (a multipart CV upload).
 _NOT_JSON = frozenset({"/api/cvs"})
+# Routes that take JSON or a multipart recording (spoken answers, transcripts: docs/speech.md).
+_JSON_OR_RECORDING = re.compile(r"^/api/sessions/[^/]+/(answers|transcripts)$")
 
 
 def origin_allowed(connection: HTTPConnection, allowed: list[str]) -> bool:
@@ -78,7 +84,7 @@ class CrossSiteMiddleware:
             )
             await error_response(error)(scope, receive, send)
             return
-        if scope["path"] not in _NOT_JSON and _has_body(connection) and not _is_json(connection):
+        if _has_body(connection) and not _body_type_accepted(scope["path"], connection):
             error = UnsupportedType(
                 "Send the request body as JSON, with the header Content-Type: application/json."
             )
@@ -92,8 +98,18 @@ def _has_body(connection: HTTPConnection) -> bool:
     return "transfer-encoding" in connection.headers or (length is not None and length.strip() != "0")
 
 
+def _body_type_accepted(path: str, connection: HTTPConnection) -> bool:
+    if path in _NOT_JSON or _is_json(connection):
+        return True
+    return _JSON_OR_RECORDING.match(path) is not None and _media_type(connection) == "multipart/form-data"
+
+
+def _media_type(connection: HTTPConnection) -> str:
+    return connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def _is_json(connection: HTTPConnection) -> bool:
-    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(connection)
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )

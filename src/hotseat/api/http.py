@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from hotseat import metrics
+from hotseat.api import speech
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
 from hotseat.api.limits import admit_move
 from hotseat.api.markdown_export import inert_markdown
 from hotseat.api.readiness import readiness
-from hotseat.api.schemas import Answer, CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
+from hotseat.api.schemas import CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import start_and_stream
 from hotseat.errors import BadRequest, NotFound, Unauthorized
@@ -100,10 +101,14 @@ async def delete_session(session: OwnedSession, services: ServicesDep) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/answers", status_code=202)
+@router.post("/sessions/{session_id}/answers", status_code=202, openapi_extra=speech.ANSWER_BODIES)
 async def post_answer(
-    session: OwnedSession, body: Answer, services: ServicesDep, request: Request
-) -> TurnStarted:
+    session: OwnedSession, services: ServicesDep, request: Request
+) -> TurnStarted | speech.SpokenTurnStarted:
+    """A typed answer (JSON ``{"text"}``), or a spoken one (multipart ``audio``: ``api/speech.py``)."""
+    if speech.is_form(request):
+        return await speech.spoken_answer(session, services, request)
+    body = await speech.typed_answer(request)
     check_answer(body.text, services.settings.max_answer_chars)
     async with admit_move(request, session.owner_id):
         started = await services.interview.answer(session.id, body.text)

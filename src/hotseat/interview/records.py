@@ -57,6 +57,10 @@ class Records:
         """The session's turn that is generating, on whichever replica."""
         return await self._store.streaming_turn(session_id)
 
+    async def session_cv(self, session: SessionRow) -> CvRow | None:
+        """The CV the session was started with, unless it has been deleted since."""
+        return await self._store.get_cv(session.cv_id) if session.cv_id else None
+
     async def owned_cv(self, owner: str, cv_id: str) -> CvRow:
         cv = await self._store.get_cv(cv_id)
         if cv is None or cv.owner_id != owner:

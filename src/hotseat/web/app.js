@@ -7,7 +7,8 @@
 //   #session=ID&view=report        the same, with its report above the transcript
 //
 // Modules: api.js (HTTP, CV upload), markdown.js (streaming Markdown, sanitising), ui.js
-// (shared bits), start.js, history.js, interview.js (transcript, transports), report.js.
+// (shared bits), start.js, history.js, interview.js (transcript, transports), report.js, voice.js
+// (microphone and the interviewer's voice).
 
 import { api } from "./api.js";
 import * as pastInterviews from "./history.js";

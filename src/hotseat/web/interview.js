@@ -23,6 +23,7 @@ import { api } from "./api.js";
 import { StreamingMarkdown } from "./markdown.js";
 import { ReportView } from "./report.js";
 import { $, announce, clearAnnouncements, clearNotice, follower, h, setConn, showNotice } from "./ui.js";
+import * as voice from "./voice.js";
 
 const els = {
   view: $("#interview"),
@@ -247,6 +248,7 @@ function onFrame(frame) {
       }
       renderTurn(turn);
       follower.toEnd();
+      if (isNew) voice.speakTurn(turn.id, turn.kind);
       break;
     }
     case "delta": {
@@ -810,6 +812,7 @@ function finishInterview() {
 }
 
 function stopReply() {
+  voice.stopPlayback();
   const turn = streamingTurn();
   if (!turn) return;
   els.stop.disabled = true;
@@ -981,6 +984,7 @@ export function openSession(id, { view: wanted = "transcript" } = {}) {
   setView(wanted);
   updateControls();
   connect();
+  voice.setSession(id);
   if (matchMedia("(pointer: fine)").matches && wanted !== "report") els.answer.focus(); // no surprise keyboard on phones
 }
 
@@ -1015,6 +1019,7 @@ export function closeSession() {
   els.transcript.replaceChildren();
   els.answer.value = "";
   els.view.hidden = true;
+  voice.setSession(null);
   clearAnnouncements();
 }
 
@@ -1049,6 +1054,7 @@ els.answer.addEventListener("keydown", (event) => {
   sendAnswer();
 });
 els.stop.addEventListener("click", stopReply);
+voice.configure({ stopTurn: stopReply, streaming: () => streamingTurn() });
 els.skip.addEventListener("click", skipQuestion);
 els.retry.addEventListener("click", retryReply);
 els.finish.addEventListener("click", finishInterview);

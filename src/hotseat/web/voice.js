@@ -1,0 +1,389 @@
+// Voice on the page: answer by microphone, hear the interviewer (docs/speech.md).
+//
+// Listening. The microphone button records with MediaRecorder, in one of two modes:
+//   - push to talk: hold the button (mouse, touch, or Space/Enter on the focused button);
+//   - hands-free: press once to listen; speech is detected by its level (an AnalyserNode) and a
+//     recording ends after PAUSE_MS of quiet, so a pause to think does not cut an answer.
+// Each recording goes to POST /api/sessions/ID/transcripts; the words land in the answer box, where
+// the candidate corrects them and sends them as a typed answer. Nothing is sent unseen.
+//
+// Speaking. A new interviewer turn is played from GET /api/sessions/ID/turns/TID/speech, a WAV the
+// server streams sentence by sentence as the turn is written (read with fetch, played by Web Audio). Starting to speak (barge-in), Stop,
+// or Mute stops the playback; barge-in and Stop also stop the turn, as Stop does for text.
+//
+// Voice is offered only where the server can hear and speak the session's language (GET
+// /api/speech); otherwise the page says so, and typing works as always.
+
+import { ApiError, api } from "./api.js";
+import { $, announce, showNotice } from "./ui.js";
+
+const els = {
+  bar: $("#voice"),
+  mic: $("#mic"),
+  mode: $("#mic-mode"),
+  mute: $("#voice-out"),
+  level: $("#level"),
+  note: $("#voice-note"),
+  answer: $("#answer"),
+};
+
+const PAUSE_MS = 1200; // hands-free: this much quiet after speech ends a recording
+const SPEECH_LEVEL = 0.02; // RMS above this is speech (a quiet room is about 0.002)
+const MIN_SPEECH_MS = 250; // shorter bursts (a cough, a click) are not an answer
+
+// stopTurn: Stop's action; streaming: the interviewer turn being written ({id, kind}), or null.
+const hooks = { stopTurn: () => {}, streaming: () => null };
+
+let sessionId = null;
+let canListen = false;
+let canSpeak = false;
+let stream = null; // the microphone
+let meter = null; // {context, analyser, frame}
+let recorder = null;
+let chunks = [];
+let handsFree = false;
+let heardAt = 0; // hands-free: when speech started, 0 while quiet
+let quietAt = 0; // hands-free: when the last speech ended
+let muted = stored("hotseat.voice.muted") === "1";
+
+function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null; // storage disabled
+  }
+}
+
+function store(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // storage disabled: the choice lasts for this page
+  }
+}
+
+// Turns already played (or begun) in this tab: a reload does not start a turn's voice again.
+const spoken = new Set(readSpoken());
+
+function readSpoken() {
+  try {
+    return JSON.parse(sessionStorage.getItem("hotseat.voice.spoken") || "[]");
+  } catch {
+    return [];
+  }
+}
+
+export function configure(options) {
+  Object.assign(hooks, options);
+}
+
+/** A session was opened (or closed, with null): offer voice if its language can be heard and spoken. */
+export async function setSession(id) {
+  stopListening();
+  stopPlayback();
+  sessionId = id;
+  canListen = canSpeak = false;
+  render();
+  if (!id) return;
+  try {
+    const [speech, session] = await Promise.all([api("/api/speech"), api(`/api/sessions/${encodeURIComponent(id)}`)]);
+    if (sessionId !== id) return;
+    const handles = (side) => side.languages === null || side.languages.includes(session.language);
+    const recording = Boolean(navigator.mediaDevices?.getUserMedia && window.MediaRecorder);
+    canListen = recording && handles(speech.stt);
+    canSpeak = handles(speech.tts);
+    els.note.textContent = canListen || canSpeak ? "" : "Voice is not available in this interview's language on this server; type your answers.";
+  } catch {
+    canListen = canSpeak = false;
+  }
+  render();
+  const current = hooks.streaming(); // the opening turn began while this was being asked
+  if (current) speakTurn(current.id, current.kind);
+}
+
+/** An interviewer turn started streaming: say it as it is written. */
+export function speakTurn(turnId, kind) {
+  if (!sessionId || !canSpeak || muted || kind === "report" || spoken.has(turnId)) return;
+  spoken.add(turnId);
+  try {
+    sessionStorage.setItem("hotseat.voice.spoken", JSON.stringify([...spoken].slice(-50)));
+  } catch {
+    // storage disabled: a reload may play a turn again
+  }
+  stopPlayback();
+  play(`/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
+}
+
+export function stopPlayback() {
+  if (playback) {
+    playback.controller.abort();
+    for (const source of playback.sources) source.stop();
+    playback = null;
+  }
+  els.mute.dataset.playing = "false";
+}
+
+// -- playback ---------------------------------------------------------------------------------------------
+// The WAV arrives sentence by sentence and stays open while the turn is written. An <audio> element
+// waits for more of such a stream than one sentence before it plays, so the PCM is read as it comes
+// and queued on Web Audio, each piece starting where the last one ends.
+
+let audioContext = null;
+let playback = null; // {controller, sources, at}
+
+function context() {
+  audioContext ??= new AudioContext();
+  if (audioContext.state === "suspended") audioContext.resume().catch(() => {});
+  return audioContext;
+}
+
+async function play(url) {
+  const current = { controller: new AbortController(), sources: new Set(), at: 0 };
+  playback = current;
+  let rate = 0;
+  let pending = new Uint8Array(0);
+  try {
+    const response = await fetch(url, { signal: current.controller.signal, credentials: "same-origin" });
+    if (!response.ok || response.status === 204 || !response.body) return;
+    const reader = response.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || playback !== current) break;
+      pending = joined(pending, value);
+      if (!rate) {
+        if (pending.length < 44) continue;
+        rate = new DataView(pending.buffer).getUint32(24, true); // the fmt chunk's sample rate
+        pending = pending.slice(44);
+      }
+      const whole = pending.length - (pending.length % 2);
+      if (whole >= rate / 5) { // at least 0.1 s per piece
+        queue(current, pending.slice(0, whole), rate);
+        pending = pending.slice(whole);
+      }
+    }
+  } catch {
+    return; // stopped (aborted), or the stream broke: the text is there
+  }
+  if (playback === current && pending.length >= 2) queue(current, pending.slice(0, pending.length - (pending.length % 2)), rate);
+}
+
+function joined(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function queue(current, bytes, rate) {
+  const ctx = context();
+  const samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+  const buffer = ctx.createBuffer(1, samples.length, rate);
+  const channel = buffer.getChannelData(0);
+  for (let i = 0; i < samples.length; i++) channel[i] = samples[i] / 32768;
+  const source = ctx.createBufferSource();
+  source.buffer = buffer;
+  source.connect(ctx.destination);
+  const at = Math.max(ctx.currentTime + 0.05, current.at);
+  source.start(at);
+  current.at = at + buffer.duration;
+  current.sources.add(source);
+  els.mute.dataset.playing = "true";
+  source.addEventListener("ended", () => {
+    current.sources.delete(source);
+    if (playback === current && !current.sources.size) els.mute.dataset.playing = "false";
+  });
+}
+
+function render() {
+  els.bar.hidden = !sessionId || !(canListen || canSpeak || els.note.textContent);
+  els.mic.hidden = els.mode.hidden = els.level.hidden = !canListen;
+  els.mute.hidden = !canSpeak;
+  els.mute.setAttribute("aria-pressed", String(muted));
+  els.mute.textContent = muted ? "Voice off" : "Voice on";
+  els.mic.setAttribute("aria-pressed", String(Boolean(recorder) || handsFree));
+  els.mic.textContent = handsFree ? "Listening… (press to stop)" : recorder ? "Recording… release to stop" : "Hold to speak";
+  if (els.mode.value === "hands-free" && !handsFree) els.mic.textContent = "Start listening";
+}
+
+// -- the microphone -------------------------------------------------------------------------------------
+
+async function openMicrophone() {
+  if (stream) return true;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+  } catch {
+    showNotice("The microphone is not available: allow it in the browser, or type your answer.");
+    return false;
+  }
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  context.createMediaStreamSource(stream).connect(analyser);
+  meter = { context, analyser, frame: 0 };
+  measure();
+  return true;
+}
+
+function closeMicrophone() {
+  if (meter) {
+    cancelAnimationFrame(meter.frame);
+    meter.context.close();
+    meter = null;
+  }
+  stream?.getTracks().forEach((track) => track.stop());
+  stream = null;
+  els.level.value = 0;
+}
+
+/** The level meter, and hands-free's speech detection, once per frame. */
+function measure() {
+  if (!meter) return;
+  const samples = new Float32Array(meter.analyser.fftSize);
+  meter.analyser.getFloatTimeDomainData(samples);
+  const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+  els.level.value = Math.min(1, rms * 10);
+  if (handsFree) detect(rms, performance.now());
+  meter.frame = requestAnimationFrame(measure);
+}
+
+function detect(rms, now) {
+  if (rms > SPEECH_LEVEL) {
+    quietAt = 0;
+    if (!heardAt) {
+      heardAt = now;
+      bargeIn();
+    }
+  } else if (heardAt && !quietAt) {
+    quietAt = now;
+  }
+  if (heardAt && quietAt && now - quietAt > PAUSE_MS) {
+    const spoke = quietAt - heardAt >= MIN_SPEECH_MS;
+    heardAt = quietAt = 0;
+    if (spoke) finishRecording().then(startRecording);
+    else restartRecording();
+  }
+}
+
+function startRecording() {
+  if (!stream || recorder) return;
+  const type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
+  recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+  chunks = [];
+  recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
+  recorder.start();
+  render();
+}
+
+/** Stop the recorder; resolves with the recording (a Blob), or null if nothing was recorded. */
+function finishRecording() {
+  const current = recorder;
+  recorder = null;
+  render();
+  if (!current) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    current.addEventListener("stop", () => {
+      const blob = new Blob(chunks, { type: current.mimeType || "audio/webm" });
+      chunks = [];
+      resolve(blob.size ? blob : null);
+      transcribe(blob);
+    }, { once: true });
+    current.stop();
+  });
+}
+
+function restartRecording() {
+  const current = recorder;
+  recorder = null;
+  current?.stop();
+  chunks = [];
+  startRecording();
+}
+
+/** The candidate started talking: the interviewer stops, as Stop would stop it. */
+function bargeIn() {
+  stopPlayback();
+  if (hooks.streaming()) hooks.stopTurn();
+}
+
+async function transcribe(blob) {
+  if (!blob.size || !sessionId) return;
+  const body = new FormData();
+  body.append("audio", blob, "answer.webm");
+  els.mic.setAttribute("aria-busy", "true");
+  try {
+    const response = await fetch(`/api/sessions/${encodeURIComponent(sessionId)}/transcripts`, {
+      method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" },
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(data?.error?.message || `The server answered ${response.status}.`);
+    const before = els.answer.value.trim();
+    els.answer.value = before ? `${before} ${data.transcript}` : data.transcript;
+    els.answer.dispatchEvent(new Event("input"));
+    announce(`Heard: ${data.transcript}. Correct it if needed, then send.`);
+    if (!handsFree) els.answer.focus();
+  } catch (err) {
+    showNotice(err instanceof ApiError ? err.message : "The recording could not be sent; type your answer.");
+  } finally {
+    els.mic.removeAttribute("aria-busy");
+  }
+}
+
+async function press() {
+  if (els.mode.value === "hands-free") {
+    if (handsFree) {
+      stopListening();
+      return;
+    }
+    if (!(await openMicrophone())) return;
+    handsFree = true;
+    heardAt = quietAt = 0;
+    startRecording();
+    return;
+  }
+  if (recorder || !(await openMicrophone())) return;
+  bargeIn();
+  startRecording();
+}
+
+function release() {
+  if (els.mode.value === "hands-free" || !recorder) return;
+  finishRecording().then(closeMicrophone);
+}
+
+function stopListening() {
+  handsFree = false;
+  const current = recorder;
+  recorder = null;
+  current?.stop(); // hands-free's unfinished recording is dropped
+  chunks = [];
+  closeMicrophone();
+  render();
+}
+
+els.mic.addEventListener("pointerdown", (event) => {
+  if (event.button === 0) press();
+});
+els.mic.addEventListener("pointerup", release);
+els.mic.addEventListener("pointerleave", release);
+els.mic.addEventListener("keydown", (event) => {
+  if ((event.key === " " || event.key === "Enter") && !event.repeat) {
+    event.preventDefault();
+    press();
+  }
+});
+els.mic.addEventListener("keyup", (event) => {
+  if (event.key === " " || event.key === "Enter") release();
+});
+els.mode.addEventListener("change", () => {
+  stopListening();
+  store("hotseat.voice.mode", els.mode.value);
+});
+els.mute.addEventListener("click", () => {
+  muted = !muted;
+  store("hotseat.voice.muted", muted ? "1" : "0");
+  if (muted) stopPlayback();
+  render();
+});
+// Browsers start audio only after a gesture: the first press anywhere readies it.
+document.addEventListener("pointerdown", () => context(), { once: true });
+els.mode.value = stored("hotseat.voice.mode") === "hands-free" ? "hands-free" : "push";

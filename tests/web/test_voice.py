@@ -1,0 +1,122 @@
+"""Voice on the page, in Chromium with a fake microphone that plays a recorded answer.
+
+Chromium runs with ``--use-fake-device-for-media-stream`` and
+``--use-file-for-fake-audio-capture`` pointing at an espeak-ng recording, so
+the page's microphone hears a real spoken answer; the server runs the real
+embedded speech models.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from gatedbackend import GatedBackend, GatedReply
+from pagehelpers import owner_cookies, server_session, start_interview, turn
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable
+from hotseat.testing.server import ServerThread
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+ANSWER = "I moved the payments database to PostgreSQL."
+REPLY = "Good. What did you measure before the switch? And what changed afterwards?"
+PAD_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """The answer as a WAV with a second of silence before and after; and its length in seconds."""
+    directory = tmp_path_factory.mktemp("voice")
+    spoken, padded = directory / "spoken.wav", directory / "answer.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(spoken), ANSWER], check=True)
+    subprocess.run(["sox", str(spoken), "-r", "48000", str(padded), "pad", "1", "1"], check=True)
+    seconds = float(
+        subprocess.run(["soxi", "-D", str(padded)], check=True, capture_output=True, text=True).stdout
+    )
+    return padded, seconds
+
+
+@pytest.fixture(scope="module")
+def browser(recording: tuple[Path, float]) -> Iterator[Browser]:
+    """Chromium whose microphone plays the recording once, and which may play audio unprompted."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed: run `.venv/bin/pip install playwright`")
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is absent: run `apt-get install -y chromium` to run the page tests")
+    fake_audio = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={recording[0]}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *fake_audio]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def hold_to_speak(page: Page, seconds: float) -> None:
+    """Press the microphone button, keep it down while the fake microphone plays, release it."""
+    page.get_by_role("button", name="Hold to speak").hover()
+    page.mouse.down()
+    time.sleep(seconds)
+    page.mouse.up()
+
+
+def test_an_answer_by_voice_and_the_reply_spoken(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Held, the microphone records the answer; its transcript, corrected, is sent; the reply plays."""
+    from playwright.sync_api import expect
+
+    backend.enqueue("Hello. Tell me about a migration you led.", GatedReply([REPLY], token_delay=0.05))
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    expect(page.locator("#voice")).to_be_visible()
+    hold_to_speak(page, recording[1] + 0.5)
+    box = page.get_by_label("Your answer")
+    # No CV here to hint "PostgreSQL" (tests/api/test_speech.py proves the hints): the plain words.
+    page.wait_for_function(
+        "() => /moved the payments? database/i.test(document.querySelector('#answer').value)", timeout=30_000
+    )
+    heard = box.input_value()
+    box.fill(heard + " It took six weeks.")  # corrected before sending
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator('#voice-out[data-playing="true"]')).to_have_count(1, timeout=20_000)
+    answer = next(
+        t for t in server_session(server, sid, owner_cookies(page))["turns"] if t["role"] == "candidate"
+    )
+    assert answer["text"] == heard + " It took six weeks."
+
+
+def test_speaking_over_the_interviewer_stops_the_reply(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Barge-in: pressing the microphone while the reply plays stops the voice and cancels the turn."""
+    from playwright.sync_api import expect
+
+    gate = threading.Event()  # never opened: the reply is surely still streaming
+    opening = (
+        "Hello, and welcome to the interview. I will ask you about your work on the payments team. First"
+    )
+    backend.enqueue(GatedReply([opening, " question."], gates=[gate]))
+    sid = start_interview(page, server)
+    expect(page.locator('#voice-out[data-playing="true"]')).to_have_count(1, timeout=20_000)
+    hold_to_speak(page, 0.5)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator('#voice-out[data-playing="false"]')).to_have_count(1)
+    [row] = server_session(server, sid, owner_cookies(page))["turns"]
+    assert row["status"] == "cancelled"
