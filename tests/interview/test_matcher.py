@@ -96,3 +96,32 @@ def test_cv_claims_are_confirmed_or_disowned() -> None:
     )
     assert [(c.claim_id, c.state) for c in told.claims] == [("c1", "confirmed")]
     assert [(c.claim_id, c.state) for c in disowned.claims] == [("c1", "contradicted")]
+
+
+def test_an_answer_that_is_not_about_work_is_no_evidence() -> None:
+    """ "I'd have bought a flat instead of renting" has the shape of a decision to change, not one at
+    work: no point is shown by it, and it is off topic; the same shape told about work counts."""
+    question = PACKS.get("cv-deep-dive").question("decision-to-change")
+    flat = analyse(
+        question,
+        [
+            AnswerText(
+                "t1",
+                "Looking back, I'd have bought a flat in Manchester in 2019 instead of renting. Prices "
+                "have gone up thirty percent since then, and I'd do it differently now.",
+            )
+        ],
+    )
+    assert flat.relevance == "off_topic"
+    assert all(finding.verdict == "not_shown" for finding in flat.points)
+    at_work = analyse(
+        question,
+        [
+            AnswerText(
+                "t1",
+                "Looking back, I'd have split the ledger migration into two releases instead of one. "
+                "We chose one big cut-over to save a quarter, and the rollback cost us a weekend.",
+            )
+        ],
+    )
+    assert any(finding.verdict != "not_shown" for finding in at_work.points)

@@ -166,7 +166,7 @@ class InterviewService:
             if t.role == "candidate" and t.kind == "answer" and t.question_index == current.question
         ]
         anchored = [c for c in known.claims if c.id == current.anchor(current.question)]
-        analysis = matcher.analyse(question, answers, known.claims, cv_terms=_skills(known.claims))
+        analysis = matcher.analyse(question, answers, known.claims)
         judging: asyncio.Task[Analysis] | None = None
         judged = self.options.analysis == "judge"
         if judged and self.options.judge_wait_seconds > 0:
@@ -481,10 +481,6 @@ class InterviewService:
             if not judging.done():
                 judging.cancel()
             await peers.assessment_ended(row.id)
-
-
-def _skills(claims: Sequence[Claim]) -> list[str]:
-    return sorted({skill for claim in claims for skill in claim.skills})
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:

@@ -87,3 +87,40 @@ TECH_TERMS: Final = frozenset(
         """
     )
 )
+
+# Words (not stems: the matcher stems them) that place an answer at work: an answer with none of
+# these, no named technology and no term from the candidate's CV is about something else (a flat
+# they did not buy, a holiday), however well its sentences match a point's shape ("I'd have ...
+# instead").
+WORK_WORDS: Final = frozenset(
+    _words(
+        """
+        work working job role team teammate colleague coworker peer manager boss lead leader director
+        engineer engineering developer design product project company employer business client customer
+        user merchant partner vendor stakeholder organisation organization department firm startup
+        office hire hiring interview onboarding mentor review code codebase system service platform app
+        application feature bug incident outage release deploy deployment launch migration rollout
+        infrastructure database server pipeline test testing sprint roadmap deadline meeting standup
+        requirement spec document architecture api data query schema cluster network security
+        performance scale support ticket on-call oncall pager contract budget revenue cost sales
+        marketing metric kpi okr quarter ship delivery deliver feedback promotion career position
+        intern internship task priority
+        """
+    )
+)
+
+# Everyday words that a question or a CV line may use but that place nothing at work ("the year",
+# "instead", "look back"): left out when the question's words count as context (matcher).
+GENERIC_WORDS: Final = frozenset(
+    _words(
+        """
+        year month week day hour minute second time times back go going went look looking take took use
+        used new old first next last end move moved change changed better best good bad great honest
+        instead since way thing things lot kind people person make made get got want need feel think
+        know say said tell told see saw give gave come came keep kept start started stop stopped try
+        tried long short big small high low hard easy right wrong real really still even ever never
+        always often everything something anything nothing one two three four five six seven eight
+        nine ten hundred thousand strong well much many more most less least part whole same different
+        """
+    )
+)

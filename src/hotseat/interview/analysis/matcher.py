@@ -14,9 +14,14 @@ The quotes are the sentences that carried the evidence, cut from the answer as w
 finding is ``specific`` when those sentences are concrete (two or more of: a number, a named
 technology, a first-person action, an outcome). The rubric turns that into a score.
 
-The answers are off topic when they touch no point and share almost no words with the question;
-a short "I don't know" is recorded as declined. CV claims are confirmed when an answer sentence
-shares enough of a claim's words (or its metric), contradicted when that sentence negates them.
+The answers are off topic when they touch no point and share almost no words with the question.
+An answer that never places itself at work (no work word, no named technology, no telling word
+of the question's, no skill or name from the CV) is off topic and is no evidence for any point,
+however its sentences match a point's shape: "I'd have bought a flat instead of renting" shows
+nothing about a decision at work. Korean answers
+are not held to that (the word lists are English). A short "I don't know" is recorded as declined.
+CV claims are confirmed when an answer sentence shares enough of a claim's words (or its metric),
+contradicted when that sentence negates them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hotseat.interview.analysis.claims import Claim
+from hotseat.interview.analysis.lexicon import GENERIC_WORDS, TECH_TERMS, WORK_WORDS
 from hotseat.interview.analysis.model import (
     Analysis,
     ClaimFinding,
@@ -40,9 +46,11 @@ from hotseat.interview.analysis.text import (
     Phrase,
     Sentence,
     content_stems,
+    is_korean,
     negated_at,
     sentences,
     specificity,
+    stem,
     words,
 )
 from hotseat.interview.packs import Point, Question
@@ -70,6 +78,11 @@ _DECLINE = re.compile(
     re.IGNORECASE,
 )
 _DECLINE_MAX_WORDS = 15
+_WORK_STEMS = frozenset(stem(word) for word in WORK_WORDS)
+_TECH_STEMS = frozenset(stem(term) for term in TECH_TERMS)
+_GENERIC_STEMS = frozenset(stem(word) for word in GENERIC_WORDS)
+# A capitalised word after the start of a line: a company, product or place the CV names.
+_NAME = re.compile(r"(?<=\S )[A-Z][A-Za-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +103,18 @@ def analyse(
     question: Question,
     answers: Sequence[AnswerText],
     claims: Sequence[Claim] = (),
-    *,
-    cv_terms: Sequence[str] = (),
 ) -> Analysis:
-    """The matcher's analysis of ``answers`` (every answer to ``question`` so far)."""
-    cut = [sentence for answer in answers for sentence in sentences(answer.text, answer.turn_id)]
+    """The matcher's analysis of ``answers`` (every answer to ``question`` so far), against the
+    candidate's CV ``claims`` (their skills count as named technologies)."""
+    cv_terms = sorted({skill for claim in claims for skill in claim.skills})
+    context = _work_context(question, claims)
+    at_work = {answer.turn_id: _at_work(answer.text, context) for answer in answers}
+    cut = [
+        sentence
+        for answer in answers
+        if at_work[answer.turn_id]
+        for sentence in sentences(answer.text, answer.turn_id)
+    ]
     findings = tuple(_point_finding(point, cut, cv_terms) for point in question.assessment)
     # Whether the answers showed the points is cumulative; whether the candidate stayed on topic
     # or declined is about the latest answer (the one the next move replies to).
@@ -105,7 +125,9 @@ def analyse(
         analyser="matcher",
         points=findings,
         claims=tuple(_claim_findings(claims, cut)),
-        relevance=_relevance(question, latest.text, touched),
+        relevance=_relevance(question, latest.text, touched)
+        if at_work.get(latest.turn_id, True)
+        else "off_topic",
         declined=_declined(latest.text),
     )
 
@@ -186,6 +208,23 @@ def _relevance(question: Question, text: str, touched_points: int) -> Relevance:
     if touched_points == 0 or shared <= 2:
         return "unsure"
     return "on_topic"
+
+
+def _work_context(question: Question, claims: Sequence[Claim]) -> frozenset[str]:
+    """The stems that place an answer at work: work words, technologies, the telling words of the
+    question and its points ("seat", "booking"), and the skills and names in the CV's claims."""
+    topic = content_stems(question.question)
+    for point in question.assessment:
+        topic |= content_stems(point.point)
+    context = set(_WORK_STEMS) | _TECH_STEMS | (topic - _GENERIC_STEMS)
+    for claim in claims:
+        context |= {stem(skill.lower()) for skill in claim.skills}
+        context |= {stem(name.lower()) for name in _NAME.findall(claim.line)}
+    return frozenset(context)
+
+
+def _at_work(text: str, context: frozenset[str]) -> bool:
+    return is_korean(text) or not content_stems(text).isdisjoint(context)
 
 
 def _declined(text: str) -> bool:
