@@ -16,6 +16,7 @@ from hotseat.llm.scripted import ScriptedBackend
         "# Interview\nThanks for that.",
         "What did you do next?",
         "Great answer, you nailed it.",
+        "Your response is concise and to the point.",
         "I'd be happy to help you with that.",
         "(Interviewer's task for this message: ask the next question)",
         "Thanks thanks thanks thanks for your answer answer answer.",

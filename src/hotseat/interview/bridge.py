@@ -33,7 +33,8 @@ _FORBIDDEN_WORDS = frozenset(
     interviewer candidate assistant task prompt instruction instructions ai model language score
     scores rating grade question questions sorry apologize apologise cannot can't great
     excellent perfect impressive wonderful amazing awesome fantastic brilliant wrong incorrect
-    poor bad help assist happy glad
+    poor bad help assist happy glad concise thorough detailed solid strong weak vague clear good
+    nice
     """.split()  # noqa: SIM905 (a word list reads best as words)
 )
 # An acknowledgement speaks to the candidate.
