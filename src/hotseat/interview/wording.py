@@ -124,6 +124,8 @@ _SECOND_VERBS = {
     "schedules": "schedule",
     "stays": "stay",
 }
+_TO_CANDIDATE = {"they": "you", "themselves": "yourself", "their own": "your own"}
+_CANDIDATE = re.compile(r"\b(?:they|themselves|their own)\b")
 _SECOND_VERB = re.compile(r"(?<=\band )(" + "|".join(_SECOND_VERBS) + r")\b")
 
 
@@ -132,7 +134,10 @@ def for_candidate(point: str) -> str:
     advice = _first_verb_as_advice(point)
     if advice == point:
         return point
-    return _SECOND_VERB.sub(lambda match: _SECOND_VERBS[match.group(1)], advice)
+    advice = _SECOND_VERB.sub(lambda match: _SECOND_VERBS[match.group(1)], advice)
+    # "they" in a point is the candidate ("what they would change"), as is "their own"; a plain
+    # "their" may be anyone's ("the consumers and their use cases"), so it stays.
+    return _CANDIDATE.sub(lambda match: _TO_CANDIDATE[match.group(0)], advice)
 
 
 def _first_verb_as_advice(point: str) -> str:
