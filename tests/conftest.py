@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from doubles.mock_openai import MockOpenAI
 
 import datastores
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.serving import uvicorn_config_kwargs
-from hotseat.testing.mock_openai import MockOpenAI
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hx import API_KEY
 
 

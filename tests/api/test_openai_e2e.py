@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from doubles.mock_openai import Cut, Hang, MockOpenAI, Reply
 from helpers import recv_json, recv_turn, text_of
 
 import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
-from hotseat.testing.mock_openai import Cut, Hang, MockOpenAI, Reply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from hotseat.testing.fault_proxy import FaultProxy
-from hotseat.testing.mock_openai import MockOpenAI
+from doubles.fault_proxy import FaultProxy
+from doubles.mock_openai import MockOpenAI
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from doubles.mock_openai import MockOpenAI, Reply
 from hardening_kit import serving, wait_turn
 from pydantic import SecretStr, ValidationError
 
 import hx
 from hotseat.config import Settings
-from hotseat.testing.mock_openai import MockOpenAI, Reply
 
 PACK = {"pack": "backend-engineer"}
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from hotseat.testing.mock_openai import MockOpenAI
+from doubles.mock_openai import MockOpenAI
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from cluster import Cluster, Replica, start_session
+from doubles.mock_openai import MockOpenAI, Reply
 from redis.asyncio import Redis
 
 import datastores
@@ -30,7 +31,6 @@ from hotseat.api.redis_limits import (
 from hotseat.errors import Busy, RateLimited
 from hotseat.store.repo import new_id
 from hotseat.streaming.redis_client import connect
-from hotseat.testing.mock_openai import MockOpenAI, Reply
 
 # Slow enough that no token comes back while a test runs: one per 100 minutes.
 NO_REFILL = 0.01

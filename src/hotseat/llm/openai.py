@@ -8,7 +8,7 @@ models, URL parsing twice, header merging, httpx2 over aiohttp) made a request
 cost about 520 µs of CPU, against 110–120 µs for this module's whole request
 and parsing, some 15% of a turn's CPU (``bench/upstream_request.py``,
 docs/performance.md). The SDK stays
-a test dependency: tests/testing/test_mock_openai.py checks with it that the
+a test dependency: tests/doubles/test_mock_openai.py checks with it that the
 mock upstream speaks OpenAI's format.
 
 One retry loop with one budget (``stream``), and only before the first text, so

@@ -4,7 +4,7 @@ The test suite points hotseat's ``openai`` backend at it to
 exercise real sockets, real SSE parsing and real failure modes: rate limits,
 connections cut mid-reply, upstreams that go silent, malformed events, and
 clients that hang up. Load benchmarks run it as a separate process
-(``python -m hotseat.testing.mock_openai --tokens 200 --delay-ms 20``) as an
+(``python -m doubles.mock_openai --tokens 200 --delay-ms 20``) as an
 upstream that can hold thousands of concurrent streams for little CPU.
 
 It is deliberately written on bare ``asyncio`` streams with a minimal HTTP/1.1
@@ -1152,7 +1152,7 @@ class MockOpenAI:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a fixed :class:`Reply` forever; the upstream for load benchmarks."""
     parser = argparse.ArgumentParser(
-        prog="python -m hotseat.testing.mock_openai",
+        prog="python -m doubles.mock_openai",
         description="OpenAI-compatible mock upstream that streams a fixed reply, for load benchmarks.",
     )
     parser.add_argument("--host", default="127.0.0.1")
