@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from doubles.mock_openai import MockOpenAI
 
 import datastores
+from doubles.mock_openai import MockOpenAI
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from doubles.mock_openai import Cut, Hang, MockOpenAI, Reply
 from helpers import recv_json, recv_turn, text_of
 
 import hx
+from doubles.mock_openai import Cut, Hang, MockOpenAI, Reply
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.serving import ServerThread

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import httpx
-from doubles.fault_proxy import FaultProxy
-from doubles.mock_openai import MockOpenAI, Reply
 from tmux import Tmux, words
 
+from doubles.fault_proxy import FaultProxy
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply

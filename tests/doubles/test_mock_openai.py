@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply, split_text
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply, split_text
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You interview."},

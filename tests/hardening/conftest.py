@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from doubles.fault_proxy import FaultProxy
 from doubles.mock_openai import MockOpenAI
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from doubles.mock_openai import MockOpenAI, Reply
 from hardening_kit import recv_json, recv_turn, text_of, wait_for
 from websockets.exceptions import ConnectionClosed
 
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 
 PACK = {"pack": "backend-engineer"}
 

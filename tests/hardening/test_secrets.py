@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from doubles.mock_openai import MockOpenAI, Reply
 from hardening_kit import serving, wait_turn
 from pydantic import SecretStr, ValidationError
 
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.config import Settings
 
 PACK = {"pack": "backend-engineer"}

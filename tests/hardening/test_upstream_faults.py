@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from doubles.fault_proxy import FaultProxy, Plan
-from doubles.mock_openai import Behaviour, Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 from hardening_kit import follow, recv_json, recv_turn, serving, text_of, wait_turn
 
 import hx
+from doubles.fault_proxy import FaultProxy, Plan
+from doubles.mock_openai import Behaviour, Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 from hotseat.config import Settings
 from hotseat.errors import UpstreamTimeout
 from hotseat.llm.base import ChatMessage, GenerationParams

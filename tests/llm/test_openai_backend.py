@@ -11,8 +11,8 @@ import zlib
 
 import aiohttp
 import pytest
-from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 
+from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
 from hotseat.llm.openai import OpenAIBackend, _retry_after, _worth_retrying

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 import pytest
+
 from doubles.fault_proxy import FaultProxy, Plan
 from doubles.mock_openai import Fault, MockOpenAI, Reply
-
 from hotseat.errors import UpstreamError, UpstreamRateLimited
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
 from hotseat.llm.openai import OpenAIBackend

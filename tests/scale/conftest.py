@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from cluster import Cluster, Replica, replica_env, wait_until_ready
-from doubles.mock_openai import MockOpenAI, Reply
 
 import datastores
+from doubles.mock_openai import MockOpenAI, Reply
 
 
 @pytest.fixture(scope="session")

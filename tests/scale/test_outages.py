@@ -17,12 +17,12 @@ from cluster import (
     turn_of,
     wait_until_ready,
 )
-from doubles.mock_openai import MockOpenAI, Reply
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 import datastores
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 
 
 def next_error(ws: ClientConnection, timeout: float = 30) -> dict[str, object]:

@@ -20,9 +20,9 @@ from cluster import (
     text_of,
     turn_of,
 )
-from doubles.mock_openai import MockOpenAI, Reply
 
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 
 # The sweeper's bound (two leases, see streaming/sweeper.py) with a wide margin for a slow machine.
 DEATH_NOTICED_WITHIN = 2 * LEASE_SECONDS + 20

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from cluster import Cluster, Replica, start_session
-from doubles.mock_openai import MockOpenAI, Reply
 from redis.asyncio import Redis
 
 import datastores
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.api.limits import Rate
 from hotseat.api.redis_limits import (
     REPLICAS_KEY,
