@@ -133,3 +133,9 @@ def test_module_map_names_nothing_that_is_gone() -> None:
     """Every path the module map names exists under src/hotseat (no stale lines)."""
     stale = sorted(entry for entry in module_map() if not (PACKAGE / entry).exists())
     assert not stale, f"ARCHITECTURE.md's module map names what is gone: {stale}"
+
+
+def test_performance_page_holds_only_what_is_true_now() -> None:
+    """docs/performance.md stays within 250 lines: the targets, the latest table, how to reproduce."""
+    lines = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"docs/performance.md has {len(lines)} lines; move history to git"
