@@ -82,7 +82,8 @@ def test_the_upload_returns_the_claims_the_interviewer_will_use(client: httpx.Cl
     cv = (
         b"# Jane Doe\n\n## Experience\n\n"
         b"- Cut p99 checkout latency from 900 ms to 180 ms by batching fraud checks in Go.\n"
-        b"- Mentored three junior engineers; two were promoted within a year.\n\n## Skills\n\nGo, PostgreSQL\n"
+        b"- Mentored three junior engineers; two were promoted within a year.\n\n"
+        b"## Skills\n\nGo, PostgreSQL\n"
     )
     uploaded = upload(client, "cv.md", cv)
     assert uploaded.status_code == 201, uploaded.text
