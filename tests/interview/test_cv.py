@@ -355,6 +355,55 @@ async def test_async_time_limit_kills_a_stuck_parse(tmp_path: Path) -> None:
         os.kill(pid, 0)
 
 
+def greedy_parser(data: bytes, filename: str, content_type: str | None, limits: CvLimits) -> ExtractedCv:
+    """A parser that tries to hold 2 GiB, as a hostile PDF's objects might."""
+    hoard = bytearray(2 * 1024**3)
+    raise AssertionError(f"allocated {len(hoard)} bytes past the child's limit")
+
+
+def pid_parser(
+    pid_file: str, data: bytes, filename: str, content_type: str | None, limits: CvLimits
+) -> ExtractedCv:
+    """A parser that says which process it ran in."""
+    Path(pid_file).write_text(str(os.getpid()))
+    return extract_cv(b"Jane Doe, engineer.", "cv.txt", None, limits)
+
+
+async def test_a_parse_that_needs_too_much_memory_is_unprocessable() -> None:
+    """The parse process's address space is capped: a file needing 2 GiB is refused, not swapped in."""
+    with pytest.raises(Unprocessable, match="couldn't be read"):
+        await extract_cv_async(b"Jane", "cv.txt", None, CvLimits(), _extract=greedy_parser)
+
+
+async def test_plain_text_is_read_without_a_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TXT and Markdown are read on the pool's thread: no parse process is taken for them."""
+
+    def no_process() -> None:
+        raise AssertionError("a process was taken for plain text")
+
+    monkeypatch.setattr(sandbox, "_take_worker", no_process)
+    cv = await extract_cv_async(SAMPLE.encode(), "cv.md", None, CvLimits())
+    assert cv == extract_cv(SAMPLE.encode(), "cv.md", None, CvLimits())
+
+
+async def test_the_next_parse_finds_a_warm_process(tmp_path: Path) -> None:
+    """After a parse, a spare process is started in the background, and the next file goes to it."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    await extract_cv_async(
+        b"Jane", "cv.txt", None, CvLimits(), _extract=functools.partial(pid_parser, str(first))
+    )
+    for _ in range(600):  # a spare starts within a minute even on a busy machine
+        if sandbox.warm_spares():
+            break
+        await asyncio.sleep(0.1)
+    spares = sandbox.warm_spares()
+    await extract_cv_async(
+        b"Jane", "cv.txt", None, CvLimits(), _extract=functools.partial(pid_parser, str(second))
+    )
+    assert int(second.read_text()) != int(first.read_text())
+    assert int(second.read_text()) in spares
+
+
 async def test_async_parse_process_dying_is_unprocessable() -> None:
     """A parse process that dies without answering is a 422, not a hang or a 500."""
     with pytest.raises(Unprocessable, match="couldn't be read"):
