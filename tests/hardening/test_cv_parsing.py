@@ -37,8 +37,9 @@ def first_token_seconds(server: ServerThread) -> float:
 
 def test_slow_parses_do_not_slow_the_interviews(settings: Settings) -> None:
     """Eight uploads each killed at the parse limit: every one gets 422 (or 503 busy), and sessions
-    started meanwhile reach their first token within twice the idle time (half a second of slack
-    for a busy machine: a parse on the event loop would cost seconds)."""
+    started meanwhile reach their first token within twice the idle time, with 1.5 s of slack for
+    a machine whose two cores are busy with the parses themselves (a parse on the event loop would
+    hold every session for the whole 5 s it takes)."""
     with serving(settings, cv_parse_timeout_seconds=1.0, upload_burst=20, upload_burst_per_ip=20) as server:
         idle = statistics.median(first_token_seconds(server) for _ in range(5))
         answers: list[int] = []
@@ -55,4 +56,4 @@ def test_slow_parses_do_not_slow_the_interviews(settings: Settings) -> None:
         for thread in uploads:
             thread.join(120)
     assert sorted(set(answers)) <= [422, 503] and len(answers) == 8, answers
-    assert loaded <= max(2 * idle, idle + 0.5), (idle, loaded)
+    assert loaded <= max(2 * idle, idle + 1.5), (idle, loaded)
