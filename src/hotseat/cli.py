@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from hotseat.config import Settings
+from hotseat.local_models.command import models_app
 from hotseat.terminal import commands
 
 app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
 packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
+app.add_typer(models_app, name="models")
 app.command()(commands.interview)
 app.add_typer(commands.sessions_app, name="sessions")
 app.command()(commands.export)
