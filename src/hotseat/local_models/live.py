@@ -7,8 +7,8 @@ from hotseat.local_models.catalogue import RECOMMENDED, by_file_stem
 ADVICE = (
     "The interviewer runs on SmolLM2 135M, a very small model: its questions and follow-ups are "
     "often clumsy. A larger model interviews far better. With a network, run "
-    f"`hotseat models pull {RECOMMENDED}` (1.1 GB), then start the server again with "
-    f"HOTSEAT_LOCAL_MODEL={RECOMMENDED}; `hotseat models list` shows the others."
+    f"hotseat models pull {RECOMMENDED} (1.1 GB), then start the server again with "
+    f"HOTSEAT_LOCAL_MODEL={RECOMMENDED} (hotseat models list shows the others)."
 )
 
 
