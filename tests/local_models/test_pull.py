@@ -156,3 +156,31 @@ def test_cli_list_marks_the_live_model(tmp_path: Path) -> None:
     live = [line for line in result.stdout.splitlines() if "(live" in line]
     assert len(live) == 1 and "llama3.2-1b" in live[0] and "808 MB" in live[0]
     assert "Llama 3.2 Community License" in result.stdout and "Apache-2.0" in result.stdout
+
+
+def test_serve_with_a_model_not_pulled_yet_says_how_in_one_line(tmp_path: Path) -> None:
+    """`HOTSEAT_LOCAL_MODEL=qwen2.5-1.5b hotseat serve` before the pull: one line naming the fix, exit 2."""
+    result = _cli(
+        ["serve", "--port", "0"], {"HOTSEAT_DATA_DIR": str(tmp_path), "HOTSEAT_LOCAL_MODEL": "qwen2.5-1.5b"}
+    )
+    assert result.returncode == 2
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert lines[-1].startswith("Cannot start: HOTSEAT_LOCAL_MODEL=qwen2.5-1.5b is not downloaded yet")
+    assert "hotseat models pull qwen2.5-1.5b" in lines[-1]
+
+
+def test_the_factory_loads_the_model_the_setting_names(tmp_path: Path) -> None:
+    """HOTSEAT_LOCAL_MODEL by name (a pulled file) or by path reaches the local backend; health names it."""
+    from hotseat.config import Settings
+    from hotseat.llm.factory import make_backend
+    from hotseat.local_models.live import describe
+
+    real = find("qwen2.5-1.5b")
+    pulled = models_dir(tmp_path) / real.filename
+    pulled.parent.mkdir(parents=True)
+    pulled.symlink_to(BUNDLED)
+    by_name = make_backend(Settings(data_dir=tmp_path, local_model="qwen2.5-1.5b"))
+    by_path = make_backend(Settings(data_dir=tmp_path, local_model=str(BUNDLED)))
+    assert getattr(by_name, "model_path", None) == pulled
+    assert getattr(by_path, "model_path", None) == BUNDLED
+    assert describe(by_name.name, by_name.model) == {"model_title": real.title, "model_advice": None}
