@@ -123,8 +123,8 @@ def test_cli_pull_without_network_is_one_line_and_fails(tmp_path: Path) -> None:
         },
     )
     assert result.returncode == 1
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and not result.stdout, (lines, result.stdout)
     assert lines[0].startswith("Cannot pull qwen2.5-1.5b: Cannot reach http://127.0.0.1:9/")
     assert _left_in(tmp_path) == []
 
@@ -143,7 +143,7 @@ def test_cli_pull_refuses_a_file_that_is_not_the_pinned_one(tmp_path: Path) -> N
             },
         )
     assert result.returncode == 1, result.stdout
-    assert "Refused qwen2.5-1.5b-instruct-q4_k_m.gguf" in result.stdout
+    assert "Refused qwen2.5-1.5b-instruct-q4_k_m.gguf" in result.stderr
     assert _left_in(tmp_path) == []
 
 

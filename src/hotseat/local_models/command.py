@@ -22,6 +22,7 @@ from hotseat.local_models.catalogue import (
 
 models_app = typer.Typer(help="Larger local models: list the catalogue, pull one.", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True)
 
 
 def _live_name(settings: Settings) -> str:
@@ -70,7 +71,7 @@ def models_pull(name: Annotated[str, typer.Argument(help="A name from `hotseat m
         model = find(name)
         path = pull(model, settings.data_dir)
     except HotseatError as exc:
-        console.print(f"[red]Cannot pull {escape(name)}:[/red] {escape(exc.message)}", soft_wrap=True)
+        errors.print(f"[red]Cannot pull {escape(name)}:[/red] {escape(exc.message)}", soft_wrap=True)
         sys.exit(1)
     console.print(f"{model.name} is ready: {path} (SHA-256 verified).", soft_wrap=True)
     console.print(
