@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from helpers import report_when_done, wait_quiet
+from pydantic import SecretStr
 
+import hx
+from hotseat.config import Settings
 from hotseat.interview.report_markdown import VERDICT_LABELS
 from hotseat.llm.scripted import ScriptedBackend
 
@@ -15,6 +19,15 @@ ANSWER = (
     "At Acme I led the move of our billing jobs to a queue. I wrote the plan, ran it with two other "
     "engineers, and we cut the nightly failures from ten a week to none within a month."
 )
+
+
+OTHER_KEY = "another-owners-key"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with a second API key: a second owner."""
+    return settings.model_copy(update={"api_keys": SecretStr(f"{hx.API_KEY},{OTHER_KEY}")})
 
 
 def interview(client: httpx.Client, backend: ScriptedBackend, pack: str, verdicts: list[str]) -> str:
@@ -37,9 +50,11 @@ def test_a_second_interview_reports_progress_against_the_first(
     client: httpx.Client, backend: ScriptedBackend
 ) -> None:
     """The second finished interview of a pack names the first and shows each point's scores over time;
-    an interview of another pack is not compared; the Markdown export has the table."""
+    another pack's interview and another owner's are not compared; the Markdown export has the table."""
     first = interview(client, backend, PACK, ["not_shown", "not_shown"])
     interview(client, backend, "backend-engineer", ["demonstrated"])
+    with hx.client(client.base_url, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30) as other:
+        interview(other, backend, PACK, ["demonstrated"])
     second = interview(client, backend, PACK, ["not_shown", "demonstrated"])
 
     before = client.get(f"/api/sessions/{first}/report").json()
