@@ -57,24 +57,26 @@ def pull(model: CatalogueModel, data_dir: Path, *, endpoint: str | None = None) 
     staging = models_dir(data_dir) / ".pulling"
     staging.mkdir(parents=True, exist_ok=True)
     try:
-        downloaded = Path(
-            hf_hub_download(
-                model.repo_id,
-                model.filename,
-                revision=model.revision,
-                local_dir=staging,
-                endpoint=endpoint,
-                force_download=True,
+        try:
+            downloaded = Path(
+                hf_hub_download(
+                    model.repo_id,
+                    model.filename,
+                    revision=model.revision,
+                    local_dir=staging,
+                    endpoint=endpoint,
+                    force_download=True,
+                )
             )
-        )
-    except Exception as exc:
-        raise Unavailable(f"The download of {model.name} failed: {_reason(exc)}") from exc
-    actual = sha256_of(downloaded)
-    if actual != model.sha256:
-        downloaded.unlink(missing_ok=True)
-        raise UpstreamError(_mismatch(model, actual, where="the downloaded file has"))
-    os.replace(downloaded, target)
-    shutil.rmtree(staging, ignore_errors=True)
+        except Exception as exc:
+            raise Unavailable(f"The download of {model.name} failed: {_reason(exc)}") from exc
+        actual = sha256_of(downloaded)
+        if actual != model.sha256:
+            raise UpstreamError(_mismatch(model, actual, where="the downloaded file has"))
+        os.replace(downloaded, target)
+    finally:
+        # Whatever happened, nothing stays half-way: the library's metadata and any refused file.
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
