@@ -65,7 +65,14 @@ def test_serve_runs_a_real_server_and_stops_on_sigterm(tmp_path: Path, access_lo
                 assert process.poll() is None, process.stdout.read() if process.stdout else ""
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.1)
-        assert health == {"status": "ok", "backend": "scripted", "model": "scripted", "running_turns": 0}
+        assert health == {
+            "status": "ok",
+            "backend": "scripted",
+            "model": "scripted",
+            "model_title": "scripted",
+            "model_advice": None,
+            "running_turns": 0,
+        }
         session = hx.post(f"{base}/api/sessions", json={"pack": "backend-engineer"}).json()
         with hx.ws_connect(
             f"ws://127.0.0.1:{port}/ws?session={session['id']}&turn_id={session['turn_id']}&after=0"

@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from hotseat.config import Settings
+from hotseat.local_models.command import models_app
 from hotseat.terminal import commands
 
 app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
 packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
+app.add_typer(models_app, name="models")
 app.command()(commands.interview)
 app.add_typer(commands.sessions_app, name="sessions")
 app.command()(commands.export)
@@ -38,6 +40,15 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if overrides:
         settings = settings.model_copy(update=overrides)
+    if settings.backend == "local" and settings.local_model_path is None:
+        from hotseat.errors import HotseatError
+        from hotseat.local_models.selection import local_model_file
+
+        try:  # here, not in the app's start-up: one line rather than uvicorn's traceback
+            local_model_file(settings.local_model, settings.data_dir)
+        except HotseatError as exc:
+            console.print(f"[red]Cannot start:[/red] {escape(exc.message)}", soft_wrap=True)
+            sys.exit(2)
     console.print(f"hotseat on http://{settings.host}:{settings.port}  (backend: {settings.backend})")
     if reload:
         # Reload runs the app in a subprocess that reads settings from the environment again.

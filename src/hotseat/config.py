@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # How long the next question may wait for the model judge's verdicts before the matcher's
     # decide it; the judge's verdicts still replace the matcher's in the report when they come.
     judge_wait_seconds: float = Field(default=0.0, ge=0, le=120)
+    # A name from `hotseat models list` (pulled into data_dir/models) or a path to a .gguf file.
+    local_model: str = ""
     local_model_path: Path | None = None
     local_context_size: int = Field(default=4096, ge=512)
     local_threads: int | None = Field(default=None, ge=1)
@@ -204,6 +206,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HOTSEAT_OPENAI_BASE_URL has a user:password@ and HOTSEAT_OPENAI_API_KEY is set: both "
                 "would be the Authorization header; keep one of them"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_local_model(self) -> Settings:
+        if self.local_model.strip() and self.local_model_path is not None:
+            raise ValueError(
+                "HOTSEAT_LOCAL_MODEL and HOTSEAT_LOCAL_MODEL_PATH are both set; keep one of them"
             )
         return self
 

@@ -19,6 +19,8 @@ def test_health_names_backend_and_model(client: httpx.Client) -> None:
     assert body["status"] == "ok"
     assert body["backend"] == "scripted"
     assert body["model"] == "scripted"
+    assert body["model_title"] == "scripted"
+    assert body["model_advice"] is None  # advice is for the embedded 135M only
 
 
 def test_packs_list_and_detail(client: httpx.Client) -> None:

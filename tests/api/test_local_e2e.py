@@ -52,6 +52,8 @@ def test_health_names_the_embedded_model(local_server: ServerThread) -> None:
     health = hx.get(f"{local_server.base_url}/api/health", timeout=30).json()
     assert health["backend"] == "local"
     assert health["model"].startswith("SmolLM2-135M-Instruct")
+    assert health["model_title"] == "SmolLM2 135M Instruct (Q4_1, embedded)"
+    assert "hotseat models pull qwen2.5-1.5b" in health["model_advice"]
 
 
 def test_opening_streams_token_by_token_and_health_answers_meanwhile(local_server: ServerThread) -> None:

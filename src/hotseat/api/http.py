@@ -21,6 +21,7 @@ from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import start_and_stream
 from hotseat.errors import BadRequest, NotFound, Unauthorized
 from hotseat.interview.report_markdown import report_markdown
+from hotseat.local_models.live import describe
 
 router = APIRouter(prefix="/api")
 metrics_router = APIRouter()
@@ -34,6 +35,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "status": "ok",
         "backend": backend.name,
         "model": backend.model,
+        **describe(backend.name, backend.model),
         "running_turns": services.runner.running_count(),
     }
 

@@ -33,6 +33,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["## Priorities", ""]
         lines += [f"- **{p['point']}** ({p['score']}/5)" for p in report["priorities"]]
         lines.append("")
+    lines += _progress(report)
     for question in report["questions"]:
         lines += [f"## Question {question['index'] + 1}", "", f"> {question['question']}", ""]
         for answer in question["answers"]:
@@ -59,6 +60,41 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report["summary"] and report["summary"]["text"]:
         lines += ["## Summary", "", report["summary"]["text"].strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _progress(report: dict[str, Any]) -> list[str]:
+    """Per assessment point, its score and verdict in each earlier interview of the pack and this one."""
+    progress = report.get("progress") or {}
+    earlier = progress.get("earlier") or []
+    if not earlier or not progress.get("points"):
+        return []
+    columns = [(e["session_id"], f"{e['created_at'][:10]} ({e['session_id'][:6]})") for e in earlier]
+    columns.append((report["session_id"], "This interview"))
+    lines = [
+        "## Progress",
+        "",
+        f"*Compared with {len(earlier)} earlier interview{'s' if len(earlier) > 1 else ''} of this pack: "
+        + ", ".join(f"session {e['session_id']} ({e['created_at'][:10]})" for e in earlier)
+        + ".*",
+        "",
+        "| Question | Assessment point | " + " | ".join(label for _, label in columns) + " | Change |",
+        "|---" * (len(columns) + 3) + "|",
+    ]
+    for point in progress["points"]:
+        by_session = {entry["session_id"]: entry for entry in point["scores"]}
+        cells = [
+            f"{by_session[sid]['score']}/5 {VERDICT_LABELS[by_session[sid]['verdict']]}"
+            if sid in by_session
+            else "–"
+            for sid, _ in columns
+        ]
+        change = "–" if point["change"] is None else f"{point['change']:+d}"
+        lines.append(
+            f"| {point['question_index'] + 1} | {_cell(point['point'])} | "
+            + " | ".join(cells)
+            + f" | {change} |"
+        )
+    return [*lines, ""]
 
 
 def _quote(text: str) -> str:

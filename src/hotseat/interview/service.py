@@ -20,6 +20,7 @@ from hotseat.interview.bridge import bridge_messages, guided_stream
 from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
 from hotseat.interview.packs import PackRegistry, Question
 from hotseat.interview.plan import next_move
+from hotseat.interview.progress import build_progress, earlier_reports
 from hotseat.interview.prompts import PastTurn, build_messages
 from hotseat.interview.report import build_report
 from hotseat.interview.script import TurnScript, script_for
@@ -291,7 +292,9 @@ class InterviewService:
 
     async def report(self, session_id: str) -> dict[str, Any]:
         session, turns = await self.transcript(session_id)
-        return await self._report(session, turns)
+        report = await self._report(session, turns)
+        report["progress"] = build_progress(report, await earlier_reports(self.store, self.packs, session))
+        return report
 
     async def delete(self, session_id: str) -> None:
         """Stop the session's running turn, then delete everything stored about it."""

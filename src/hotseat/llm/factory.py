@@ -25,9 +25,11 @@ def make_backend(settings: Settings) -> Backend:
     if settings.backend == "local":
         # Imported here: llama-cpp-python is only needed when the local model is used.
         from hotseat.llm.local import LocalBackend
+        from hotseat.local_models.selection import local_model_file
 
+        model_path = settings.local_model_path or local_model_file(settings.local_model, settings.data_dir)
         return LocalBackend(
-            settings.local_model_path,
+            model_path,
             n_ctx=settings.local_context_size,
             n_threads=settings.local_threads,
             queue_limit=settings.local_queue_limit,

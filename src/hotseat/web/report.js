@@ -9,6 +9,7 @@
 
 import { api, parseTime } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
+import { progressCard } from "./progress.js";
 import { h, plural, svg } from "./ui.js";
 
 const POLL_MS = 2000;
@@ -166,7 +167,7 @@ export class ReportView {
         : h("p.muted", { text: "No questions were asked." }),
     );
 
-    const parts = [head, status, overview, highlights, questions];
+    const parts = [head, status, overview, highlights, progressCard(report), questions].filter(Boolean);
     if (report.claims?.length) parts.push(this.claimsCard(report));
     if (report.summary?.text) {
       const body = h("div.md");

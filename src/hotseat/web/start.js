@@ -50,6 +50,17 @@ export function hide() {
   els.view.hidden = true;
 }
 
+// Which model interviews, from /api/health; on the embedded 135M, the server's advice to get a larger one.
+export function showModel(health) {
+  const title = health?.model_title || health?.model;
+  if (!title) return;
+  $("#model-live").textContent = `Interviewer model: ${title}`;
+  const advice = $("#model-advice");
+  advice.textContent = health.model_advice || "";
+  advice.hidden = !health.model_advice;
+  $("#model-note").hidden = false;
+}
+
 export function packsFailed(message) {
   const loading = $("#packs-loading");
   if (loading) loading.textContent = `Could not load the interviews: ${message}`;
