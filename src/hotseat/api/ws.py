@@ -54,6 +54,7 @@ from hotseat.api.schemas import (
     SkipFrame,
     StartFrame,
     client_frame,
+    ref_of,
 )
 from hotseat.api.send_watchdog import SendWatchdog, send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
@@ -75,6 +76,15 @@ _CLOSE_SECONDS = 1.0
 
 class _Ended(Exception):
     """The server has ended this connection (its client stopped reading, or a restart): send nothing more."""
+
+
+class _BadFrame(Exception):
+    """A client frame that is not binary-free JSON of a known shape, and the ``ref`` to answer it with."""
+
+    def __init__(self, error: BadRequest, ref: str | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.ref = ref
 
 
 @router.websocket("/ws")
@@ -176,7 +186,8 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
         try:
             frame: ClientFrame | None
             if in_query is not None:
-                frame, in_query = _validate_frame(in_query), None
+                query, in_query = in_query, None
+                frame = _validate_frame(query)
             else:
                 # Only the wait is bounded: a start that has begun (stored its session) finishes.
                 try:
@@ -197,6 +208,9 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
                     "?session=ID."
                 )
             created = await start_session(services, websocket, owner, frame)
+        except _BadFrame as exc:
+            await websocket.send_text(ws_error_frame(exc.error, ref=exc.ref))
+            continue
         except HotseatError as exc:
             if outage_of(exc) is not None:
                 raise  # closed with 1013 by the caller
@@ -208,7 +222,7 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
 
 
 async def _receive_frame(websocket: WebSocket) -> ClientFrame | None:
-    """The client's next frame, or None once it has gone; ``BadRequest`` if it is binary, not
+    """The client's next frame, or None once it has gone; ``_BadFrame`` if it is binary, not
     JSON or invalid (the socket stays usable)."""
     try:
         message = await websocket.receive()
@@ -218,11 +232,11 @@ async def _receive_frame(websocket: WebSocket) -> ClientFrame | None:
         return None
     text = message.get("text")
     if text is None:
-        raise BadRequest("Binary frames are not supported; send JSON text frames.")
+        raise _BadFrame(BadRequest("Binary frames are not supported; send JSON text frames."))
     try:
         data = orjson.loads(text)
     except ValueError as exc:
-        raise bad_frame(exc) from None
+        raise _BadFrame(bad_frame(exc)) from None
     return _validate_frame(data)
 
 
@@ -230,7 +244,7 @@ def _validate_frame(data: object) -> ClientFrame:
     try:
         frame: ClientFrame = client_frame.validate_python(data)
     except ValidationError as exc:
-        raise bad_frame(exc) from None
+        raise _BadFrame(bad_frame(exc), ref_of(data)) from None
     return frame
 
 
@@ -346,8 +360,8 @@ class _Connection:
         while True:
             try:
                 frame = await _receive_frame(self.websocket)
-            except BadRequest as exc:
-                await self._send_error(exc)
+            except _BadFrame as exc:
+                await self._send_error(exc.error, ref=exc.ref)
                 continue
             if frame is None:
                 return
@@ -356,12 +370,23 @@ class _Connection:
             await asyncio.shield(self._move(frame))
 
     async def _move(self, frame: ClientFrame) -> None:
+        ref = None if isinstance(frame, StartFrame) else frame.ref
         try:
-            await self._handle(frame)
+            turn_id, kind = await self._handle(frame)
         except HotseatError as exc:  # the database or Redis going away too
-            await self._send_error(exc)
+            # A resume of a candidate turn names the turn, as its stream's error would.
+            turn_id = (
+                frame.turn_id if isinstance(frame, ResumeFrame) and isinstance(exc, BadRequest) else None
+            )
+            await self._send_error(exc, turn_id, ref)
+            return
+        # Sent before the new turn's ``turn`` frame: that streamer has not run yet.
+        accepted = {"type": "accepted", "ref": ref, "turn_id": turn_id, "kind": kind}
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, _Ended):
+            await self._send(orjson.dumps(accepted).decode())
 
-    async def _handle(self, frame: ClientFrame) -> None:
+    async def _handle(self, frame: ClientFrame) -> tuple[str | None, str | None]:
+        """Make the frame's move; returns the turn it started, resumed or stopped, and its kind."""
         interview = self.services.interview
         if isinstance(frame, StartFrame):
             raise BadRequest(
@@ -369,25 +394,28 @@ class _Connection:
                 "?session= to start another."
             )
         if isinstance(frame, CancelFrame):
-            await interview.cancel(self.session_id, frame.turn_id)
-        elif isinstance(frame, ResumeFrame):
+            return await interview.cancel(self.session_id, frame.turn_id), None
+        if isinstance(frame, ResumeFrame):
             turn = await self.services.records.turn(self.session_id, frame.turn_id)
             if turn is None:
                 raise NotFound(f"No turn {frame.turn_id!r} in this session.")
+            if turn.role != "interviewer":
+                raise BadRequest("That turn is the candidate's answer; only interviewer turns stream.")
             self._stream(frame.turn_id, frame.after, turn.kind)
-        else:
+            return turn.id, turn.kind
+        if isinstance(frame, AnswerFrame):
+            check_answer(frame.text, self.services.settings.max_answer_chars)
+        # Every other move starts a model turn: rate-limited like its HTTP twin.
+        async with admit_move(self.websocket, self.owner):
             if isinstance(frame, AnswerFrame):
-                check_answer(frame.text, self.services.settings.max_answer_chars)
-            # Every other move starts a model turn: rate-limited like its HTTP twin.
-            async with admit_move(self.websocket, self.owner):
-                if isinstance(frame, AnswerFrame):
-                    await interview.answer(self.session_id, frame.text)
-                elif isinstance(frame, SkipFrame):
-                    await interview.skip(self.session_id)
-                elif isinstance(frame, RetryFrame):
-                    await interview.retry(self.session_id)
-                else:
-                    await interview.finish(self.session_id)
+                started = await interview.answer(self.session_id, frame.text)
+            elif isinstance(frame, SkipFrame):
+                started = await interview.skip(self.session_id)
+            elif isinstance(frame, RetryFrame):
+                started = await interview.retry(self.session_id)
+            else:
+                started = await interview.finish(self.session_id)
+        return started.turn_id, started.kind
 
     # -- outgoing turns -------------------------------------------------------------
 
@@ -473,6 +501,8 @@ class _Connection:
         self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
         return _Ended()
 
-    async def _send_error(self, error: HotseatError, turn_id: str | None = None) -> None:
+    async def _send_error(
+        self, error: HotseatError, turn_id: str | None = None, ref: str | None = None
+    ) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, _Ended):
-            await self._send(ws_error_frame(error, turn_id))
+            await self._send(ws_error_frame(error, turn_id, ref))
