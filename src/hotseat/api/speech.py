@@ -155,7 +155,7 @@ async def turn_speech(
         if turn.role != "interviewer":
             raise BadRequest("That turn is the candidate's answer; only interviewer turns are spoken.")
     lease = await limits_of(request).lease(owner, client_ip(request))
-    spoken = speech.speak(services.interview.turn_events(session.id, turn_id), after)
+    spoken = speech.speak(services.seats.of(session).follow(turn_id), after)
     try:
         with services.runner.watching(session.id):
             first = await anext(spoken, None)
