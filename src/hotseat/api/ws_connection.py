@@ -103,8 +103,11 @@ class Connection:
                 sender = group.create_task(self._send_loop())
                 receiver = group.create_task(self._receive_loop())
                 self._start_follower()
-                await asyncio.wait([self._ended])
-                self._group = None  # no new follower
+                try:
+                    # Awaited directly, not through asyncio.wait: that costs an idle socket ~1 KB.
+                    await self._ended
+                finally:
+                    self._group = None  # no new follower
                 sender.cancel()
                 if self._follower is not None:
                     self._follower.cancel()
@@ -114,7 +117,8 @@ class Connection:
     async def close(self) -> None:
         """Send the close frame the end calls for (bounded), and let ``restart`` return."""
         self._guard.close()
-        ended = self._ended.result() if self._ended.done() else None
+        # Cancelled with the task that ran the connection: the server is stopping; no code to send.
+        ended = self._ended.result() if self._ended.done() and not self._ended.cancelled() else None
         if ended is not None:
             code, reason = ended
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
@@ -136,7 +140,7 @@ class Connection:
         await asyncio.wait([self._finished])
 
     def _end(self, code: int | None, reason: str = "") -> None:
-        if not self._ended.done():
+        if not self._ended.done():  # cancelled too, when the connection's task was
             self._ended.set_result((code, reason) if code is not None else None)
 
     # -- the client's frames ------------------------------------------------------------

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 class Seats:
     """Where a transport gets an owner's seat in a session."""
 
+    __slots__ = ("_interview", "_records")
+
     def __init__(self, interview: InterviewService, records: Records) -> None:
         self._interview = interview
         self._records = records
@@ -55,6 +57,8 @@ class Seats:
 
 class Seat:
     """One owner's place in one session: follow its turns, make its moves."""
+
+    __slots__ = ("_interview", "_records", "session_id")
 
     def __init__(self, interview: InterviewService, records: Records, session_id: str) -> None:
         self._interview = interview

@@ -23,8 +23,8 @@ class TurnStarted:
     kind: str
 
 
-# Called in the publisher's task, so it must not block: a WebSocket connection starts a streamer
-# task. A callback per subscriber instead of a queue and a task waiting on it saves about 4 KB
+# Called in the publisher's task, so it must not block: a WebSocket connection adds the turn to
+# those it will send. A callback per subscriber instead of a queue and a task waiting on it saves about 4 KB
 # per open WebSocket (docs/performance.md, S4).
 Listener = Callable[[TurnStarted], None]
 
