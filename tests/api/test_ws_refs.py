@@ -124,3 +124,22 @@ def test_cancel_and_resume_are_accepted_with_the_turn_they_name(
     assert resumed == {"type": "accepted", "ref": "r1", "turn_id": turn_id, "kind": "opening"}
     assert announced == {"type": "turn", "turn_id": turn_id, "kind": "opening", "after": 0}
     assert text_of(replayed) == text_of(frames)
+
+
+def test_a_move_sent_just_before_leaving_still_starts_its_turn(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A client that sends an answer and closes at once leaves a stored answer and a finished turn,
+    never a turn marked generating that nothing generates (the move is not cut off by the close)."""
+    backend.enqueue("Hello. First question?", "Thanks. Next?")
+    session_id, _ = start_session(server)
+    wait_quiet(client, session_id)
+    with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
+        ws.send(json.dumps({"type": "answer", "text": "I led the billing migration.", "ref": "last"}))
+    turns = wait_quiet(client, session_id)
+    assert [(t["role"], t["status"]) for t in turns] == [
+        ("interviewer", "complete"),
+        ("candidate", "complete"),
+        ("interviewer", "complete"),
+    ]
+    assert turns[-1]["text"] == "Thanks. Next?"
