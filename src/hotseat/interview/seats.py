@@ -96,6 +96,10 @@ class Seat:
 
     async def resume(self, turn_id: str) -> str:
         """The kind of a turn that can be followed; ``NotFound``, or ``BadRequest`` for a candidate's."""
+        runner = self._interview.runner
+        kind = runner.running_kind(turn_id) if runner.running_turn(self.session_id) == turn_id else None
+        if kind is not None:
+            return kind  # generating here: an interviewer turn of this session, no database read
         turn = await self._records.turn(self.session_id, turn_id)
         if turn is None:
             raise NotFound(f"No turn {turn_id!r} in this session.")
