@@ -7,13 +7,14 @@ backend, the runner); the transports use its interview-layer parts (``interview`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotseat.config import Settings
 from hotseat.interview.packs import PackRegistry
 from hotseat.interview.records import Records
+from hotseat.interview.seats import Seats
 from hotseat.interview.service import InterviewService
 from hotseat.llm.base import Backend
 from hotseat.store.repo import Store
@@ -34,3 +35,8 @@ class Services:
     streaming: Streaming
     # Sessions, turns and CVs for the routes (the store behind the interview layer).
     records: Records
+    # The transports' one boundary: ownership, following turns and the moves.
+    seats: Seats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seats = Seats(self.interview, self.records)

@@ -35,6 +35,8 @@ def recv_turn(
         if frame["type"] == "turn":
             current = frame["turn_id"]
             continue
+        if frame["type"] == "accepted":
+            continue  # the acknowledgement of a move; tests of it read it themselves
         if frame["type"] == "delta":
             assert "turn_id" not in frame, frame  # deltas are compact
             frame["turn_id"] = current

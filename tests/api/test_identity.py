@@ -89,7 +89,7 @@ def test_websocket_of_another_owner_is_refused(server: ServerThread, browser: ht
     ) as ws:
         ws.send(json.dumps({"type": "skip"}))
         frames = [json.loads(ws.recv(timeout=10)) for _ in range(1)]
-    assert frames[0]["type"] in ("turn", "delta", "done")
+    assert frames[0]["type"] in ("accepted", "turn", "delta", "done")
     with connect(f"{server.ws_url}/ws?session={sid}") as ws:
         assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
         with pytest.raises(ConnectionClosed) as closed:

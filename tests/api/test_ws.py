@@ -70,9 +70,16 @@ def test_answer_starts_the_next_turn(
     with ws_connect(f"{server.ws_url}/ws?session={session_id}") as ws:
         follow(ws, turn_id)
         ws.send(json.dumps({"type": "answer", "text": "I built a payments system."}))
+        accepted = recv_json(ws)
         announced = recv_json(ws)
         # A one-line answer is thin: the interviewer follows up before moving on.
         assert announced["type"] == "turn" and announced["kind"] == "followup"
+        assert accepted == {
+            "type": "accepted",
+            "ref": None,
+            "turn_id": announced["turn_id"],
+            "kind": "followup",
+        }
         frames, _ = recv_turn(ws)
     assert text_of(frames) == "Thanks. Second question?"
     turns = transcript(server, session_id)
@@ -205,6 +212,7 @@ def test_bad_frames_get_bad_request_and_the_socket_stays_usable(
         ws.send(b"\x00binary")
         assert recv_json(ws)["code"] == "bad_request"
         ws.send(json.dumps({"type": "answer", "text": "Still here."}))
+        assert recv_json(ws)["type"] == "accepted"
         assert recv_json(ws)["type"] == "turn"
 
 

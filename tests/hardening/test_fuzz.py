@@ -35,7 +35,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-SERVER_FRAME_TYPES = {"turn", "delta", "queued", "done", "error"}
+SERVER_FRAME_TYPES = {"accepted", "turn", "delta", "queued", "done", "error"}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),

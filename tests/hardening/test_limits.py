@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from hardening_kit import follow, open_connections, recv_json, recv_turn, serving, wait_turn
+from hardening_kit import follow, open_connections, recv_json, recv_turn, serving, wait_for, wait_turn
 from websockets.exceptions import ConnectionClosed
 
 import hx
@@ -246,8 +246,8 @@ def test_the_total_cap_answers_busy_on_both_transports(settings: Settings) -> No
                 with pytest.raises(ConnectionClosed) as closed:
                     refused.recv(timeout=10)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        # The holder's slot is free again: the stream is served.
-        assert open_connections(server) == 0
+        # The holder's slot is free again (once its connection has wound down): the stream is served.
+        wait_for(lambda: open_connections(server) == 0, timeout=5)
         events = hx.get(f"{server.base_url}/api/sessions/{session['id']}/turns/{session['turn_id']}/events")
         assert events.status_code == 200
 

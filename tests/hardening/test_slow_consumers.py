@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import SimpleNamespace
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hardening_kit import (
@@ -18,13 +19,13 @@ from hardening_kit import (
     text_of,
     wait_for,
 )
-from starlette.websockets import WebSocketState
 
 import hx
 from hotseat.api.send_watchdog import SendWatchdog
-from hotseat.api.ws import TRY_AGAIN_LATER, _Connection, _Ended
+from hotseat.api.ws_connection import TRY_AGAIN_LATER, Connection
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.streaming.events import Event
 
 # About 300 KB of text in 3,000 tokens: far more than the shrunken socket buffers hold.
 LONG = "".join(f" w{i}" + "x" * 95 for i in range(3000))
@@ -83,9 +84,8 @@ def test_an_idle_sse_reader_that_leaves_is_released_at_once(settings: Settings) 
 
 
 class _BlockedSocket:
-    """A WebSocket whose sends never complete (the peer stopped reading); records the close."""
-
-    application_state = WebSocketState.CONNECTED
+    """A WebSocket whose sends never complete (the peer stopped reading) and that never receives;
+    records the close."""
 
     def __init__(self) -> None:
         self.closed_with: tuple[int, str] | None = None
@@ -93,21 +93,39 @@ class _BlockedSocket:
     async def send_text(self, text: str) -> None:
         await asyncio.Event().wait()
 
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
     async def close(self, code: int, reason: str = "") -> None:
         self.closed_with = (code, reason)
 
 
+class _OneTurnSeat:
+    """A seat whose session has one turn in progress, with one delta logged."""
+
+    session_id = "session"
+
+    @contextmanager
+    def watch(self, on_started: object = None) -> Iterator[None]:
+        yield
+
+    async def current(self) -> tuple[str, str] | None:
+        return "turn", "opening"
+
+    async def follow(self, turn_id: str, after: int = 0) -> AsyncGenerator[list[Event], None]:
+        yield [Event(turn_id, 1, "delta", {"text": "Hello"})]
+        await asyncio.Event().wait()
+
+
 async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
-    """A send blocked longer than the send timeout stops the streamer and closes with 1013, reason given."""
+    """A send blocked longer than the send timeout ends the connection's tasks and closes it with 1013,
+    reason given, and the task running it is not left cancelled."""
     socket = _BlockedSocket()
-    services: Any = SimpleNamespace(settings=SimpleNamespace())
     watchdog = SendWatchdog(timeout=0.05)
-    connection = _Connection(socket, services, "session", "owner", watchdog)  # type: ignore[arg-type]
-    try:
-        await connection._send('{"type": "delta"}')
-        raise AssertionError("the send should have timed out")
-    except _Ended:
-        pass
+    connection = Connection(socket, _OneTurnSeat(), "owner", 100, watchdog)  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        await connection.run(resume=None)
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
     await connection.close()
     watchdog.stop()

@@ -69,9 +69,10 @@ def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings:
         services = await build_services(settings, ScriptedBackend())
         turn = await services.store.get_turn(session_id, turn_id)
         assert turn is not None
-        events = [
-            e.type async for batch in services.interview.turn_events(session_id, turn_id) for e in batch
-        ]
+        session = await services.store.get_session(session_id)
+        assert session is not None
+        seat = services.seats.of(session)
+        events = [e.type async for batch in seat.follow(turn_id) for e in batch]
         async with services.engine.connect() as connection:
             count = len((await connection.execute(select(TurnRow.id))).all())
         assert count == 1

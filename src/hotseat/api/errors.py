@@ -47,10 +47,13 @@ def describe_validation(errors: list[Any]) -> str:
     return "; ".join(lines)
 
 
-def ws_error_frame(error: HotseatError, turn_id: str | None = None) -> str:
+def ws_error_frame(error: HotseatError, turn_id: str | None = None, ref: str | None = None) -> str:
+    """The error as a WebSocket (or SSE ``data:``) frame; ``ref`` is that of the client frame it answers."""
     frame: dict[str, Any] = {"type": "error"}
     if turn_id is not None:
         frame["turn_id"] = turn_id
+    if ref is not None:
+        frame["ref"] = ref
     frame.update(error.to_dict())
     return orjson.dumps(frame).decode()
 

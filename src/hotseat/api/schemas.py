@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hotseat.api.clean_input import strip_invisible
 from hotseat.config import ANSWER_CHARS_CEILING
@@ -132,9 +132,15 @@ class SessionOut(BaseModel):
 # -- WebSocket client frames -------------------------------------------------------
 
 
+# A client's own name for a frame, echoed on the frame's ``accepted`` reply and on its errors.
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
+
+
 class _Frame(BaseModel):
     # Unknown fields are ignored so that newer clients keep working with this server.
     model_config = ConfigDict(extra="ignore")
+
+    ref: Ref | None = None
 
 
 class AnswerFrame(_Frame):
@@ -166,7 +172,10 @@ class RetryFrame(_Frame):
 
 
 class StartFrame(CreateSession):
-    """The body of ``POST /api/sessions`` as the first frame of a WebSocket opened without a session."""
+    """The body of ``POST /api/sessions`` as the first frame of a WebSocket opened without a session.
+
+    It carries no ``ref``: its ``session`` reply is its acknowledgement.
+    """
 
     model_config = ConfigDict(extra="ignore")  # as for every frame
 
@@ -178,3 +187,15 @@ ClientFrame = Annotated[
     Field(discriminator="type"),
 ]
 client_frame: TypeAdapter[Any] = TypeAdapter(ClientFrame)
+_ref: TypeAdapter[str] = TypeAdapter(Ref)
+
+
+def ref_of(data: object) -> str | None:
+    """The ``ref`` of a frame that may fail validation, if it has a valid one (to echo on its error)."""
+    ref = data.get("ref") if isinstance(data, dict) else None
+    if ref is None:
+        return None
+    try:
+        return _ref.validate_python(ref)
+    except ValidationError:
+        return None

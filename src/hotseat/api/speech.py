@@ -30,9 +30,10 @@ from starlette.requests import HTTPConnection
 from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
 from hotseat.api.limits import admit_move, client_ip, limits_of
 from hotseat.api.schemas import Answer
-from hotseat.errors import BadRequest, HotseatError, NotFound, TooLarge
+from hotseat.errors import BadRequest, HotseatError, TooLarge
 from hotseat.interview.flow import FlowState
 from hotseat.interview.records import SessionRow
+from hotseat.interview.seats import Seat
 from hotseat.speech.audio import ACCEPTED, streaming_wav_header
 from hotseat.speech.hints import question_sources
 from hotseat.speech.voice import Speech, Spoken
@@ -148,16 +149,15 @@ async def turn_speech(
             f"This server has no voice for {session.language!r}; its voice is English-only "
             "(an operator can set HOTSEAT_TTS_URL to a server that has one); the reply is shown as text."
         )
-    if services.runner.running_turn(session.id) != turn_id:
-        turn = await services.records.turn(session.id, turn_id)
-        if turn is None:
-            raise NotFound(f"No turn {turn_id!r} in session {session.id!r}.")
-        if turn.role != "interviewer":
-            raise BadRequest("That turn is the candidate's answer; only interviewer turns are spoken.")
-    lease = await limits_of(request).lease(owner, client_ip(request))
-    spoken = speech.speak(services.interview.turn_events(session.id, turn_id), after)
+    seat = services.seats.of(session)
     try:
-        with services.runner.watching(session.id):
+        await seat.resume(turn_id)  # NotFound for a turn not in the session
+    except BadRequest:
+        raise BadRequest("That turn is the candidate's answer; only interviewer turns are spoken.") from None
+    lease = await limits_of(request).lease(owner, client_ip(request))
+    spoken = speech.speak(seat.follow(turn_id), after)
+    try:
+        with seat.watch():
             first = await anext(spoken, None)
     except BaseException:
         await spoken.aclose()
@@ -167,22 +167,21 @@ async def turn_speech(
         await lease.release()
         return Response(status_code=204)
     return StreamingResponse(
-        _wav_stream(services, session.id, first, spoken, lease.release),
+        _wav_stream(seat, first, spoken, lease.release),
         media_type="audio/wav",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def _wav_stream(
-    services: Services,
-    session_id: str,
+    seat: Seat,
     first: Spoken,
     rest: AsyncGenerator[Spoken],
     release: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
     """The WAV header and the first sentence, then each sentence as it is spoken."""
     try:
-        with services.runner.watching(session_id):
+        with seat.watch():
             yield streaming_wav_header(first.audio.rate) + first.audio.pcm
             async for spoken in rest:
                 yield spoken.audio.pcm

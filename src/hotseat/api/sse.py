@@ -10,10 +10,13 @@ response counts as an open connection for the limits (a 429 or 503 before the st
 when over a cap), and a client that stops reading is dropped after
 ``HOTSEAT_SEND_TIMEOUT_SECONDS`` (by the app's ``send_watchdog``). At shutdown a
 response ends after its turn's terminal event (``app.drain``), not at the signal.
+What a turn holds, whose it is and where to read it from is the interview layer's
+``Seat`` (``interview.seats``); this module only frames it as SSE.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
@@ -28,6 +31,7 @@ from hotseat.api.schemas import CreateSession
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError
+from hotseat.interview.seats import Seat
 from hotseat.streaming.events import count_deltas, merge_deltas
 
 router = APIRouter(prefix="/api")
@@ -58,14 +62,11 @@ async def turn_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventStream:
     start = _resume_point(after, last_event_id)
-    runner = services.runner
-    # The turn generating here, for this owner's session, needs no database read (see the
-    # WebSocket's connect); otherwise a bad id gets a 404 now, not an event inside a 200 stream.
-    if runner.running_turn(session_id) != turn_id or runner.running_owner(session_id) != owner:
-        await services.records.owned_turn(owner, session_id, turn_id)  # one query for both
+    # A bad id gets a 404 now, not an event inside a 200 stream.
+    seat = await services.seats.turn(owner, session_id, turn_id)
     # Over a cap: 429 rate_limited (this owner) or 503 busy (the server), as JSON, before the stream.
     lease = await limits_of(request).lease(owner, client_ip(request))
-    return _event_stream(services, request, session_id, turn_id, start, lease)
+    return _event_stream(seat, request, turn_id, start, lease, ping=services.settings.sse_ping_seconds)
 
 
 async def start_and_stream(
@@ -86,17 +87,20 @@ async def start_and_stream(
         raise
     announcement = session_created(created).model_dump_json()
     prelude = f"event: session\ndata: {announcement}\n\n".encode()
-    session_id, turn_id = created.session.id, created.turn.turn_id
-    return _event_stream(services, request, session_id, turn_id, 0, lease, prelude, status_code=201)
+    seat = services.seats.of(created.session)
+    ping = services.settings.sse_ping_seconds
+    turn_id = created.turn.turn_id
+    return _event_stream(seat, request, turn_id, 0, lease, ping=ping, prelude=prelude, status_code=201)
 
 
 def _event_stream(
-    services: Services,
+    seat: Seat,
     request: Request,
-    session_id: str,
     turn_id: str,
     start: int,
     lease: Lease,
+    *,
+    ping: float,
     prelude: bytes = b"",
     status_code: int = 200,
 ) -> EventStream:
@@ -104,14 +108,15 @@ def _event_stream(
 
     async def body() -> AsyncGenerator[bytes, None]:
         metrics.SSE_CONNECTIONS.inc()
-        with services.runner.watching(session_id):
+        with seat.watch():
             try:
                 if prelude:
                     yield prelude
-                async for batch in services.interview.turn_events(session_id, turn_id, start):
-                    for event in merge_deltas(batch) if len(batch) > 1 else batch:
-                        yield event.sse
-                    metrics.SSE_DELIVERED.inc(count_deltas(batch))
+                async with contextlib.aclosing(seat.follow(turn_id, start)) as batches:
+                    async for batch in batches:
+                        for event in merge_deltas(batch) if len(batch) > 1 else batch:
+                            yield event.sse
+                        metrics.SSE_DELIVERED.inc(count_deltas(batch))
             except HotseatError as exc:  # the database or Redis going away mid-stream too
                 yield f"event: error\ndata: {ws_error_frame(exc, turn_id)}\n\n".encode()
             finally:
@@ -121,7 +126,7 @@ def _event_stream(
     return EventStream(
         body(),
         status_code=status_code,
-        ping=services.settings.sse_ping_seconds,
+        ping=ping,
         guard=send_watchdog_of(request).guard(ClientStoppedReading),
         on_close=lease.release,  # also when the body never ran (the first send stalled)
     )

@@ -13,12 +13,12 @@ from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
 from hotseat.interview.analysis import matcher
 from hotseat.interview.analysis.claims import Claim, anchor_for, confirmed, extract_claims
-from hotseat.interview.analysis.judge import JudgeFailed, judge
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.bridge import bridge_messages, guided_stream
 from hotseat.interview.flow import FlowState, TurnKind, TurnPlan
-from hotseat.interview.packs import PackRegistry, Question
+from hotseat.interview.judging import Judging
+from hotseat.interview.packs import PackRegistry
 from hotseat.interview.plan import next_move
 from hotseat.interview.progress import build_progress, earlier_reports
 from hotseat.interview.prompts import PastTurn, build_messages
@@ -26,19 +26,13 @@ from hotseat.interview.report import build_report
 from hotseat.interview.script import TurnScript, script_for
 from hotseat.interview.summary import compose_summary
 from hotseat.llm.base import GenerationParams, StreamItem
-from hotseat.outages import outage_of, retry_outages
 from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
-from hotseat.streaming.events import Event
-from hotseat.streaming.log import LogMissing, StreamLog
-from hotseat.streaming.replay import replay_finished_turn
+from hotseat.streaming.log import StreamLog
 from hotseat.streaming.runner import TurnRequest, TurnRunner
 
 logger = logging.getLogger(__name__)
 
-# How long a reader waits for the log of a turn the database says is streaming
-# (covers the moment between saving a new turn and opening its log).
-_LOG_APPEAR_SECONDS = 1.0
 SKIPPED_TEXT = "(skipped)"
 RETRYABLE_STATUSES = frozenset({"failed", "interrupted", "cancelled"})
 
@@ -96,11 +90,9 @@ class InterviewService:
         self.params = params
         self.assessment_params = assessment_params
         self.options = options or InterviewOptions()
-        # Each judge task (running, or waiting for a slot) and the id of its pending row.
-        self._assessing: dict[asyncio.Task[None], str] = {}
-        # Judging is background work: a burst of answers must not crowd the candidates'
-        # replies at the model (a local model runs one generation at a time). The rest wait here.
-        self._assessment_slots = asyncio.Semaphore(assessment_concurrency)
+        self.judging = Judging(
+            store, runner, assessment_params, assessment_concurrency, self.options.judge_wait_seconds
+        )
 
     # -- sessions -------------------------------------------------------------
 
@@ -171,8 +163,8 @@ class InterviewService:
         judging: asyncio.Task[Analysis] | None = None
         judged = self.options.analysis == "judge"
         if judged and self.options.judge_wait_seconds > 0:
-            judging = asyncio.create_task(self._judge(session, question, answers, known.claims))
-            analysis = await self._judge_in_time(judging, analysis)
+            judging = self.judging.start(question, answers, known.claims, session.language)
+            analysis = await self.judging.in_time(judging, analysis)
         move = next_move(
             analysis,
             followups_used=current.followups,
@@ -203,8 +195,8 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known)
         if row.status == "pending":
             # Started after the turn, so a model shared with it serves the candidate first.
-            judging = judging or asyncio.create_task(self._judge(session, question, answers, known.claims))
-            self._finish_judging_in_background(session, row, judging)
+            judging = judging or self.judging.start(question, answers, known.claims, session.language)
+            self.judging.record_in_background(session_id, row, judging)
         return StartedTurn(session_id, turn.id, plan.kind)
 
     async def skip(self, session_id: str) -> StartedTurn:
@@ -266,30 +258,6 @@ class InterviewService:
 
     # -- reading ----------------------------------------------------------------------
 
-    async def turn_events(self, session_id: str, turn_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
-        """Batches of the turn's events after ``after``, live; from the database once the log is gone."""
-        deadline = asyncio.get_running_loop().time() + _LOG_APPEAR_SECONDS
-        while True:
-            try:
-                async for batch in self.log.read(turn_id, after):
-                    yield batch
-                    # A shared log can vanish mid-read (Redis restarted): go on from the database.
-                    after = batch[-1].seq
-                return
-            except LogMissing:
-                pass
-            row = await self.store.get_turn(session_id, turn_id)
-            if row is None:
-                raise NotFound(f"No turn {turn_id!r} in this session.")
-            if row.role != "interviewer":
-                raise BadRequest("That turn is the candidate's answer; only interviewer turns stream.")
-            if row.status != "streaming" or asyncio.get_running_loop().time() >= deadline:
-                batch = replay_finished_turn(row, after)
-                if batch:
-                    yield batch
-                return
-            await asyncio.sleep(0.05)
-
     async def report(self, session_id: str) -> dict[str, Any]:
         session, turns = await self.transcript(session_id)
         report = await self._report(session, turns)
@@ -304,22 +272,8 @@ class InterviewService:
         await self.store.delete_session(session_id)
 
     async def shutdown(self) -> None:
-        """Stop the judge tasks running or waiting here; their rows keep the matcher's verdicts.
-
-        Now, not at the next start: with replicas nobody would, and their reports would say
-        "pending" forever (queued judgements made that likely on every rolling restart).
-        """
-        tasks = dict(self._assessing)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await self.store.abandon_pending_assessments(list(tasks.values()))
-        except Exception as exc:
-            if outage_of(exc) is None:
-                raise
-            # One process marks them at its next start; with replicas, the sweeper (leases released).
-            logger.warning("could not record %d stopped judgement(s): %s", len(tasks), type(exc).__name__)
+        """Stop the judge tasks running or waiting here (``Judging.shutdown``)."""
+        await self.judging.shutdown()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -406,84 +360,6 @@ class InterviewService:
     async def _cv_text(self, session: SessionRow) -> str | None:
         cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
         return cv.text if cv is not None else None
-
-    async def _judge(
-        self, session: SessionRow, question: Question, answers: Sequence[AnswerText], claims: Sequence[Claim]
-    ) -> Analysis:
-        async with self._assessment_slots:
-            return await judge(
-                self.runner.backend,
-                self.assessment_params,
-                question,
-                answers,
-                claims,
-                language=session.language,
-            )
-
-    async def _judge_in_time(self, judging: asyncio.Task[Analysis], fallback: Analysis) -> Analysis:
-        """The judge's analysis if it comes within ``judge_wait_seconds``, else the matcher's."""
-        if self.options.judge_wait_seconds <= 0:
-            return fallback
-        done, _ = await asyncio.wait({judging}, timeout=self.options.judge_wait_seconds)
-        if judging in done and judging.exception() is None:
-            return judging.result()
-        return fallback
-
-    def _finish_judging_in_background(
-        self, session: SessionRow, row: AssessmentRow, judging: asyncio.Task[Analysis]
-    ) -> None:
-        task = asyncio.create_task(self._record_judgement(session, row, judging))
-        self._assessing[task] = row.id
-        task.add_done_callback(self._forget_assessment)
-
-    def _forget_assessment(self, task: asyncio.Task[None]) -> None:
-        self._assessing.pop(task, None)
-
-    async def _record_judgement(
-        self, session: SessionRow, row: AssessmentRow, judging: asyncio.Task[Analysis]
-    ) -> None:
-        # Leased while queued or running, so that if this replica dies a survivor's sweeper
-        # records it (streaming.sweeper); one process marks them at its next start.
-        peers = self.runner.peers
-        what = f"judging session {session.id}"
-        await peers.assessment_started(row.id)
-        try:
-            try:
-                analysis = await judging
-            except asyncio.CancelledError:
-                raise
-            except JudgeFailed as failed:
-                # The matcher's verdicts stay; the report says the judge's are missing and why.
-                reason = f"the model judge failed ({failed.reason}); these are the matcher's verdicts"
-                await retry_outages(
-                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
-                )
-                return
-            except Exception:
-                logger.exception("judging session %s question %d failed", session.id, row.question_index)
-                reason = "the model judge failed unexpectedly; these are the matcher's verdicts"
-                await retry_outages(
-                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
-                )
-                return
-            await retry_outages(
-                what, lambda: self.store.finish_assessment(row.id, "complete", analysis.to_dict(), None)
-            )
-        except Exception as exc:
-            # Still down after the retries: the row stays pending, and the next start (or, with
-            # replicas, the sweeper) marks it: it was stored with the answer.
-            if outage_of(exc) is None:
-                raise
-            logger.warning(
-                "judging session %s question %d: the database stayed unavailable (%s)",
-                session.id,
-                row.question_index,
-                type(exc).__name__,
-            )
-        finally:
-            if not judging.done():
-                judging.cancel()
-            await peers.assessment_ended(row.id)
 
 
 def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:

@@ -23,9 +23,9 @@ class TurnStarted:
     kind: str
 
 
-# Called in the publisher's task, so it must not block: a WebSocket connection starts a streamer
-# task. A callback per subscriber, not a queue and a task waiting on it, because every open
-# WebSocket subscribes and idle connections must stay small (S4 in docs/performance.md).
+# Called in the publisher's task, so it must not block: a WebSocket connection adds the turn to
+# those it will send. A callback per subscriber, not a queue and a task waiting on it, because
+# every open WebSocket subscribes and idle connections must stay small (S4 in docs/performance.md).
 Listener = Callable[[TurnStarted], None]
 
 
