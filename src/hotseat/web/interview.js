@@ -1,18 +1,10 @@
-// The interview: wires a transport (link-ws.js or link-sse.js), the reducer (state.js) and the
-// view (view.js), and owns what is neither: the candidate's controls, the report panel, voice.
-//
-//   link (frames, responses) --event--> reduce(state, event) --state--> view
-//   the page's moves ----------event--/         \--> effects here: speak a new turn, open the report
-//
-// Every event goes through `Run.dispatch`, which reduces, runs the few effects a transition
-// needs, and renders. A Run lives as long as one open session; when it is closed, whatever its
-// link or a read still in flight delivers is dropped.
+// The interview view's page side: the transcript and controls drawn from a session's state, the
+// candidate's moves, the report panel. The session itself (transport, state, effects) is
+// session.js; the reducer is state.js; the drawing of turns and controls is view.js.
 
-import { api } from "./api.js";
-import { SseLink } from "./link-sse.js";
-import { WsLink } from "./link-ws.js";
 import { ReportView } from "./report.js";
-import { initialState, lastInterviewerTurn, reduce, reportReady, streamingTurn, unfollowed } from "./state.js";
+import { Session } from "./session.js";
+import { lastInterviewerTurn, streamingTurn } from "./state.js";
 import { $, clearAnnouncements, clearNotice, follower, setConn, showNotice } from "./ui.js";
 import { renderControls, TranscriptView } from "./view.js";
 import * as voice from "./voice.js";
@@ -37,11 +29,6 @@ const els = {
   send: $("#send"),
 };
 
-// A turn the transcript lists as streaming normally gets a `turn` frame on the socket. If it
-// ended in the instant between the transcript read and the socket's subscription, no frame
-// comes: look again after these delays and take the finished text from the transcript.
-const RECHECK_DELAYS_MS = [1000, 3000, 8000];
-
 const hooks = {
   packTitle: (id) => id, // set by app.js
   forget: () => {}, // the session is gone: back to the start screen
@@ -50,7 +37,7 @@ const hooks = {
 };
 
 const transcript = new TranscriptView(els.transcript);
-let run = null; // the open session
+let run = null; // the open Session
 let view = "transcript"; // or "report"
 let report = null; // the ReportView while the report is shown
 
@@ -66,59 +53,9 @@ export function currentTransport() {
   return run?.state.transport ?? null;
 }
 
-class Run {
-  constructor(id, transport) {
-    this.id = id;
-    this.state = initialState(id, transport);
-    this.shown = null; // the state last rendered
-    this.closed = false;
-    this.refs = 0;
-    this.rechecks = 0;
-    this.recheckTimer = 0;
-    this.link = this.connect(transport);
-  }
-
-  connect(transport) {
-    const dispatch = (event) => this.dispatch(event);
-    const opened = () => this.load();
-    if (transport === "sse") return new SseLink(this.id, { dispatch, opened });
-    return new WsLink(this.id, {
-      dispatch, opened, gone: (message) => forgetSession(message), fallBack: () => this.fallBack(),
-    });
-  }
-
-  dispatch(event) {
-    if (this.closed) return;
-    const before = this.state;
-    this.state = reduce(before, event);
-    this.render();
-    this.effects(before, event);
-  }
-
-  effects(before, event) {
-    const { state } = this;
-    if (event.type === "turn" || event.type === "accepted") {
-      // A new interviewer turn: follow it to the end of the page, and say it.
-      for (const turn of state.turns) {
-        if (turn.role === "interviewer" && turn.status === "streaming" && !before.turns.some((t) => t.id === turn.id)) {
-          follower.toEnd();
-          voice.speakTurn(turn.id, turn.kind);
-        }
-      }
-      if (event.type === "turn" && !event.after) follower.toEnd();
-      // The server's id (and, over SSE, the new turn's kind) are in the transcript.
-      if (event.type === "accepted" && state.turns.some((t) => t.local)) this.load({ refresh: true });
-    }
-    if (event.type === "sent") follower.toEnd();
-    if (reportReady(state)) {
-      this.dispatch({ type: "reportShown" });
-      setView("report", { push: true, scroll: true });
-    }
-  }
-
-  render() {
-    const { state, shown } = this;
-    this.shown = state;
+// What a session needs of the page.
+const ui = {
+  render(state, shown) {
     transcript.render(state);
     if (state.conn !== shown?.conn) setConn(state.conn.state, state.conn.text, state.conn.detail);
     if (shown && state.notice.n !== shown.notice.n) {
@@ -128,86 +65,12 @@ class Run {
     if (shown && state.draft.n !== shown.draft.n && !els.answer.value) els.answer.value = state.draft.text;
     if (state.pack !== shown?.pack || state.status !== shown?.status) renderTitle();
     renderControls(els, state, { view });
-  }
-
-  /** Read the transcript. `refresh`: on a live link, for ids and kinds (not a (re)load). */
-  async load({ refresh = false } = {}) {
-    const { link } = this;
-    const generation = link.generation;
-    const stale = () => this.closed || link !== this.link || generation !== link.generation;
-    let data;
-    try {
-      data = await api(`/api/sessions/${encodeURIComponent(this.id)}`);
-    } catch (err) {
-      if (stale()) return;
-      if (err.status === 404) forgetSession("That interview no longer exists; start a new one.");
-      else if (!refresh) {
-        this.dispatch({ type: "notice", message: `Could not load the transcript: ${err.message}` });
-        link.loadFailed();
-      }
-      return;
-    }
-    if (stale()) return;
-    this.dispatch({ type: "transcript", data, refresh });
-    if (this.state.transport === "sse") {
-      link.loaded({ refresh });
-      for (const turn of unfollowed(this.state)) link.follow(turn.id, turn.kind);
-    }
-    if (!refresh && view !== "report") follower.toEnd();
-    else follower.update();
-    this.scheduleRecheck();
-  }
-
-  scheduleRecheck() {
-    clearTimeout(this.recheckTimer);
-    if (this.state.transport !== "ws" || !unfollowed(this.state).length) {
-      this.rechecks = 0;
-      return;
-    }
-    if (this.rechecks >= RECHECK_DELAYS_MS.length) return;
-    const generation = this.link.generation;
-    this.recheckTimer = setTimeout(() => {
-      if (generation === this.link.generation && this.state.ready && unfollowed(this.state).length) {
-        this.load({ refresh: true });
-      }
-    }, RECHECK_DELAYS_MS[this.rechecks++]);
-  }
-
-  /** The WebSocket could not connect several times in a row: carry on over SSE. */
-  fallBack() {
-    this.dispatch({ type: "transport", transport: "sse" });
-    this.dispatch({
-      type: "notice",
-      tone: "info",
-      message: "The live connection (WebSocket) could not be opened, so this page switched to Server-Sent Events. "
-        + "You can change this in Settings.",
-    });
-    this.link = this.connect("sse");
-    hooks.transportChanged("sse");
-    this.link.start();
-  }
-
-  /** Send a move; false when it could not be sent (nothing changes then). */
-  move(name, details = {}) {
-    if (this.state.transport === "ws" && !this.link.open) {
-      showNotice("Not connected to the server; reconnecting. Try again in a moment.");
-      return false;
-    }
-    this.refs += 1;
-    const ref = `m${this.refs}`;
-    this.dispatch({ type: "sent", ref, move: name, ...details });
-    if (!this.link.move(ref, name, details)) {
-      this.dispatch({ type: "rejected", ref, error: { message: "Not connected to the server; try again in a moment." } });
-    }
-    return true;
-  }
-
-  close() {
-    this.closed = true;
-    clearTimeout(this.recheckTimer);
-    this.link.stop();
-  }
-}
+  },
+  reportReady: () => setView("report", { push: true, scroll: true }),
+  readingReport: () => view === "report",
+  gone: (message) => forgetSession(message),
+  fellBack: () => hooks.transportChanged("sse"),
+};
 
 // -- the candidate's moves ------------------------------------------------------------------------------
 
@@ -304,11 +167,10 @@ export function openSession(id, { view: wanted = "transcript" } = {}) {
     return;
   }
   closeSession();
-  run = new Run(id, hooks.preferredTransport());
+  run = new Session(id, hooks.preferredTransport(), ui);
   els.view.hidden = false;
-  run.render();
   setView(wanted);
-  run.link.start();
+  run.start();
   voice.setSession(id);
   if (matchMedia("(pointer: fine)").matches && wanted !== "report") els.answer.focus(); // no surprise keyboard on phones
 }
