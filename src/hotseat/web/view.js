@@ -124,6 +124,8 @@ function metaText(turn) {
   return "";
 }
 
+let drawn = ""; // what the controls were last drawn from: most events (every delta) change none of it
+
 /** What the controls show for `state`: which buttons, which are usable, and the hint beside them. */
 export function renderControls(els, state, { view }) {
   const live = isLive(state);
@@ -133,6 +135,12 @@ export function renderControls(els, state, { view }) {
   const closed = finished || last?.kind === "closing";
   const failedLast = Boolean(last && FAILED.has(last.status));
   const busy = Boolean(speaking) || Boolean(state.pending);
+  const inputs = [
+    state.sessionId, view, live, speaking?.id, speaking?.kind, speaking?.queued, last?.id, last?.kind, last?.status,
+    state.status, Boolean(state.pending), Boolean(state.stopping), follower.following,
+  ].join("|");
+  if (inputs === drawn) return;
+  drawn = inputs;
 
   els.stop.hidden = !speaking;
   els.stop.disabled = Boolean(speaking && state.stopping);
