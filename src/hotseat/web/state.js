@@ -143,7 +143,7 @@ function updateTurn(state, id, change) {
   return { ...state, turns };
 }
 
-function newTurn(state, { id, role, kind }) {
+function newTurn({ id, role, kind }) {
   return {
     key: id, // the view's key: stays when a local turn learns its server id
     id,
@@ -163,9 +163,10 @@ function newTurn(state, { id, role, kind }) {
   };
 }
 
-function ensureTurn(state, id, kind) {
+/** The turn `id`, appended when it is new: an interviewer turn (only they stream). */
+function ensureTurn(state, id, kind, { followed = true } = {}) {
   if (state.turns.some((t) => t.id === id)) return state;
-  const turn = { ...newTurn(state, { id, role: "interviewer", kind: kind || "question" }), followed: true };
+  const turn = { ...newTurn({ id, role: "interviewer", kind: kind || "question" }), followed };
   return { ...state, turns: [...state.turns, turn] };
 }
 
@@ -228,7 +229,7 @@ function sent(state, { ref, move, text }) {
   const key = `local-${state.locals + 1}`;
   const after = state.turns.findLast((t) => !t.local)?.id ?? null;
   const turn = {
-    ...newTurn(state, { id: key, role: "candidate", kind: move }),
+    ...newTurn({ id: key, role: "candidate", kind: move }),
     text: move === "skip" ? "(skipped)" : text,
     status: "sending",
     local: true,
@@ -249,8 +250,7 @@ function accepted(state, { ref, turnId, kind }) {
   if (turnId && !next.turns.some((t) => t.id === turnId)) {
     // Its stream follows (the socket's `turn` frame, or the stream the page opens over SSE).
     const guess = pending.move === "finish" ? "report" : pending.move === "retry" ? lastInterviewerTurn(state)?.kind : "question";
-    next = ensureTurn(next, turnId, kind || guess);
-    next = updateTurn(next, turnId, (t) => ({ ...t, followed: false }));
+    next = ensureTurn(next, turnId, kind || guess, { followed: false });
   }
   if (pending.move === "finish") next = { ...next, status: "finished", reportDue: true };
   return next;
@@ -305,7 +305,7 @@ function applyTranscript(state, data, refresh) {
       if (pending?.key === local.key) pending = null;
       return { ...local, id: row.id, local: false, after: null, status: row.status };
     }
-    const turn = byId.get(row.id) || { ...newTurn(state, row), role: row.role, kind: row.kind };
+    const turn = byId.get(row.id) || { ...newTurn(row), role: row.role, kind: row.kind };
     const next = { ...turn, role: row.role, kind: row.kind };
     // A turn streamed on this link is the stream's; the others are the record's, except that a
     // turn still generating gets its text only from a stream (from its start), never from here.
@@ -316,7 +316,7 @@ function applyTranscript(state, data, refresh) {
   // named, come after it.
   const listed = new Set(turns.map((t) => t.key));
   for (const turn of state.turns) {
-    if (listed.has(turn.key) || named.has(turn.id)) continue;
+    if (listed.has(turn.key)) continue;
     if (turn.followed || (turn.local && (refresh || pending?.key === turn.key))) turns.push(turn);
   }
   let next = { ...state, pack: data.pack, status: data.status, turns, pending, ready: state.ready || !refresh };
