@@ -28,6 +28,7 @@ from pagehelpers import (
     TRANSPORTS,
     owner_cookies,
     rendered,
+    send_answer,
     server_session,
     session_id,
     shown_text,
@@ -421,3 +422,27 @@ def test_a_refused_answer_is_matched_by_its_ref(
     assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
         f"turn-{t['id']}" for t in data["turns"]
     ]
+
+
+def test_a_move_from_another_tab_shows_in_order(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """Two tabs on one interview: an answer sent in one appears in the other, before the turn it started."""
+    backend.enqueue(ScriptedReply(OPENING, token_delay=0.01), ScriptedReply(QUESTION, token_delay=0.01))
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(turn(other, "opening")).to_have_attribute("data-status", "complete")
+    expect(other.locator("#conn")).to_have_text("Connected")
+
+    send_answer(page, ANSWER)
+    for tab in (page, other):
+        expect(turn(tab, "followup")).to_have_attribute("data-status", "complete")
+        expect(turn(tab, "answer")).to_have_count(1)
+    data = server_session(server, sid, owner_cookies(page))
+    ids = [f"turn-{t['id']}" for t in data["turns"]]
+    for tab in (page, other):
+        expect(tab.locator(".turn")).to_have_count(len(ids))
+        assert tab.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == ids
+    assert shown_text(turn(other, "answer")) == ANSWER

@@ -72,6 +72,9 @@ export class Session {
         }
       }
       if (event.type === "turn" && !event.after) follower.toEnd();
+      // A turn this page did not start (another tab's move): the move itself is in the transcript.
+      const stranger = event.type === "turn" && !before.turns.some((t) => t.id === event.turnId);
+      if (stranger && before.ready) this.load({ refresh: true });
       // The server's id (and, over SSE, the new turn's kind) are in the transcript.
       if (event.type === "accepted" && state.turns.some((t) => t.local)) this.load({ refresh: true });
     }
