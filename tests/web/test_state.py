@@ -1,4 +1,5 @@
-"""The page's reducer (``web/state.js``), run on its own in Chromium: events in, state out.
+"""The page's reducer (``web/state.js``), run on its own in Chromium: events in, state out; and the
+transports' pure translation of frames and SSE messages into those events.
 
 ``reduce(state, event)`` has no DOM and no I/O, so each test imports the module into a blank
 page of the real server and feeds it events; the page's app is not involved. Every state handed
@@ -286,3 +287,34 @@ def test_stop_is_pending_until_the_turn_ends(server: ServerThread, page: Page) -
     assert stopping["stopping"] == "m1"
     assert stopped["stopping"] is None
     assert stopped["turns"][0]["status"] == "cancelled"
+
+
+def test_frames_and_messages_become_the_same_events(server: ServerThread, page: Page) -> None:
+    """The two adapters' translations: a socket frame and an SSE message for the same thing give one event."""
+    page.goto(f"{server.base_url}/api/health")
+    events = page.evaluate(
+        """async () => {
+            const { frameEvent } = await import('/static/link-ws.js');
+            const { messageEvent } = await import('/static/link-sse.js');
+            const error = { code: 'upstream_error', message: 'Broke.' };
+            return {
+                wsDelta: frameEvent({ type: 'delta', seq: 4, text: 'Hi' }, 'T1'),
+                sseDelta: messageEvent('T1', 'delta', { text: 'Hi' }, '4'),
+                wsFailed: frameEvent({ type: 'error', turn_id: 'T1', seq: 5, ...error }, 'T1'),
+                sseFailed: messageEvent('T1', 'error', { turn_id: 'T1', seq: 5, ...error }, '5'),
+                refused: frameEvent({ type: 'error', ref: 'm3', code: 'conflict', message: 'No.' }, 'T1'),
+                undelivered: frameEvent({ type: 'error', turn_id: 'T1', ...error }, 'T1'),
+                accepted: frameEvent({ type: 'accepted', ref: 'm3', turn_id: 'T2', kind: 'followup' }, 'T1'),
+                unknown: frameEvent({ type: 'from-the-future' }, 'T1'),
+            };
+        }"""
+    )
+    assert (
+        events["wsDelta"] == events["sseDelta"] == {"type": "delta", "turnId": "T1", "seq": 4, "text": "Hi"}
+    )
+    assert events["wsFailed"] == events["sseFailed"]
+    assert events["wsFailed"]["type"] == "failed" and events["wsFailed"]["error"]["message"] == "Broke."
+    assert (events["refused"]["type"], events["refused"]["ref"]) == ("rejected", "m3")
+    assert events["undelivered"]["type"] == "undelivered"
+    assert events["accepted"] == {"type": "accepted", "ref": "m3", "turnId": "T2", "kind": "followup"}
+    assert events["unknown"] is None
