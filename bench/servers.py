@@ -1,6 +1,6 @@
 """The processes a benchmark run measures, each started fresh on a free port.
 
-- the mock upstream (``python -m hotseat.testing.mock_openai``, on uvloop);
+- the mock upstream (``python -m doubles.mock_openai``, on uvloop);
 - the naive relay (``python -m uvicorn bench.naive_relay:app``, uvicorn defaults);
 - hotseat (``python -m hotseat serve``) with ``HOTSEAT_BACKEND=openai`` pointed at
   the mock, ``HOTSEAT_MAX_TOKENS`` set to the scenario's reply length, and a
@@ -124,7 +124,7 @@ def _spawn(
 def start_mock(tokens: int, delay_ms: float, ttft_ms: float, logs: Path) -> Server:
     port = free_port()
     argv = [
-        sys.executable, "-m", "hotseat.testing.mock_openai", "--host", HOST, "--port", str(port),
+        sys.executable, "-m", "doubles.mock_openai", "--host", HOST, "--port", str(port),
         "--tokens", str(tokens), "--delay-ms", str(delay_ms), "--ttft-ms", str(ttft_ms),
         "--model", "mock", "--uvloop",
     ]  # fmt: skip

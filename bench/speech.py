@@ -32,8 +32,8 @@ import httpx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import ServerThread
 from hotseat.speech import audio
-from hotseat.testing.server import ServerThread
 
 ANSWER = "I moved the payments database to PostgreSQL and added idempotency keys to every request."
 REPLY = "Thanks, that is clear. How did you test the migration before the switch? What would you change?"

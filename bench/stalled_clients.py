@@ -240,7 +240,7 @@ def run(args: argparse.Namespace, mode: str, workdir: Path) -> Result:
     data = workdir / f"{mode}-{port}"
     data.mkdir()
     mock_argv = [
-        sys.executable, "-m", "hotseat.testing.mock_openai", "--host", HOST, "--port", str(mock_port),
+        sys.executable, "-m", "doubles.mock_openai", "--host", HOST, "--port", str(mock_port),
         "--tokens", str(args.tokens), "--delay-ms", str(args.delay_ms), "--ttft-ms", str(args.ttft_ms),
     ]  # fmt: skip
     env = clean_env(

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 import datastores
+from doubles.mock_openai import MockOpenAI
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.serving import uvicorn_config_kwargs
-from hotseat.testing.mock_openai import MockOpenAI
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hx import API_KEY
 
 

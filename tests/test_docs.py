@@ -1,4 +1,4 @@
-"""The documents stay in step with the code: settings, error codes and routes are all documented."""
+"""The documents stay in step with the code: settings, error codes, routes and modules are all documented."""
 
 from __future__ import annotations
 
@@ -92,3 +92,50 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
     assert "/api/health" in paths and "/ws" in paths  # the walk over app.routes found the routes
     missing = [path for path in paths if normalise(path) not in documented]
     assert not missing, f"routes missing from docs/protocol.md: {missing}"
+
+
+# --------------------------------------------------------------------------- ARCHITECTURE.md
+
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
+PACKAGE = ROOT / "src" / "hotseat"
+# A map line: two spaces, then a path under src/hotseat/ (a module, or a directory ending in "/").
+MAP_ENTRY = re.compile(r"^  (\S+)", flags=re.MULTILINE)
+
+
+def module_map() -> set[str]:
+    """The paths the module map of ARCHITECTURE.md names, relative to src/hotseat/."""
+    section = ARCHITECTURE.read_text(encoding="utf-8").split("\n## Module map\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    return set(MAP_ENTRY.findall(block))
+
+
+def shipped_modules() -> list[str]:
+    """Every module (.py file) under src/hotseat, as a path relative to it; packages are their __init__.py."""
+    return sorted(
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+
+
+@pytest.mark.parametrize("module", shipped_modules())
+def test_module_map_names_every_module(module: str) -> None:
+    """Every module under src/hotseat has a line in ARCHITECTURE.md's map; a package, its directory."""
+    named = module_map()
+    path = Path(module)
+    if path.name == "__init__.py" and path.parent != Path("."):
+        assert f"{path.parent.as_posix()}/" in named, f"package {path.parent}/ missing from the module map"
+    else:
+        assert module in named, f"{module} missing from ARCHITECTURE.md's module map"
+
+
+def test_module_map_names_nothing_that_is_gone() -> None:
+    """Every path the module map names exists under src/hotseat (no stale lines)."""
+    stale = sorted(entry for entry in module_map() if not (PACKAGE / entry).exists())
+    assert not stale, f"ARCHITECTURE.md's module map names what is gone: {stale}"
+
+
+def test_performance_page_holds_only_what_is_true_now() -> None:
+    """docs/performance.md stays within 250 lines: the targets, the latest table, how to reproduce."""
+    lines = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"docs/performance.md has {len(lines)} lines; move history to git"

@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # A line per request and three per WebSocket cost about 5% of a turn's CPU; a load balancer
-    # or reverse proxy usually logs requests already.
+    # Off: a line per request and three per WebSocket are CPU on every turn (docs/performance.md),
+    # and a load balancer or reverse proxy usually logs requests already.
     access_log: bool = False
     metrics_enabled: bool = True
     # A connection whose request head is not complete this long after it opened is closed.
@@ -118,8 +118,8 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     # A WebSocket opened without a session must start one (query or start frame) within this.
     ws_start_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Off by default: permessage-deflate holds about 37 KB of zlib state per open WebSocket,
-    # and compact delta frames are already small (see docs/performance.md).
+    # Off by default: permessage-deflate holds zlib state for every open WebSocket, idle or not,
+    # and compact delta frames are already small (S3 and S4 in docs/performance.md).
     ws_compression: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 

@@ -84,11 +84,10 @@ def user_timeout_of(app: Any) -> float | None:
 GC_YOUNG_THRESHOLD = 20_000
 # The middle generation is collected every GC_MIDDLE_THRESHOLD young collections (default 10).
 # Each walks every promoted object still alive: with 1,000 streams open (bench S2), the state of
-# the turns in progress, 73,000-160,000 objects, in 50-60 ms with the event loop stopped; each
-# was followed by a spike of about 200 ms in the time to first token of the sessions starting
-# then (docs/performance.md). Nearly none of it is garbage: the cyclic garbage is about 100
-# objects per closed WebSocket (uvicorn's, websockets' and Starlette's own cycles), which now
-# waits up to ten times longer to be freed.
+# the turns in progress, with the event loop stopped; each such pause showed as a spike in the
+# time to first token of the sessions starting then (docs/performance.md). Nearly none of it is
+# garbage: the cyclic garbage is a few objects per closed WebSocket (uvicorn's, websockets' and
+# Starlette's own cycles), which now waits up to ten times longer to be freed.
 GC_MIDDLE_THRESHOLD = 100
 
 
@@ -96,9 +95,9 @@ def settle_garbage_collector() -> None:
     """Once the app has started: move everything allocated so far (modules, settings, pools, the
     packs) out of the collector's reach, and collect the young and middle generations less often.
 
-    Those objects live as long as the process, yet every full collection walked them all. With
-    the young threshold, a turn's CPU fell by about 6% (bench T1); the middle one removes most
-    of the pauses behind the tail of S2's time to first token (docs/performance.md).
+    Those objects live as long as the process, yet every full collection walked them all. The
+    young threshold cuts a turn's CPU (bench T1); the middle one removes most of the pauses
+    behind the tail of S2's time to first token (both in docs/performance.md).
     """
     gc.collect()
     gc.freeze()

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 import hx
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ from hotseat.errors import Busy
 from hotseat.interview.analysis import judge
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.serving import uvicorn_config_kwargs
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hotseat.store.db import create_engine
 from hotseat.store.models import AssessmentRow
 from hotseat.store.repo import Store
-from hotseat.testing.server import ServerThread
 
 ANSWER = "At Acme I owned the orders API and moved forty teams to it in six weeks, with no downtime."
 

@@ -16,8 +16,8 @@ from sqlalchemy import exc as sa
 from hotseat.api.deps import Services
 from hotseat.errors import UpstreamUnavailable
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
+from hotseat.serving import ServerThread
 from hotseat.store.failures import database_error
-from hotseat.testing.server import ServerThread
 
 
 def fail_next(services: Services, method: str, times: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:

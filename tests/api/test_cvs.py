@@ -75,3 +75,22 @@ def test_cv_reaches_the_interviewer_fenced(client: httpx.Client, backend: Script
     client.get(f"/api/sessions/{session.json()['id']}/turns/{session.json()['turn_id']}/events")
     system = backend.calls[-1][0][0].content
     assert "<<<CV\nJane Doe. Led the payments migration at Acme in 2022.\n>>>" in system
+
+
+def test_the_upload_returns_the_claims_the_interviewer_will_use(client: httpx.Client) -> None:
+    """The CV's achievement lines come back with the upload (and with GET), each with its metric."""
+    cv = (
+        b"# Jane Doe\n\n## Experience\n\n"
+        b"- Cut p99 checkout latency from 900 ms to 180 ms by batching fraud checks in Go.\n"
+        b"- Mentored three junior engineers; two were promoted within a year.\n\n"
+        b"## Skills\n\nGo, PostgreSQL\n"
+    )
+    uploaded = upload(client, "cv.md", cv)
+    assert uploaded.status_code == 201, uploaded.text
+    claims = uploaded.json()["claims"]
+    assert [claim["line"] for claim in claims] == [
+        "Cut p99 checkout latency from 900 ms to 180 ms by batching fraud checks in Go.",
+        "Mentored three junior engineers; two were promoted within a year.",
+    ]
+    assert claims[0]["metric"] and "go" in claims[0]["skills"]
+    assert client.get(f"/api/cvs/{uploaded.json()['id']}").json()["claims"] == claims

@@ -18,7 +18,7 @@ from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamItem
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 

@@ -16,9 +16,8 @@ import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.serving import uvicorn_config_kwargs
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hotseat.store.models import AssessmentRow, CvRow, TurnRow
-from hotseat.testing.server import ServerThread
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from helpers import recv_json, recv_turn, text_of, wait_quiet
 import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 pytest.importorskip("llama_cpp")

@@ -20,7 +20,7 @@ from hotseat.config import Settings
 from hotseat.interview.analysis.claims import extract_claims
 from hotseat.interview.analysis.matcher import AnswerText, analyse
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 pytest.importorskip("llama_cpp")
 

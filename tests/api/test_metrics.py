@@ -11,7 +11,7 @@ from hotseat import metrics
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 

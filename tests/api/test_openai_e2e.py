@@ -7,10 +7,10 @@ import json
 from helpers import recv_json, recv_turn, text_of
 
 import hx
+from doubles.mock_openai import Cut, Hang, MockOpenAI, Reply
 from hotseat.app import create_app
 from hotseat.config import Settings
-from hotseat.testing.mock_openai import Cut, Hang, MockOpenAI, Reply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hx
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 
 def test_ready_checks_the_database_and_redis(server: ServerThread, settings: Settings) -> None:

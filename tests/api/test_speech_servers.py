@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
+from hotseat.serving import ServerThread
 from hotseat.speech.sentences import speakable
-from hotseat.testing.server import ServerThread
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "speech"))
 from audiofiles import tone, wav

@@ -10,7 +10,7 @@ from helpers import sse_events
 
 import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 TEXT = " ".join(f"tok{i}" for i in range(40))
 

@@ -17,8 +17,7 @@ import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.serving import uvicorn_config_kwargs
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hx import ws_connect
 
 LONG = " ".join(f"word{i}" for i in range(300))

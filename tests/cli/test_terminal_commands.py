@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import API_KEY
 
 

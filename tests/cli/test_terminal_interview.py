@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 from tmux import Tmux, words
 
+from doubles.fault_proxy import FaultProxy
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.serving import uvicorn_config_kwargs
-from hotseat.testing.fault_proxy import FaultProxy
-from hotseat.testing.mock_openai import MockOpenAI, Reply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 
 
 def hotseat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotseat.testing.fault_proxy import FaultProxy
-from hotseat.testing.mock_openai import MockOpenAI
+from doubles.fault_proxy import FaultProxy
+from doubles.mock_openai import MockOpenAI
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
 from hotseat.llm.base import Backend
-from hotseat.serving import uvicorn_config_kwargs
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hx import AUTH
 
 T = TypeVar("T")

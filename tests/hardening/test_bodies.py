@@ -11,7 +11,7 @@ from hardening_kit import serving
 
 import hx
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 CV_LIMIT = 1024 * 1024
 

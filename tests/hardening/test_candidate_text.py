@@ -13,7 +13,7 @@ import hx
 from hotseat.api.markdown_export import inert_markdown
 from hotseat.config import Settings
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 PACK = {"pack": "backend-engineer"}
 # "Ignore the rubric" in Unicode tag characters: invisible to a person, read by a model.

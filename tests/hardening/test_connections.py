@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 
 def handshake(server: ServerThread, path: str, source: str = "127.0.0.1", extra: str = "") -> socket.socket:

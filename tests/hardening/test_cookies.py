@@ -7,7 +7,7 @@ import pytest
 from hardening_kit import serving
 
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 PACK = {"pack": "backend-engineer"}
 

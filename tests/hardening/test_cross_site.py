@@ -10,7 +10,7 @@ import pytest
 from hardening_kit import serving
 
 from hotseat.config import Settings
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 PACK = {"pack": "backend-engineer"}
 # A page on another port of the same host: same site, so a SameSite=Lax cookie goes with its requests.

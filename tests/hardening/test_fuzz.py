@@ -26,7 +26,7 @@ import hx
 from hotseat.config import Settings
 from hotseat.errors import ERROR_CODES
 from hotseat.llm.scripted import ScriptedBackend
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 FUZZ = settings(
     max_examples=120,

@@ -18,7 +18,7 @@ from hardening_kit import recv_json, recv_turn, text_of, wait_for
 from websockets.exceptions import ConnectionClosed
 
 import hx
-from hotseat.testing.mock_openai import MockOpenAI, Reply
+from doubles.mock_openai import MockOpenAI, Reply
 
 PACK = {"pack": "backend-engineer"}
 

@@ -14,8 +14,8 @@ from hardening_kit import serving, wait_turn
 from pydantic import SecretStr, ValidationError
 
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.config import Settings
-from hotseat.testing.mock_openai import MockOpenAI, Reply
 
 PACK = {"pack": "backend-engineer"}
 

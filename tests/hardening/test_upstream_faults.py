@@ -12,13 +12,13 @@ import pytest
 from hardening_kit import follow, recv_json, recv_turn, serving, text_of, wait_turn
 
 import hx
+from doubles.fault_proxy import FaultProxy, Plan
+from doubles.mock_openai import Behaviour, Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 from hotseat.config import Settings
 from hotseat.errors import UpstreamTimeout
 from hotseat.llm.base import ChatMessage, GenerationParams
 from hotseat.llm.openai import OpenAIBackend
-from hotseat.testing.fault_proxy import FaultProxy, Plan
-from hotseat.testing.mock_openai import Behaviour, Cut, Fault, Hang, Malformed, MockOpenAI, Reply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 PACK = {"pack": "backend-engineer"}
 # The healthy session's reply: long enough to be mid-stream while the other session fails.

@@ -8,7 +8,9 @@ from hotseat.errors import Conflict
 from hotseat.interview import flow
 from hotseat.interview.analysis.model import Analysis, PointFinding, Quote
 from hotseat.interview.flow import FlowState, TurnPlan
+from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 from hotseat.interview.plan import Move, next_move
+from hotseat.interview.script import script_for
 
 SHOWN = PointFinding("demonstrated", (Quote("we used a lock", "t1"),))
 MISSING = PointFinding("not_shown")
@@ -60,6 +62,20 @@ def test_an_off_topic_answer_is_redirected_once() -> None:
     analysis = Analysis("matcher", (MISSING, MISSING), relevance="off_topic")
     assert move(analysis) == Move("redirect", reason="off_topic")
     assert move(analysis, redirected=True) == Move("probe_point", point_index=0)
+
+
+def test_moving_on_from_an_off_topic_answer_is_not_a_thank_you() -> None:
+    """Off topic with the follow-ups spent: the next question says why it moves on, and its words are
+    the authored "let's move on" with no model bridge (no thanks for a surfing story)."""
+    analysis = Analysis("matcher", (MISSING,), relevance="off_topic")
+    moved = move(analysis, followups_used=2)
+    assert moved == Move("next_question", reason="off_topic")
+    _, plan = flow.after_answer(FlowState(), moved, question_count=3, next_anchor=None)
+    assert (plan.kind, plan.reason) == ("question", "off_topic")
+    pack = PackRegistry.load([BUILTIN_PACKS_DIR]).get("backend-engineer")
+    script = script_for(plan, pack, {}, language="en", turn_number=3)
+    assert script.bridge_task is None and script.fallback == "All right, let's move on."
+    assert pack.questions[1].question in script.planned
 
 
 def test_a_declined_answer_is_redirected_kindly() -> None:

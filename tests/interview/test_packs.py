@@ -10,6 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from hotseat.api.pack_views import pack_detail, pack_summary
 from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.packs import (
     BUILTIN_PACKS_DIR,
@@ -435,16 +436,16 @@ def test_placeholder_rules() -> None:
 
 
 def test_api_views_hide_only_the_system_prompt() -> None:
-    """summary() lists a pack; public_dict() shows questions and assessment points but no system prompt."""
+    """pack_summary lists a pack; pack_detail shows questions and assessment points but no system prompt."""
     pack = Pack.model_validate(pack_data(id="x"))
-    assert pack.summary() == {
+    assert pack_summary(pack) == {
         "id": "x",
         "title": "Test pack",
         "description": "A pack for tests.",
         "language": "en",
         "question_count": 2,
     }
-    public = pack.public_dict()
+    public = pack_detail(pack)
     assert "system_prompt" not in public
     assert public["followups"] == {"max_per_question": 1}
     assert public["questions"][1] == {

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotseat.testing.mock_openai import MockOpenAI
+from doubles.mock_openai import MockOpenAI
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ import zlib
 import aiohttp
 import pytest
 
+from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
 from hotseat.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
-from hotseat.llm.openai import OpenAIBackend, _retry_after, _worth_retrying
-from hotseat.testing.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply
+from hotseat.llm.openai import OpenAIBackend
+from hotseat.llm.openai_retry import retry_after, worth_retrying
+from hotseat.llm.upstream_failures import UpstreamFailures
 
 MESSAGES = [ChatMessage("system", "You are an interviewer."), ChatMessage("user", "Hi there")]
 
@@ -223,8 +225,10 @@ def test_the_aiohttp_error_decides_the_code(
     aiohttp_error: aiohttp.ClientError, streaming: bool, expected: type[Exception]
 ) -> None:
     """aiohttp's timeouts are timeouts; a broken connection is unavailable before the reply, broken after."""
-    backend = OpenAIBackend(base_url="http://127.0.0.1:9/v1", api_key="", model="m")
-    assert type(backend._translate(aiohttp_error, streaming=streaming)) is expected
+    failures = UpstreamFailures(
+        "http://127.0.0.1:9/v1", "m", connect_timeout=10.0, read_timeout=60.0, max_connections=1
+    )
+    assert type(failures.translate(aiohttp_error, streaming=streaming)) is expected
 
 
 # An OpenAI-format body as some servers frame it: CRLF and bare CR line ends, a comment, an
@@ -303,12 +307,12 @@ async def test_sse_framing_of_any_server_is_read_exactly(gzip: bool) -> None:
 )
 def test_retry_after_is_read_as_the_sdk_reads_it(headers: dict[str, str], seconds: float | None) -> None:
     """retry-after-ms, then retry-after in seconds; a value that is neither is no value."""
-    assert _retry_after(headers) == seconds
+    assert retry_after(headers) == seconds
 
 
 def test_retry_after_as_a_date_is_the_time_until_then() -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    seconds = _retry_after({"retry-after": when})
+    seconds = retry_after({"retry-after": when})
     assert seconds is not None and 25 < seconds <= 31
 
 
@@ -328,7 +332,7 @@ def test_retry_after_as_a_date_is_the_time_until_then() -> None:
     ],
 )
 def test_which_refusals_are_retried(status: int, headers: dict[str, str], retried: bool) -> None:
-    assert _worth_retrying(status, headers) is retried
+    assert worth_retrying(status, headers) is retried
 
 
 async def test_a_request_past_the_connection_cap_waits_then_times_out(upstream: MockOpenAI) -> None:

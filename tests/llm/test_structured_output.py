@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
+from doubles.fault_proxy import FaultProxy, Plan
+from doubles.mock_openai import Fault, MockOpenAI, Reply
 from hotseat.errors import UpstreamError, UpstreamRateLimited
 from hotseat.llm.base import ChatMessage, GenerationParams, StreamEnd
 from hotseat.llm.openai import OpenAIBackend
-from hotseat.testing.fault_proxy import FaultProxy, Plan
-from hotseat.testing.mock_openai import Fault, MockOpenAI, Reply
 
 MESSAGES = [ChatMessage("system", "You assess answers."), ChatMessage("user", "I fixed a race.")]
 SCHEMA = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}

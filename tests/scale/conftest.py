@@ -14,7 +14,7 @@ import pytest
 from cluster import Cluster, Replica, replica_env, wait_until_ready
 
 import datastores
-from hotseat.testing.mock_openai import MockOpenAI, Reply
+from doubles.mock_openai import MockOpenAI, Reply
 
 
 @pytest.fixture(scope="session")

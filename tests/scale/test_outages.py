@@ -22,7 +22,7 @@ from websockets.sync.client import ClientConnection
 
 import datastores
 import hx
-from hotseat.testing.mock_openai import MockOpenAI, Reply
+from doubles.mock_openai import MockOpenAI, Reply
 
 
 def next_error(ws: ClientConnection, timeout: float = 30) -> dict[str, object]:

@@ -22,7 +22,7 @@ from cluster import (
 )
 
 import hx
-from hotseat.testing.mock_openai import MockOpenAI, Reply
+from doubles.mock_openai import MockOpenAI, Reply
 
 # The sweeper's bound (two leases, see streaming/sweeper.py) with a wide margin for a slow machine.
 DEATH_NOTICED_WITHIN = 2 * LEASE_SECONDS + 20

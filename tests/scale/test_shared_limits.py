@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 import datastores
 import hx
+from doubles.mock_openai import MockOpenAI, Reply
 from hotseat.api.limits import Rate
 from hotseat.api.redis_limits import (
     REPLICAS_KEY,
@@ -30,7 +31,6 @@ from hotseat.api.redis_limits import (
 from hotseat.errors import Busy, RateLimited
 from hotseat.store.repo import new_id
 from hotseat.streaming.redis_client import connect
-from hotseat.testing.mock_openai import MockOpenAI, Reply
 
 # Slow enough that no token comes back while a test runs: one per 100 minutes.
 NO_REFILL = 0.01

@@ -14,10 +14,10 @@ from hotseat.app import build_services, create_app
 from hotseat.config import Settings
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict, Interrupted
 from hotseat.llm.scripted import ScriptedBackend
+from hotseat.serving import ServerThread
 from hotseat.store.models import AssessmentRow, SessionRow, TurnRow
 from hotseat.store.repo import new_id
 from hotseat.streaming.runner import TurnOutcome
-from hotseat.testing.server import ServerThread
 
 
 def test_transcript_survives_a_restart(settings: Settings) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Locator, Page, expect
 
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 TRANSPORTS = ["ws", "sse"]
 

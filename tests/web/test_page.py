@@ -14,7 +14,7 @@ import pytest
 
 from hotseat.errors import UpstreamRateLimited
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply, split_tokens
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 try:
     from playwright.sync_api import Page, WebSocketRoute, expect

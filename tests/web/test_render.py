@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 try:
     from playwright.sync_api import Page, expect

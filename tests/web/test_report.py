@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 try:
     from playwright.sync_api import Page, Request, expect

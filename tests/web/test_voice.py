@@ -20,7 +20,7 @@ from gatedbackend import GatedBackend, GatedReply
 from pagehelpers import owner_cookies, server_session, start_interview, turn
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -10,7 +10,9 @@ from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
 from hotseat.api.limits import client_ip, limits_of
 from hotseat.config import Settings
 from hotseat.errors import BadRequest, TooLarge
+from hotseat.interview.analysis.claims import extract_claims
 from hotseat.interview.cv import CvLimits, extract_cv_async
+from hotseat.interview.records import CvRow
 
 router = APIRouter(prefix="/api")
 
@@ -30,12 +32,33 @@ _UPLOAD_SCHEMA = {
 }
 
 
+class ClaimOut(BaseModel):
+    id: str
+    line: str
+    metric: str | None
+    skills: list[str]
+
+
 class CvOut(BaseModel):
     id: str
     filename: str
     chars: int
     pages: int | None
     truncated: bool = False
+    # The achievement lines the interviewer anchors questions on (docs/interview.md).
+    claims: list[ClaimOut]
+
+    @classmethod
+    def of(cls, row: CvRow, *, truncated: bool = False) -> CvOut:
+        claims = [ClaimOut(**claim.to_dict()) for claim in extract_claims(row.text)]
+        return cls(
+            id=row.id,
+            filename=row.filename,
+            chars=row.chars,
+            pages=row.pages,
+            truncated=truncated,
+            claims=claims,
+        )
 
 
 def _safe_filename(name: str | None) -> str:
@@ -67,15 +90,13 @@ async def upload_cv(request: Request, services: ServicesDep, owner: OwnerDep) ->
         raise TooLarge(_too_large(limits.max_bytes))
     extracted = await extract_cv_async(data, filename, content_type, limits)
     row = await services.records.add_cv(owner, filename, extracted)
-    return CvOut(
-        id=row.id, filename=filename, chars=row.chars, pages=row.pages, truncated=extracted.truncated
-    )
+    return CvOut.of(row, truncated=extracted.truncated)
 
 
 @router.get("/cvs/{cv_id}")
 async def get_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> CvOut:
     row = await owned_cv(services, owner, cv_id)
-    return CvOut(id=row.id, filename=row.filename, chars=row.chars, pages=row.pages)
+    return CvOut.of(row)
 
 
 @router.delete("/cvs/{cv_id}", status_code=204)

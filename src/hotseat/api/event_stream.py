@@ -6,8 +6,8 @@ response when the client disconnects, and a bound on every send. Three asyncio t
 (the stream, the pings, the disconnect listener); the first to end ends the response.
 
 Why not sse-starlette: its public ``EventSourceResponse`` runs an anyio task group per
-response (about 16 KB each, S4 in docs/performance.md), opens an anyio cancel scope per
-send for its timeout (some 10% of the CPU per token), and patches uvicorn's exit handler
+response (memory every idle connection keeps, S4 in docs/performance.md), opens an anyio
+cancel scope per send for its timeout (CPU on every token), and patches uvicorn's exit handler
 when imported; hotseat had to override its private hooks to avoid all three. Starlette's
 own ``StreamingResponse`` neither pings nor, under uvicorn (ASGI 2.3), ends without its
 task group. The protocol here is docs/protocol.md's "Server-Sent Events".

@@ -14,6 +14,7 @@ from hotseat.api import speech
 from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
 from hotseat.api.limits import admit_move
 from hotseat.api.markdown_export import inert_markdown
+from hotseat.api.pack_views import pack_detail, pack_summary
 from hotseat.api.readiness import readiness
 from hotseat.api.schemas import CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
 from hotseat.api.sessions import session_created, start_session
@@ -65,12 +66,12 @@ async def prometheus_metrics(services: ServicesDep, request: Request) -> Respons
 
 @router.get("/packs")
 async def list_packs(services: ServicesDep) -> list[dict[str, Any]]:
-    return [pack.summary() for pack in services.packs.all()]
+    return [pack_summary(pack) for pack in services.packs.all()]
 
 
 @router.get("/packs/{pack_id}")
 async def get_pack(pack_id: str, services: ServicesDep) -> dict[str, Any]:
-    return services.packs.get(pack_id).public_dict()
+    return pack_detail(services.packs.get(pack_id))
 
 
 @router.get("/sessions")

@@ -2,8 +2,8 @@
 
 A send waits while the socket's buffer is full, which is how a client that
 stopped reading backpressures its own stream. Bounding every send with
-``asyncio.timeout`` (WebSocket) or sse-starlette's anyio scope (SSE) cost 3.6 and
-5 µs per send, some 5–10% of the CPU per token. Instead each connection has a
+``asyncio.timeout`` (WebSocket) or an anyio scope (SSE) arms and cancels a timer on
+every send, a cost paid per token (docs/performance.md). Instead each connection has a
 ``SendGuard``: a send marks when it began and which task waits on it, and the
 app's ``SendWatchdog`` watches every guard with one ``StallWatch`` task
 (``hotseat.stall_watch``). A send blocked longer than ``HOTSEAT_SEND_TIMEOUT_SECONDS``

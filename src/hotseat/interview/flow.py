@@ -141,7 +141,7 @@ def after_answer(
             ),
             plan,
         )
-    return _next_question(state, question_count, next_anchor)
+    return _next_question(state, question_count, next_anchor, reason=move.reason)
 
 
 def skip(state: FlowState, question_count: int, next_anchor: str | None) -> tuple[FlowState, TurnPlan]:
@@ -159,15 +159,15 @@ def finish(state: FlowState) -> tuple[FlowState, TurnPlan]:
 
 
 def _next_question(
-    state: FlowState, question_count: int, next_anchor: str | None
+    state: FlowState, question_count: int, next_anchor: str | None, reason: str | None = None
 ) -> tuple[FlowState, TurnPlan]:
     following = state.question + 1
     if following < question_count:
-        plan = TurnPlan("question", following, claim_id=next_anchor)
+        plan = TurnPlan("question", following, reason=reason, claim_id=next_anchor)
         anchors = {**state.anchors, str(following): next_anchor} if next_anchor else state.anchors
         fresh = FlowState("asking", following, 0, anchors=anchors, last_plan=plan)
         return fresh, plan
-    plan = TurnPlan("closing", None)
+    plan = TurnPlan("closing", None, reason=reason)
     return replace(state, phase="closed", last_plan=plan), plan
 
 

@@ -28,7 +28,7 @@ MoveKind = Literal["redirect", "probe_point", "probe_claim", "next_question", "c
 class Move:
     kind: MoveKind
     point_index: int | None = None
-    # For a redirect: "off_topic" or "declined".
+    # For a redirect, or a move on after one: "off_topic" or "declined" (the latest answer).
     reason: str | None = None
 
     @property
@@ -47,9 +47,10 @@ def next_move(
     last_question: bool,
 ) -> Move:
     """The next move after an answer to the current question."""
+    astray = "declined" if analysis.declined else "off_topic" if analysis.relevance == "off_topic" else None
     if followups_used < max_followups:
-        if not redirected and (analysis.relevance == "off_topic" or analysis.declined):
-            return Move("redirect", reason="declined" if analysis.declined else "off_topic")
+        if not redirected and astray is not None:
+            return Move("redirect", reason=astray)
         verdicts = [effective_verdict(finding) for finding in analysis.points]
         for wanted in (("not_shown", "contradicted"), ("partial",)):
             for index, verdict in enumerate(verdicts):
@@ -57,4 +58,6 @@ def next_move(
                     return Move("probe_point", point_index=index)
         if claim_pending:
             return Move("probe_claim")
-    return Move("close") if last_question else Move("next_question")
+    # Moving on from an answer that was off topic or declined: said so, so the turn does not thank
+    # the candidate for it.
+    return Move("close" if last_question else "next_question", reason=astray)

@@ -39,8 +39,12 @@ def script_for(
     summary: str = "",
 ) -> TurnScript:
     words = wording(language)
-    acknowledge = "Acknowledge what the candidate just said, warmly and briefly."
+    acknowledge: str | None = "Acknowledge what the candidate just said, warmly and briefly."
     ack = acknowledgement(language, turn_number)
+    if plan.reason in ("off_topic", "declined"):
+        # Moving on from an answer that was off topic or declined: no thanks for it, and no model
+        # bridge (even a good model tends to praise whatever came before).
+        acknowledge, ack = None, words.move_on
     if plan.kind == "report":
         return TurnScript(summary, None, "", "Summarise the interview for the candidate.")
     if plan.kind == "closing":

@@ -7,6 +7,7 @@ pack's questions and probes are still asked in the pack's own wording).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -21,6 +22,8 @@ class Wording:
     probe_generic: str
     closing: str
     acknowledgements: tuple[str, ...]
+    # Before the next question when the last answer was off topic or declined.
+    move_on: str
     shown_heading: str
     missing_heading: str
     priorities_heading: str
@@ -49,6 +52,7 @@ ENGLISH = Wording(
         "Those are all my questions. Thank you for your answers. Finish the interview when you're "
         "ready, and you'll get a report on what you showed and what to work on."
     ),
+    move_on="All right, let's move on.",
     acknowledgements=(
         "Thank you.",
         "Thanks, that helps.",
@@ -84,6 +88,7 @@ KOREAN = Wording(
         "준비한 질문은 여기까지입니다. 답변해 주셔서 감사합니다. 준비되시면 면접을 마치고, 보여주신 점과 "
         "보완할 점을 정리한 리포트를 받아 보세요."
     ),
+    move_on="네, 다음으로 넘어가겠습니다.",
     acknowledgements=("감사합니다.", "네, 잘 들었습니다.", "말씀 감사합니다.", "네, 알겠습니다."),
     shown_heading="잘 보여주신 점",
     missing_heading="부족했던 점",
@@ -106,8 +111,36 @@ def acknowledgement(language: str, turn_number: int) -> str:
     return options[turn_number % len(options)]
 
 
+# Second verbs of the built-in packs' points ("... and stays consistent"): "and" is followed by
+# nouns as often ("and errors"), so only these known verbs are turned into advice.
+_SECOND_VERBS = {
+    "adapts": "adapt",
+    "explains": "explain",
+    "is": "be",
+    "keeps": "keep",
+    "knows": "know",
+    "leaves": "leave",
+    "reaches": "reach",
+    "schedules": "schedule",
+    "stays": "stay",
+}
+_TO_CANDIDATE = {"they": "you", "themselves": "yourself", "their own": "your own"}
+_CANDIDATE = re.compile(r"\b(?:they|themselves|their own)\b")
+_SECOND_VERB = re.compile(r"(?<=\band )(" + "|".join(_SECOND_VERBS) + r")\b")
+
+
 def for_candidate(point: str) -> str:
     """An assessment point phrased as advice: "Identifies the race..." -> "Identify the race..."."""
+    advice = _first_verb_as_advice(point)
+    if advice == point:
+        return point
+    advice = _SECOND_VERB.sub(lambda match: _SECOND_VERBS[match.group(1)], advice)
+    # "they" in a point is the candidate ("what they would change"), as is "their own"; a plain
+    # "their" may be anyone's ("the consumers and their use cases"), so it stays.
+    return _CANDIDATE.sub(lambda match: _TO_CANDIDATE[match.group(0)], advice)
+
+
+def _first_verb_as_advice(point: str) -> str:
     first, _, rest = point.partition(" ")
     irregular = {"Is": "Be", "Has": "Have", "Does": "Do", "Goes": "Go"}
     if first in irregular:

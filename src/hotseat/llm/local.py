@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import ctypes
 import importlib.util
 import json
 import logging
 import random
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,33 +28,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotseat.errors import BadRequest, Busy, HotseatError, Internal, Interrupted
 from hotseat.llm.base import ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
-from hotseat.llm.gguf import default_model_path, load_model
-from hotseat.llm.local_prompt import schema_grammar, trim_to_fit
+from hotseat.llm.gguf import default_model_path
+from hotseat.llm.local_model import FittedPrompt, LocalModel
+from hotseat.llm.local_prompt import schema_grammar
 
 if TYPE_CHECKING:
-    from llama_cpp.llama import Llama
     from llama_cpp.llama_grammar import LlamaGrammar
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Sampling settings that are not per-request: llama.cpp's usual defaults.
-_TOP_K = 40
-_MIN_P = 0.05
-# The marker left where the middle of an over-long message was cut out.
-_CUT_MARKER = "\n[…]\n"
-# Private-use characters: they never occur in real text and survive a template's ``| trim``.
-_SENTINEL = re.compile("\ue000(\\d+)\ue001")
-
-
-@dataclass(frozen=True, slots=True)
-class FittedPrompt:
-    """What a turn sends to the model once the context policy has been applied."""
-
-    messages: list[ChatMessage]  # the messages kept (some may be dropped or cut)
-    tokens: list[int]  # the prompt, rendered with the model's chat template
-    max_tokens: int  # the reply budget: min(params.max_tokens, n_ctx - len(tokens))
 
 
 @dataclass(eq=False, slots=True)
@@ -161,13 +142,9 @@ class LocalBackend:
         self.n_threads = n_threads
         self.queue_limit = queue_limit
         self.top_p = top_p
-        self._seed = seed
         self._rng = random.Random(seed)
         # Owned by the worker thread.
-        self._llm: Llama | None = None
-        self._template: Any = None
-        self._vocab: Any = None
-        self._piece = ctypes.create_string_buffer(256)
+        self._model = LocalModel(path, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
         # Shared with the event loop(s), under _lock.
         self._lock = threading.Lock()
         self._waiting: list[_Turn] = []
@@ -181,7 +158,7 @@ class LocalBackend:
 
     async def start(self) -> None:
         """Load the model now (on the worker thread) rather than on the first turn."""
-        await self._on_worker(self._ensure_model)
+        await self._on_worker(self._model.ensure)
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams
@@ -205,11 +182,11 @@ class LocalBackend:
         Runs on the worker thread, so it waits for the generation in progress.
         """
         msgs = list(messages)
-        return await self._on_worker(lambda: self._fit(msgs, params.max_tokens))
+        return await self._on_worker(lambda: self._model.fit(msgs, params.max_tokens))
 
     def info(self) -> dict[str, Any]:
         """Health details: model, context, threads, queue and counters."""
-        llm = self._llm
+        llm = self._model.loaded
         with self._lock:
             return {
                 "model_path": str(self.model_path),
@@ -235,7 +212,7 @@ class LocalBackend:
             if turn.job is not None:
                 turn.job.cancel()
             turn.push(Interrupted("The local model is shutting down."))
-        await asyncio.wrap_future(self._worker.submit(self._free_model))
+        await asyncio.wrap_future(self._worker.submit(self._model.free))
         await asyncio.to_thread(self._worker.shutdown, wait=True)
 
     # -- event-loop side ----------------------------------------------------
@@ -328,19 +305,15 @@ class LocalBackend:
 
     def _generate(self, turn: _Turn) -> StreamEnd | None:
         """Run one turn; the ``StreamEnd`` to send, or ``None`` if it was cancelled."""
-        llm = self._ensure_model()
-        fitted = self._fit(turn.messages, turn.params.max_tokens)
-        llm.set_seed(self._rng.randrange(2**31))
+        fitted = self._model.fit(turn.messages, turn.params.max_tokens)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generated = 0
         finish: str | None = "length"
-        tokens = llm.generate(
-            fitted.tokens,
-            temp=max(0.0, turn.params.temperature),
-            top_k=_TOP_K,
+        tokens = self._model.sample(
+            fitted,
+            seed=self._rng.randrange(2**31),
+            temperature=turn.params.temperature,
             top_p=self.top_p,
-            min_p=_MIN_P,
-            repeat_penalty=1.0,
             grammar=turn.grammar,
         )
         try:
@@ -348,11 +321,11 @@ class LocalBackend:
                 if turn.cancelled.is_set():
                     finish = None
                     break
-                if self._is_end_of_generation(token):
+                if self._model.is_end_of_generation(token):
                     finish = "stop"
                     break
                 generated += 1
-                text = decoder.decode(self._detokenize([token]))
+                text = decoder.decode(self._model.detokenize([token]))
                 if text:
                     turn.push(text)
                 if generated >= fitted.max_tokens:
@@ -372,103 +345,3 @@ class LocalBackend:
         with self._lock:
             for key, delta in deltas.items():
                 self._stats[key] += delta
-
-    def _ensure_model(self) -> Llama:
-        if self._llm is None:
-            import llama_cpp
-            from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
-
-            llm = load_model(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self._seed)
-
-            def token_text(token: int) -> str:
-                return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
-
-            template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
-            self._template = Jinja2ChatFormatter(
-                template, eos_token=token_text(llm.token_eos()), bos_token=token_text(llm.token_bos())
-            )
-            self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-            self._llm = llm
-            logger.info(
-                "local model loaded: %s (n_ctx=%d, threads=%d)", self.model_path, self.n_ctx, llm.n_threads
-            )
-        return self._llm
-
-    def _free_model(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            llm.close()
-
-    def _detokenize(self, tokens: Sequence[int]) -> bytes:
-        """Token ids to bytes (``Llama.detokenize`` garbles pieces longer than 32 bytes)."""
-        import llama_cpp
-
-        out = bytearray()
-        for token in tokens:
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)
-            if n < 0:
-                self._piece = ctypes.create_string_buffer(-n)
-                n = llama_cpp.llama_token_to_piece(
-                    self._vocab, token, self._piece, len(self._piece), 0, False
-                )
-            out += self._piece.raw[:n]
-        return bytes(out)
-
-    def _is_end_of_generation(self, token: int) -> bool:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
-
-    def _fit(self, messages: list[ChatMessage], max_tokens: int) -> FittedPrompt:
-        llm = self._ensure_model()
-        n_ctx = llm.n_ctx()
-        budget = n_ctx - min(max_tokens, n_ctx // 2)
-        kept = trim_to_fit(messages, budget, lambda msgs: len(self._render(msgs)), self._cut_middle)
-        if kept != messages:
-            logger.info(
-                "local prompt trimmed to %d tokens: %d of %d messages kept",
-                budget,
-                len(kept),
-                len(messages),
-            )
-        tokens = self._render(kept)
-        return FittedPrompt(kept, tokens, min(max_tokens, n_ctx - len(tokens)))
-
-    def _render(self, messages: Sequence[ChatMessage]) -> list[int]:
-        """Prompt tokens: template text may hold special tokens, message contents may not."""
-        llm = self._ensure_model()
-        placeholders = [{"role": m.role, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)]
-        parts = _SENTINEL.split(self._apply_template(placeholders))
-        indices = [int(index) for index in parts[1::2]]
-        if sorted(indices) != list(range(len(messages))):  # a template that rewrites contents
-            prompt = self._apply_template([{"role": m.role, "content": m.content} for m in messages])
-            return llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        tokens: list[int] = []
-        for i, part in enumerate(parts):
-            if i % 2 == 0:
-                if part:
-                    tokens += llm.tokenize(part.encode("utf-8"), add_bos=False, special=True)
-            else:
-                content = messages[int(part)].content
-                if content:
-                    tokens += llm.tokenize(content.encode("utf-8"), add_bos=False, special=False)
-        return tokens
-
-    def _apply_template(self, messages: list[dict[str, str]]) -> str:
-        try:
-            prompt: str = self._template(messages=messages).prompt
-        except Exception as exc:  # jinja2 errors, or the template's own raise_exception()
-            raise BadRequest(f"The local model's chat template rejected the conversation: {exc}") from exc
-        return prompt
-
-    def _cut_middle(self, text: str, n_tokens: int) -> str:
-        """``text`` with at least ``n_tokens`` tokens (plus the marker's) removed from its middle."""
-        llm = self._ensure_model()
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-        marker = len(llm.tokenize(_CUT_MARKER.encode("utf-8"), add_bos=False, special=False))
-        keep = len(tokens) - n_tokens - marker - 2  # slack: retokenizing at the seams may merge differently
-        if keep <= 0:
-            return _CUT_MARKER.strip() if text != _CUT_MARKER.strip() else text
-        head = self._detokenize(tokens[: (keep + 1) // 2]).decode("utf-8", "ignore")
-        tail = self._detokenize(tokens[len(tokens) - keep // 2 :]).decode("utf-8", "ignore")
-        return head + _CUT_MARKER + tail

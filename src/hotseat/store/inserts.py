@@ -47,7 +47,8 @@ def take_defaults(row: Base, result: CursorResult[Any]) -> None:
             setattr(row, key, value)
 
 
-# One INSERT per table, built on first use (building it per row was 3% of creating a session).
+# One INSERT per table, built on first use: building it per row was a visible part of creating a
+# session, the costliest step of a start (docs/performance.md).
 _INSERTS: dict[Table, Insert] = {}
 
 

@@ -386,8 +386,8 @@ _SESSION_AND_TURN = (
 )
 
 # Every turn ends with this statement, so it is built once: building an ORM update per turn
-# (and the ORM's bulk-update bookkeeping) was about 5% of a turn's CPU. A Core UPDATE without
-# ``values()`` sets the columns named by the parameters it is executed with.
+# (and the ORM's bulk-update bookkeeping) was CPU on every turn (T1 in docs/performance.md).
+# A Core UPDATE without ``values()`` sets the columns named by the parameters it is executed with.
 _FINISH_TURN = update(_TURNS).where(
     _TURNS.c.id == bindparam("finished_turn_id"), _TURNS.c.status == "streaming"
 )

@@ -13,7 +13,8 @@ those of ``sqlite3``.
 
 aiosqlite has no public way to run a function on its thread, so each connection has a
 second thread of its own (``_Worker``, the same hand-off as aiosqlite's: a queue in, a
-``call_soon_threadsafe`` out; ``loop.run_in_executor`` cost 20-30 us more per call), on
+``call_soon_threadsafe`` out; ``loop.run_in_executor`` costs more per call, see
+docs/performance.md), on
 the ``sqlite3`` connection that ``connector`` opened (``check_same_thread=False``). That
 is safe because one task at a time uses a pooled connection (SQLAlchemy's pool, and its
 adapter's lock around each call), and aiosqlite's thread only opens and closes it.

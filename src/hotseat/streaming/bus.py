@@ -24,8 +24,8 @@ class TurnStarted:
 
 
 # Called in the publisher's task, so it must not block: a WebSocket connection starts a streamer
-# task. A callback per subscriber instead of a queue and a task waiting on it saves about 4 KB
-# per open WebSocket (docs/performance.md, S4).
+# task. A callback per subscriber, not a queue and a task waiting on it, because every open
+# WebSocket subscribes and idle connections must stay small (S4 in docs/performance.md).
 Listener = Callable[[TurnStarted], None]
 
 

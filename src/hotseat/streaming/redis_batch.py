@@ -2,13 +2,13 @@
 
 Every token of every turn is one call of the turn log's append script. Sent one
 by one, each call paid redis-py's whole command path (a pooled connection
-checked out, a timeout scope, a write, a wait, a read): 40% of a Redis
-replica's event loop in a profile (docs/performance.md). ``ScriptBatch`` queues
-the calls made while a pipeline is in flight and sends them together in the
-next one, so under load a round trip carries many tokens, and when idle a call
-goes out at once. Each caller still gets its own result or error; a call whose
-caller was cancelled is sent anyway (the script is idempotent) and its result
-dropped.
+checked out, a timeout scope, a write, a wait, a read), which took a large share
+of a Redis replica's event loop in a profile (``bench.profile_hotseat``; see
+docs/performance.md). ``ScriptBatch`` queues the calls made while a pipeline is
+in flight and sends them together in the next one, so under load a round trip
+carries many tokens, and when idle a call goes out at once. Each caller still
+gets its own result or error; a call whose caller was cancelled is sent anyway
+(the script is idempotent) and its result dropped.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Before this, each client following a live turn issued its own blocking
 ``XREAD``: every waiting reader held a pooled Redis connection, and every event
-cost one round trip per reader. redis-py's pool holds 100 connections, so 200
-concurrent streams on one replica failed with "Too many connections" (bench S1
-in Redis mode: 169 of 200 turns failed; docs/performance.md).
+cost one round trip per reader. redis-py's pool is bounded, so a replica with
+more live readers than pooled connections failed their turns with "Too many
+connections" (bench S1 in Redis mode; docs/performance.md has the scale-out runs).
 
 The follower issues one ``XREAD BLOCK`` over all the logs this replica's
 readers wait on, plus the replica's wake stream. A reader that starts following

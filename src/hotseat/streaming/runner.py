@@ -22,58 +22,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
 from hotseat import metrics
 from hotseat.errors import INTERRUPTED_MESSAGE, HotseatError, Internal, Interrupted
-from hotseat.llm.base import Backend, ChatMessage, GenerationParams, Queued, StreamEnd, StreamItem, Usage
+from hotseat.llm.base import Backend, Queued, StreamEnd, StreamItem, Usage
 from hotseat.outages import retry_outages
 from hotseat.streaming.bus import SessionBus, TurnStarted
 from hotseat.streaming.log import LogMissing, StreamLog
+from hotseat.streaming.orphans import OrphanTimers
 from hotseat.streaming.peers import Peers, Standalone
+from hotseat.streaming.turns import OnEnd, TurnOutcome, TurnRequest, TurnStatus
 
 logger = logging.getLogger(__name__)
 
-# How soon an orphan timer looks again when a client on another replica watches the turn.
-_ORPHAN_RECHECK_SECONDS = 1.0
-
-TurnStatus = Literal["streaming", "complete", "cancelled", "failed", "interrupted"]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRequest:
-    session_id: str
-    turn_id: str
-    kind: str
-    messages: Sequence[ChatMessage]
-    params: GenerationParams
-    # Whose turn it is: counted per owner for HOTSEAT_MAX_RUNNING_TURNS_PER_OWNER.
-    owner: str = ""
-    # Where the turn's items come from when it is not one model call on ``messages`` (a guided
-    # turn: a model-written bridge, then planned words); it speaks the backend's stream contract.
-    source: Callable[[], AsyncIterator[StreamItem]] | None = None
-
-
-@dataclass(slots=True)
-class TurnOutcome:
-    """How a turn ended: everything that is persisted with the transcript."""
-
-    turn_id: str
-    text: str
-    status: TurnStatus
-    finish_reason: str | None
-    usage: Usage | None
-    error: HotseatError | None
-    # (seq, end offset in text) for every delta: lets a finished turn be replayed from any seq.
-    delta_index: list[tuple[int, int]]
-    # The seq the terminal event gets (one past every delta and queued event).
-    terminal_seq: int
-
-
-OnEnd = Callable[[TurnOutcome], Awaitable[None]]
+__all__ = ["OnEnd", "TurnOutcome", "TurnRequest", "TurnRunner", "TurnStatus"]
 
 
 @dataclass(slots=True)
@@ -82,7 +48,6 @@ class _Running:
     on_end: OnEnd
     task: asyncio.Task[None] | None = None
     stop_reason: Literal["cancelled", "interrupted"] | None = None
-    orphan_timer: asyncio.TimerHandle | None = None
     # Set once the stream is over: from then on the outcome is being saved and must not be cancelled.
     ending: bool = False
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -103,16 +68,13 @@ class TurnRunner:
         self.bus = bus
         # The other replicas (leases, remote cancel, remote watchers); nobody in one process.
         self.peers: Peers = peers or Standalone()
-        self._grace = orphan_grace_seconds
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, str] = {}
         self._by_owner: dict[str, int] = {}
         self._watchers: dict[str, int] = {}
         # Set once shutdown's deadline has passed: a turn started after that is interrupted at once.
         self._closed = False
-        # The checks fired orphan timers started (``_orphaned``): held here, or the loop's weak
-        # reference is all that keeps a running task alive; cancelled at shutdown.
-        self._orphan_checks: set[asyncio.Task[None]] = set()
+        self._orphans = OrphanTimers(orphan_grace_seconds, self.peers, self.cancel_local)
 
     # -- starting and stopping turns ------------------------------------------
 
@@ -134,7 +96,7 @@ class TurnRunner:
         self._by_owner[request.owner] = self._by_owner.get(request.owner, 0) + 1
         running.task = asyncio.create_task(self._run(running), name=f"turn:{request.turn_id}")
         if not self._watchers.get(request.session_id):
-            self._arm_orphan_timer(running)
+            self._orphans.arm(request.turn_id, request.session_id)
         await self.bus.publish(TurnStarted(request.session_id, request.turn_id, request.kind))
 
     def running_turn(self, session_id: str) -> str | None:
@@ -199,10 +161,7 @@ class TurnRunner:
                 waiter.cancel()
         self._closed = True
         await asyncio.gather(*(self._stop(tid, "interrupted") for tid in list(self._running)))
-        checks = list(self._orphan_checks)
-        for check in checks:
-            check.cancel()  # its turn has ended: a check only waits for that now
-        await asyncio.gather(*checks, return_exceptions=True)
+        await self._orphans.close()
 
     async def _stop(self, turn_id: str, reason: Literal["cancelled", "interrupted"]) -> bool:
         running = self._running.get(turn_id)
@@ -224,7 +183,7 @@ class TurnRunner:
             self.peers.watch(session_id)
         turn_id = self._by_session.get(session_id)
         if turn_id is not None:
-            self._disarm_orphan_timer(self._running[turn_id])
+            self._orphans.disarm(turn_id)
         try:
             yield
         finally:
@@ -236,45 +195,7 @@ class TurnRunner:
                 self.peers.unwatch(session_id)
                 turn_id = self._by_session.get(session_id)
                 if turn_id is not None:
-                    self._arm_orphan_timer(self._running[turn_id])
-
-    def _arm_orphan_timer(self, running: _Running, delay: float | None = None) -> None:
-        self._disarm_orphan_timer(running)
-        turn_id = running.request.turn_id
-        running.orphan_timer = asyncio.get_running_loop().call_later(
-            self._grace if delay is None else delay, self._check_orphan, turn_id
-        )
-
-    def _check_orphan(self, turn_id: str) -> None:
-        """An orphan timer fired: run ``_orphaned`` as a task this runner holds until it ends."""
-        check = asyncio.create_task(self._orphaned(turn_id), name=f"orphan-check:{turn_id}")
-        self._orphan_checks.add(check)
-        check.add_done_callback(self._orphan_check_done)
-
-    def _orphan_check_done(self, check: asyncio.Task[None]) -> None:
-        self._orphan_checks.discard(check)
-        if not check.cancelled() and check.exception() is not None:
-            logger.error("the orphan check of a turn failed", exc_info=check.exception())
-
-    async def _orphaned(self, turn_id: str) -> None:
-        """Nobody here has watched the turn for the grace period: cancel it, unless someone elsewhere does."""
-        running = self._running.get(turn_id)
-        if running is None:
-            return
-        fired = running.orphan_timer
-        elsewhere = await self.peers.watched_elsewhere(running.request.session_id)
-        if running.orphan_timer is not fired:
-            return  # a watcher came (or came and went) here meanwhile: disarmed or armed anew
-        if elsewhere:
-            self._arm_orphan_timer(running, max(self._grace, _ORPHAN_RECHECK_SECONDS))
-            return
-        await self._stop(turn_id, "cancelled")
-
-    @staticmethod
-    def _disarm_orphan_timer(running: _Running) -> None:
-        if running.orphan_timer is not None:
-            running.orphan_timer.cancel()
-            running.orphan_timer = None
+                    self._orphans.arm(turn_id, session_id)
 
     # -- the turn task --------------------------------------------------------------
 
@@ -372,7 +293,7 @@ class TurnRunner:
     async def _end(self, running: _Running, outcome: TurnOutcome) -> None:
         request = running.request
         running.ending = True
-        self._disarm_orphan_timer(running)
+        self._orphans.disarm(request.turn_id)
         try:
             # The outcome is the transcript: a busy pool or a short outage is waited out.
             await retry_outages(f"storing turn {request.turn_id}", lambda: running.on_end(outcome))

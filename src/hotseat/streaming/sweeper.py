@@ -39,7 +39,7 @@ from hotseat.store.repo import Store
 from hotseat.streaming.events import Event
 from hotseat.streaming.redis_client import lease_key
 from hotseat.streaming.redis_log import RedisStreamLog
-from hotseat.streaming.runner import TurnOutcome, TurnStatus
+from hotseat.streaming.turns import TurnOutcome, TurnStatus
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from hotseat.testing.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply, split_text
+from doubles.mock_openai import Cut, Fault, Hang, Malformed, MockOpenAI, Reply, split_text
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You interview."},

@@ -1,1 +1,0 @@
-"""Test and benchmark helpers: in-process server threads and a scriptable OpenAI-compatible upstream."""
