@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 
 try:
     from playwright.sync_api import Page
