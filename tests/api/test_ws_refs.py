@@ -11,7 +11,7 @@ from helpers import recv_json, recv_turn, text_of, wait_quiet
 
 import hx
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
-from hotseat.testing.server import ServerThread
+from hotseat.serving import ServerThread
 from hx import ws_connect
 
 
