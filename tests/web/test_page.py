@@ -6,6 +6,7 @@ that depend on the transport run on both: the WebSocket and Server-Sent Events.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -27,6 +28,7 @@ from pagehelpers import (
     TRANSPORTS,
     owner_cookies,
     rendered,
+    send_answer,
     server_session,
     session_id,
     shown_text,
@@ -372,3 +374,75 @@ def test_falls_back_to_sse_when_websocket_fails(
     # The fallback is for this page only: the saved setting is untouched.
     assert page.evaluate("localStorage.getItem('hotseat.transport')") is None
     assert server_session(server, sid, owner_cookies(page))["turns"][0]["text"] == OPENING
+
+
+def test_a_refused_answer_is_matched_by_its_ref(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """The server refuses an answer frame (echoing its ref): it leaves the transcript, returns to the box."""
+    backend.enqueue(ScriptedReply(OPENING, token_delay=0.01), ScriptedReply(QUESTION, token_delay=0.01))
+    sent: list[dict[str, object]] = []
+
+    def spoil_first_answer(ws: WebSocketRoute) -> None:
+        upstream = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "answer":
+                sent.append(frame)
+                if len(sent) == 1:
+                    # Only whitespace: a real refusal from the real server, which echoes the ref.
+                    message = json.dumps({**frame, "text": "   "})
+            upstream.send(message)
+
+        ws.on_message(forward)
+
+    page.route_web_socket("**/ws?session=*", spoil_first_answer)
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+
+    box = page.get_by_label("Your answer")
+    box.fill("I led the migration.")
+    expect(page.locator("#send")).to_be_enabled()
+    box.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("The answer is empty")  # the server's own words
+    expect(box).to_have_value("I led the migration.")
+    expect(turn(page, "answer")).to_have_count(0)
+    expect(page.locator("#send")).to_be_enabled()
+    assert isinstance(sent[0].get("ref"), str) and sent[0]["ref"]
+
+    box.press("Enter")  # the same words again, now untouched
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    assert sent[1]["ref"] != sent[0]["ref"]
+    data = server_session(server, sid, owner_cookies(page))
+    assert [(t["kind"], t["text"]) for t in data["turns"][:2]] == [
+        ("opening", OPENING),
+        ("answer", "I led the migration."),
+    ]
+    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
+        f"turn-{t['id']}" for t in data["turns"]
+    ]
+
+
+def test_a_move_from_another_tab_shows_in_order(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """Two tabs on one interview: an answer sent in one appears in the other, before the turn it started."""
+    backend.enqueue(ScriptedReply(OPENING, token_delay=0.01), ScriptedReply(QUESTION, token_delay=0.01))
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(turn(other, "opening")).to_have_attribute("data-status", "complete")
+    expect(other.locator("#conn")).to_have_text("Connected")
+
+    send_answer(page, ANSWER)
+    for tab in (page, other):
+        expect(turn(tab, "followup")).to_have_attribute("data-status", "complete")
+        expect(turn(tab, "answer")).to_have_count(1)
+    data = server_session(server, sid, owner_cookies(page))
+    ids = [f"turn-{t['id']}" for t in data["turns"]]
+    for tab in (page, other):
+        expect(tab.locator(".turn")).to_have_count(len(ids))
+        assert tab.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == ids
+    assert shown_text(turn(other, "answer")) == ANSWER

@@ -1,0 +1,218 @@
+// The Server-Sent Events transport: moves over HTTP, each turn read from
+// GET /api/sessions/ID/turns/TID/events, all turned into the events of state.js.
+//
+// A move's 202 names the turn it started (`turn_id`); the link reports it as `accepted` with the
+// move's ref and opens that turn's stream. A stream that starts at seq 1 is opened without `after`:
+// `after` in the URL outranks Last-Event-ID, and EventSource reconnects to the same URL, so with
+// `?after=0` every automatic reconnect would replay the turn from the start. Without it the
+// browser reconnects by itself with Last-Event-ID. A stream the page has to reopen (the browser
+// gave up, or the server said this delivery failed) carries `?after=<last seq>`, and the page, not
+// the browser, reopens that one if it drops again. A stream is closed on its turn's `done` or
+// `error`; otherwise EventSource would reconnect when the response ends.
+
+import { api } from "./api.js";
+import { reconnectLater, retryDelay } from "./backoff.js";
+
+const DETAIL = "Server-Sent Events";
+const PATHS = { answer: "/answers", skip: "/skip", retry: "/retry", finish: "/finish" };
+
+/** One SSE message -> an event (a delta's data is only its text: the seq is the event id). */
+export function messageEvent(turnId, type, data, lastEventId) {
+  switch (type) {
+    case "delta":
+      return { type: "delta", turnId, seq: Number(lastEventId), text: data.text };
+    case "queued":
+      return { type: "queued", turnId, seq: data.seq, position: data.position };
+    case "done":
+      return { type: "done", turnId, seq: data.seq, finishReason: data.finish_reason };
+    case "error": {
+      const error = { code: data.code, message: data.message, retryable: data.retryable, retry_after: data.retry_after };
+      if (data.seq == null) return { type: "undelivered", turnId, message: data.message, code: data.code };
+      return { type: "failed", turnId, seq: data.seq, error };
+    }
+    default:
+      return null;
+  }
+}
+
+export class SseLink {
+  /** dispatch(event): feeds the reducer. opened(): read the transcript. */
+  constructor(sessionId, { dispatch, opened }) {
+    this.sessionId = sessionId;
+    this.hooks = { dispatch, opened };
+    this.streams = new Map(); // turn id -> {es, pinned, failures, timer, lastSeq}
+    this.offlineShown = false;
+    this.ready = false; // the transcript of this (re)load is in
+    this.attempts = 0;
+    this.timer = 0;
+    this.stopped = false;
+    this.generation = 0; // counts (re)connects: a read begun on an older one is stale
+  }
+
+  get base() {
+    return `/api/sessions/${encodeURIComponent(this.sessionId)}`;
+  }
+
+  /** (Re)load: the controller reads the transcript and follows the turns it lists as streaming. */
+  start() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    if (this.stopped) return;
+    this.generation += 1;
+    this.ready = false;
+    this.hooks.dispatch({ type: "opened" });
+    this.hooks.dispatch({ type: "conn", state: "connecting", text: this.attempts ? "Reconnecting…" : "Connecting…", detail: DETAIL });
+    this.hooks.opened();
+  }
+
+  /** The transcript of this load is in. */
+  loaded({ refresh }) {
+    if (!refresh) this.attempts = 0;
+    this.ready = true;
+    this.online();
+  }
+
+  /** The transcript could not be read: try again after a backoff delay. */
+  loadFailed() {
+    reconnectLater(this, DETAIL);
+  }
+
+  online() {
+    this.offlineShown = false;
+    if (this.ready) this.hooks.dispatch({ type: "conn", state: "connected", text: "Connected", detail: DETAIL });
+  }
+
+  showOffline(text) {
+    if (this.offlineShown) return;
+    this.offlineShown = true;
+    this.hooks.dispatch({ type: "conn", state: "offline", text, detail: DETAIL });
+  }
+
+  offline() {
+    this.showOffline("Offline; waiting for the network…");
+  }
+
+  /** The network is back or the tab is visible: reopen waiting streams at once. */
+  reconnectNow() {
+    for (const [id, stream] of [...this.streams]) {
+      if (stream.timer) {
+        clearTimeout(stream.timer);
+        this.open(id, stream.lastSeq, stream.failures);
+      }
+    }
+    if (this.timer) {
+      this.start();
+      return true;
+    }
+    return false;
+  }
+
+  /** Read a turn from its start (a turn that started, or that the transcript lists as streaming). */
+  follow(turnId, kind) {
+    this.hooks.dispatch({ type: "turn", turnId, kind, after: 0 });
+    this.open(turnId, 0, 0);
+  }
+
+  open(turnId, after, failures) {
+    this.close(turnId);
+    if (this.stopped) return;
+    const url = `${this.base}/turns/${encodeURIComponent(turnId)}/events${after > 0 ? `?after=${after}` : ""}`;
+    const es = new EventSource(url);
+    // `pinned`: the URL carries `after`, so the browser's own reconnect would start from a stale point.
+    const stream = { es, pinned: after > 0, failures, timer: 0, lastSeq: after };
+    this.streams.set(turnId, stream);
+    const current = () => this.streams.get(turnId) === stream && !this.stopped;
+    const onMessage = (message) => {
+      if (!current()) return;
+      let data;
+      try {
+        data = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      const event = messageEvent(turnId, message.type, data, message.lastEventId);
+      if (event) this.deliver(turnId, stream, event);
+    };
+    for (const type of ["delta", "queued", "done"]) es.addEventListener(type, onMessage);
+    es.addEventListener("error", (event) => {
+      if (!current()) return;
+      // A server `event: error` and a connection error arrive here alike; only the first has data.
+      if (event instanceof MessageEvent && event.data) onMessage(event);
+      else this.dropped(turnId, stream);
+    });
+    es.addEventListener("open", () => {
+      if (!current()) return;
+      stream.failures = 0;
+      if (this.offlineShown) this.online();
+    });
+  }
+
+  deliver(turnId, stream, event) {
+    if (event.type === "undelivered") {
+      // Not the turn's outcome: this delivery failed. Read it again shortly, after what we have.
+      this.close(turnId);
+      if (event.code === "bad_request" || event.code === "not_found") {
+        this.hooks.dispatch(event); // nothing to reopen
+      } else {
+        this.hooks.dispatch({ type: "notice", message: event.message || "Streaming this reply failed; retrying." });
+        this.reopenLater(turnId, stream.lastSeq, stream.failures + 1);
+      }
+      return;
+    }
+    if (event.seq > stream.lastSeq) stream.lastSeq = event.seq;
+    if (event.type === "done" || event.type === "failed") this.close(turnId);
+    this.hooks.dispatch(event);
+  }
+
+  dropped(turnId, stream) {
+    this.showOffline("Connection lost; reconnecting…");
+    if (stream.es.readyState === EventSource.CLOSED || stream.pinned) {
+      stream.es.close();
+      this.reopenLater(turnId, stream.lastSeq, stream.failures + 1);
+    }
+    // Otherwise EventSource reconnects by itself, sending Last-Event-ID.
+  }
+
+  reopenLater(turnId, after, failures) {
+    const waiting = { es: { close() {} }, pinned: true, failures, timer: 0, lastSeq: after };
+    this.streams.set(turnId, waiting);
+    waiting.timer = setTimeout(() => {
+      if (this.streams.get(turnId) === waiting) this.open(turnId, after, failures);
+    }, retryDelay(failures));
+  }
+
+  close(turnId) {
+    const stream = this.streams.get(turnId);
+    if (!stream) return;
+    clearTimeout(stream.timer);
+    stream.es.close();
+    this.streams.delete(turnId);
+  }
+
+  /** A move over HTTP. The result arrives as `accepted` or `rejected` with the same ref. */
+  move(ref, move, { text, turnId } = {}) {
+    const path = move === "cancel" ? `/turns/${encodeURIComponent(turnId)}/cancel` : PATHS[move];
+    const body = move === "answer" ? { text } : undefined;
+    api(`${this.base}${path}`, { method: "POST", body }).then(
+      (started) => {
+        if (this.stopped) return;
+        if (this.offlineShown) this.online();
+        this.hooks.dispatch({ type: "accepted", ref, turnId: move === "cancel" ? undefined : started?.turn_id });
+        if (move === "cancel" || !started?.turn_id) return;
+        if (!this.streams.has(started.turn_id)) this.follow(started.turn_id);
+      },
+      (err) => {
+        if (this.stopped) return;
+        if (err.status === 0) this.showOffline("Cannot reach the server");
+        this.hooks.dispatch({ type: "rejected", ref, error: { code: err.code, message: err.message } });
+      },
+    );
+    return true;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const id of [...this.streams.keys()]) this.close(id);
+  }
+}
