@@ -57,6 +57,7 @@ from hotseat.api.schemas import (
 )
 from hotseat.api.send_watchdog import SendWatchdog, send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
+from hotseat.api.ws_audio import AudioChannel, Taken
 from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
 from hotseat.outages import outage_of
 from hotseat.streaming.bus import TurnStarted, subscription
@@ -174,7 +175,7 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            frame: ClientFrame | None
+            frame: ClientFrame | Taken | None
             if in_query is not None:
                 frame, in_query = _validate_frame(in_query), None
             else:
@@ -207,7 +208,9 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
         return created.session.id
 
 
-async def _receive_frame(websocket: WebSocket) -> ClientFrame | None:
+async def _receive_frame(
+    websocket: WebSocket, audio: AudioChannel | None = None
+) -> ClientFrame | Taken | None:
     """The client's next frame, or None once it has gone; ``BadRequest`` if it is binary, not
     JSON or invalid (the socket stays usable)."""
     try:
@@ -218,11 +221,15 @@ async def _receive_frame(websocket: WebSocket) -> ClientFrame | None:
         return None
     text = message.get("text")
     if text is None:
+        if audio is not None:  # binary frames carry recordings (api.ws_audio)
+            return await audio.binary(message.get("bytes") or b"")
         raise BadRequest("Binary frames are not supported; send JSON text frames.")
     try:
         data = orjson.loads(text)
     except ValueError as exc:
         raise bad_frame(exc) from None
+    if audio is not None and audio.handles(data):
+        return await audio.frame(data)
     return _validate_frame(data)
 
 
@@ -292,6 +299,7 @@ class _Connection:
         self._ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         # Resolved once close() has run (a future: an Event allocates a waiter deque per connection).
         self._finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.audio = AudioChannel(websocket, services, session_id, owner, self._send)
 
     async def run(self, resume: tuple[str, int] | None) -> None:
         runner = self.services.runner
@@ -314,6 +322,7 @@ class _Connection:
                     receiver.cancel()
 
     async def close(self) -> None:
+        await self.audio.close()
         self._guard.close()
         for task in list(self._streamers.values()):
             task.cancel()
@@ -345,12 +354,14 @@ class _Connection:
     async def _receive_loop(self) -> None:
         while True:
             try:
-                frame = await _receive_frame(self.websocket)
+                frame = await _receive_frame(self.websocket, self.audio)
             except BadRequest as exc:
                 await self._send_error(exc)
                 continue
             if frame is None:
                 return
+            if isinstance(frame, Taken):
+                continue
             # Shielded: a move that has begun (stored its turns) also starts its turn, even if
             # this connection is being ended meanwhile.
             await asyncio.shield(self._move(frame))
@@ -458,14 +469,17 @@ class _Connection:
             logger.exception("streaming turn %s to a WebSocket failed", turn_id)
             await self._send_error(Internal("Streaming this reply failed; resume it."), turn_id)
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, text: str | bytes) -> None:
         async with self._send_lock:
             if self._ended.done():
                 raise _Ended
             if self.websocket.application_state is WebSocketState.CONNECTED:
                 # The send waits while the socket's buffer is full (the client is not reading).
                 with self._guard:
-                    await self.websocket.send_text(text)
+                    if isinstance(text, bytes):  # speech audio (api.ws_audio)
+                        await self.websocket.send_bytes(text)
+                    else:
+                        await self.websocket.send_text(text)
 
     def _stalled(self) -> Exception:
         """The watchdog cancelled a send past the send timeout: end the connection with 1013."""

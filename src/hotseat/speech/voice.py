@@ -9,7 +9,7 @@ setting (HOTSEAT_STT_URL, HOTSEAT_TTS_URL).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,6 +73,14 @@ class Speech:
         languages = self.transcriber.languages
         return languages is None or language in languages
 
+    def require_listening(self, language: str) -> None:
+        """``BadRequest`` unless speech in ``language`` can be recognised here."""
+        if not self.can_listen(language):
+            raise BadRequest(
+                f"This server cannot recognise speech in {language!r}: its speech model is English-only "
+                "(an operator can set HOTSEAT_STT_URL to a server that can). Type your answer instead."
+            )
+
     def can_speak(self, language: str) -> bool:
         languages = self.synthesizer.languages
         return languages is None or language in languages
@@ -90,19 +98,27 @@ class Speech:
             "max_bytes": self.max_bytes,
         }
 
-    async def transcribe(self, data: bytes, language: str, vocabulary: Iterable[str | None]) -> Transcript:
-        """The text of the recording in ``data``, hinted with the terms of ``vocabulary`` (first first)."""
-        if not self.can_listen(language):
-            raise BadRequest(
-                f"This server cannot recognise speech in {language!r}: its speech model is English-only "
-                "(an operator can set HOTSEAT_STT_URL to a server that can). Type your answer instead."
-            )
+    async def transcribe(
+        self,
+        data: bytes,
+        language: str,
+        vocabulary: Iterable[str | None],
+        admit: Callable[[float], Awaitable[None]] | None = None,
+    ) -> Transcript:
+        """The text of the recording in ``data``, hinted with the terms of ``vocabulary`` (first first).
+
+        ``admit`` is given the recording's length in seconds once it is decoded, before the
+        recogniser runs; it raises to refuse it (the per-owner limit on seconds of audio).
+        """
+        self.require_listening(language)
         if len(data) > self.max_bytes:
             raise TooLarge(
                 f"The recording is larger than {self.max_bytes / 1024 / 1024:.0f} MB; "
                 "answer in shorter parts."
             )
         pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
+        if admit is not None:
+            await admit(len(pcm) / audio.SAMPLE_RATE)
         terms = hints.select(vocabulary)
         heard = await self.transcriber.transcribe(pcm, language, hints.prompt(terms))
         if not heard.text:
