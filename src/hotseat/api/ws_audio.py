@@ -35,7 +35,7 @@ from hotseat.api.deps import Services, owned_session
 from hotseat.api.errors import bad_frame
 from hotseat.api.schemas import Id
 from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording
-from hotseat.errors import BadRequest, Busy, HotseatError, TooLarge
+from hotseat.errors import BadRequest, Busy, HotseatError, Internal, TooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,10 @@ class AudioChannel:
         except HotseatError as exc:
             await self._error(exc, recording.ref)
             return
+        except Exception:
+            logger.exception("transcribing a recording from a WebSocket failed")
+            await self._error(Internal("Transcribing the recording failed; send it again."), recording.ref)
+            return
         await self._emit(orjson.dumps(reply).decode())
 
     # -- the interviewer's speech ---------------------------------------------------------------------
@@ -258,6 +262,11 @@ class AudioChannel:
                 await spoken.aclose()
         except HotseatError as exc:
             end.update(reason="error", error=exc.to_dict())
+        except Exception:
+            logger.exception("speaking turn %s to a WebSocket failed", turn_id)
+            end.update(
+                reason="error", error=Internal("Speaking this reply failed; ask for it again.").to_dict()
+            )
         await self._emit(orjson.dumps(end).decode())
 
     async def _stop_speaking(self) -> None:

@@ -358,6 +358,7 @@ function connect() {
 
 function connectWs() {
   const ws = new WebSocket(wsUrl(session.id));
+  ws.binaryType = "arraybuffer"; // binary frames are the interviewer's speech (voice.js)
   wsTurnId = null;
   let opened = false;
   socket = ws;
@@ -376,6 +377,7 @@ function connectWs() {
   });
   ws.addEventListener("message", (event) => {
     if (ws !== socket) return;
+    if (typeof event.data !== "string") return voice.onSpeechFrame(event.data);
     let frame;
     try {
       frame = JSON.parse(event.data);
@@ -1054,7 +1056,7 @@ els.answer.addEventListener("keydown", (event) => {
   sendAnswer();
 });
 els.stop.addEventListener("click", stopReply);
-voice.configure({ stopTurn: stopReply, streaming: () => streamingTurn() });
+voice.configure({ stopTurn: stopReply, streaming: () => streamingTurn(), socket: () => socket });
 els.skip.addEventListener("click", skipQuestion);
 els.retry.addEventListener("click", retryReply);
 els.finish.addEventListener("click", finishInterview);

@@ -7,9 +7,15 @@
 // Each recording goes to POST /api/sessions/ID/transcripts; the words land in the answer box, where
 // the candidate corrects them and sends them as a typed answer. Nothing is sent unseen.
 //
-// Speaking. A new interviewer turn is played from GET /api/sessions/ID/turns/TID/speech, a WAV the
-// server streams sentence by sentence as the turn is written (read with fetch, played by Web Audio). Starting to speak (barge-in), Stop,
-// or Mute stops the playback; barge-in and Stop also stop the turn, as Stop does for text.
+// Speaking. A new interviewer turn is spoken sentence by sentence as it is written, played by Web
+// Audio. On the page's WebSocket it is asked for with a `speech` frame and arrives in binary frames,
+// each headed by the seq range of its sentence: the last seq of every sentence played to its end is
+// kept per turn (sessionStorage), so after a reload the voice goes on from the sentence after it
+// (`speech` with `after`), for the turn still streaming or the last turn, if it was not finished.
+// Over SSE it is read from GET /api/sessions/ID/turns/TID/speech (a WAV, read with fetch), which
+// says nothing of seqs: a turn begun there is not played again after a reload. Starting to speak
+// (barge-in), Stop, or Mute stops the playback; barge-in and Stop also stop the turn, as Stop does
+// for text.
 //
 // Voice is offered only where the server can hear and speak the session's language (GET
 // /api/speech); otherwise the page says so, and typing works as always.
@@ -31,8 +37,9 @@ const PAUSE_MS = 1200; // hands-free: this much quiet after speech ends a record
 const SPEECH_LEVEL = 0.02; // RMS above this is speech (a quiet room is about 0.002)
 const MIN_SPEECH_MS = 250; // shorter bursts (a cough, a click) are not an answer
 
-// stopTurn: Stop's action; streaming: the interviewer turn being written ({id, kind}), or null.
-const hooks = { stopTurn: () => {}, streaming: () => null };
+// stopTurn: Stop's action; streaming: the interviewer turn being written ({id, kind}), or null;
+// socket: the page's WebSocket, or null (SSE).
+const hooks = { stopTurn: () => {}, streaming: () => null, socket: () => null };
 
 let sessionId = null;
 let canListen = false;
@@ -62,15 +69,32 @@ function store(key, value) {
   }
 }
 
-// Turns already played (or begun) in this tab: a reload does not start a turn's voice again.
-const spoken = new Set(readSpoken());
+// Turns whose voice was begun in this tab -> the last seq of the last sentence played to its end
+// (0: none yet). A reload resumes after it, on the WebSocket; over SSE it does not play them again.
+const heard = new Map(readHeard());
 
-function readSpoken() {
+function readHeard() {
   try {
-    return JSON.parse(sessionStorage.getItem("hotseat.voice.spoken") || "[]");
+    const entries = JSON.parse(sessionStorage.getItem("hotseat.voice.heard") || "[]");
+    return Array.isArray(entries) ? entries : [];
   } catch {
     return [];
   }
+}
+
+function remember(turnId, seq) {
+  heard.delete(turnId); // the newest last, so the oldest are the ones forgotten
+  heard.set(turnId, seq);
+  try {
+    sessionStorage.setItem("hotseat.voice.heard", JSON.stringify([...heard].slice(-50)));
+  } catch {
+    // storage disabled: a reload may play a turn again
+  }
+}
+
+function openSocket() {
+  const ws = hooks.socket();
+  return ws && ws.readyState === WebSocket.OPEN ? ws : null;
 }
 
 export function configure(options) {
@@ -99,25 +123,63 @@ export async function setSession(id) {
   render();
   const current = hooks.streaming(); // the opening turn began while this was being asked
   if (current) speakTurn(current.id, current.kind);
+  else if (canSpeak) resumeLast(id);
 }
 
-/** An interviewer turn started streaming: say it as it is written. */
-export function speakTurn(turnId, kind) {
-  if (!sessionId || !canSpeak || muted || kind === "report" || spoken.has(turnId)) return;
-  spoken.add(turnId);
+/** After a reload: the session's last turn, if its voice was begun here and not played to its end. */
+async function resumeLast(id) {
+  const ws = hooks.socket();
+  if (!ws) return;
+  if (ws.readyState === WebSocket.CONNECTING) await new Promise((ok) => ws.addEventListener("open", ok, { once: true }));
+  let session;
   try {
-    sessionStorage.setItem("hotseat.voice.spoken", JSON.stringify([...spoken].slice(-50)));
+    session = await api(`/api/sessions/${encodeURIComponent(id)}`);
   } catch {
-    // storage disabled: a reload may play a turn again
+    return;
   }
+  const last = session.turns.at(-1);
+  if (sessionId !== id || !last || last.role !== "interviewer" || !heard.has(last.id)) return;
+  speakTurn(last.id, last.kind); // nothing is sent back but speech_end if it was all heard
+}
+
+/** An interviewer turn started streaming (or is resumed): say it as it is written. */
+export function speakTurn(turnId, kind) {
+  if (!sessionId || !canSpeak || muted || kind === "report" || playback?.turnId === turnId) return;
+  const after = heard.get(turnId);
+  const ws = openSocket();
+  if (after !== undefined && !ws) return; // begun before; without seqs it would start over
+  if (after === undefined) remember(turnId, 0);
   stopPlayback();
-  play(`/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
+  if (ws) {
+    playback = { controller: new AbortController(), sources: new Set(), at: 0, turnId, ws };
+    ws.send(JSON.stringify({ type: "speech", turn_id: turnId, after: after ?? 0 }));
+  } else {
+    play(turnId, `/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
+  }
+}
+
+/** A binary frame of the socket: 4 bytes of header length, the JSON header, then 16-bit PCM. */
+export function onSpeechFrame(buffer) {
+  const current = playback;
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 4) return;
+  const length = new DataView(buffer).getUint32(0);
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+  } catch {
+    return;
+  }
+  // Speech of a turn no longer being played (stopped, muted, another turn began) is dropped.
+  if (!current || current.ws !== hooks.socket() || current.turnId !== header.turn_id) return;
+  const pcm = new Uint8Array(buffer.slice(4 + length)); // a copy: Int16Array needs an even offset
+  if (pcm.length >= 2) queue(current, pcm.slice(0, pcm.length - (pcm.length % 2)), header.rate, header.end ? header.last : 0);
 }
 
 export function stopPlayback() {
   if (playback) {
     playback.controller.abort();
     for (const source of playback.sources) source.stop();
+    if (playback.ws && playback.ws === openSocket()) playback.ws.send(JSON.stringify({ type: "speech_stop" }));
     playback = null;
   }
   els.mute.dataset.playing = "false";
@@ -129,7 +191,7 @@ export function stopPlayback() {
 // and queued on Web Audio, each piece starting where the last one ends.
 
 let audioContext = null;
-let playback = null; // {controller, sources, at}
+let playback = null; // {controller, sources, at, turnId, ws (null: over HTTP)}
 
 function context() {
   audioContext ??= new AudioContext();
@@ -137,8 +199,8 @@ function context() {
   return audioContext;
 }
 
-async function play(url) {
-  const current = { controller: new AbortController(), sources: new Set(), at: 0 };
+async function play(turnId, url) {
+  const current = { controller: new AbortController(), sources: new Set(), at: 0, turnId, ws: null };
   playback = current;
   let rate = 0;
   let pending = new Uint8Array(0);
@@ -174,7 +236,8 @@ function joined(a, b) {
   return out;
 }
 
-function queue(current, bytes, rate) {
+/** Play 16-bit PCM after what is queued; once a sentence's last part has played, remember its seq. */
+function queue(current, bytes, rate, sentenceEnd = 0) {
   const ctx = context();
   const samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
   const buffer = ctx.createBuffer(1, samples.length, rate);
@@ -190,6 +253,7 @@ function queue(current, bytes, rate) {
   els.mute.dataset.playing = "true";
   source.addEventListener("ended", () => {
     current.sources.delete(source);
+    if (sentenceEnd && playback === current) remember(current.turnId, Math.max(sentenceEnd, heard.get(current.turnId) ?? 0));
     if (playback === current && !current.sources.size) els.mute.dataset.playing = "false";
   });
 }
