@@ -6,9 +6,11 @@ The server runs the scripted model and the real embedded speech models
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,32 @@ def test_a_recording_on_the_socket_comes_back_as_its_transcript(
     assert "PostgreSQL" in heard["text"] and "idempotency" in heard["text"]
     assert heard["seconds"] > 2 and "turn_id" not in heard
     assert len(wait_quiet(client, session["id"])) == 1
+
+
+def test_partial_transcripts_arrive_while_the_recording_streams(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend, tmp_path: Path
+) -> None:
+    """partial: true, the recording sent in real time: words come back before audio_end, then the whole."""
+    session = start(client, backend)
+    data = espeak(ANSWER, tmp_path)  # 22 050 Hz, 16-bit: 44 100 bytes a second
+    second = 44_100
+    partials: list[dict[str, Any]] = []
+    with connect(server, session["id"]) as ws:
+        ws.send(json.dumps({"type": "audio_start", "ref": "live", "partial": True}))
+        for start_at in range(0, len(data), second // 4):
+            ws.send(data[start_at : start_at + second // 4])
+            time.sleep(0.25)
+            with contextlib.suppress(TimeoutError):
+                partials.append(recv_json(ws, timeout=0))
+        ws.send(json.dumps({"type": "audio_end"}))
+        final = recv_json(ws, timeout=30)
+        while final["type"] == "transcript_partial":  # one that was on its way
+            partials.append(final)
+            final = recv_json(ws, timeout=30)
+    assert partials, "no partial transcript while the recording streamed"
+    assert all(p["type"] == "transcript_partial" and p["ref"] == "live" and p["text"] for p in partials)
+    assert any("moved" in p["text"] or "payment" in p["text"] for p in partials), partials
+    assert final["type"] == "transcript" and "PostgreSQL" in final["text"], final
 
 
 def test_a_spoken_answer_on_the_socket_starts_the_next_turn(

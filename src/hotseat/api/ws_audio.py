@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket
 from hotseat.api.deps import Services, owned_session
 from hotseat.api.errors import bad_frame
 from hotseat.api.schemas import Id
-from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording
+from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording, vocabulary
 from hotseat.errors import BadRequest, Busy, HotseatError, Internal, TooLarge
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ MAX_TRANSCRIBING = 2
 # PCM per binary speech frame: well under any client's frame limit (the websockets library's
 # default is 1 MiB), and a long sentence still starts playing before all of it has arrived.
 SPEECH_PART_BYTES = 32 * 1024
+# Partial transcripts: at most one per this many seconds of a recording, of its last PREVIEW_WINDOW
+# seconds, so that each costs the recogniser about the same (a second of CPU at most).
+PREVIEW_EVERY = 1.5
+PREVIEW_WINDOW = 12.0
 # A binary speech frame: this length of the JSON header, the header, then 16-bit mono PCM.
 HEADER_LENGTH = struct.Struct(">I")
 
@@ -56,6 +60,7 @@ class AudioStart(BaseModel):
     type: Literal["audio_start"]
     ref: Id | None = None
     mode: Literal["transcript", "answer"] = "transcript"
+    partial: bool = False
 
 
 class AudioEnd(BaseModel):
@@ -96,6 +101,11 @@ class _Recording:
     parts: list[bytes] = field(default_factory=list)
     size: int = 0
     refused: bool = False  # an error was sent: what the client still sends of it is dropped
+    partial: bool = False  # transcript_partial frames asked for
+    previewed_at: float = 0.0  # loop time the last preview began
+    previewing: asyncio.Task[None] | None = None
+    language: str = "en"
+    words: list[str | None] = field(default_factory=list)  # the hints' sources, read at audio_start
 
 
 class AudioChannel:
@@ -128,7 +138,7 @@ class AudioChannel:
         elif isinstance(frame, AudioEnd):
             await self._end()
         elif isinstance(frame, AudioCancel):
-            self._recording = None
+            self._drop_recording()
         elif isinstance(frame, SpeechRequest):
             await self._stop_speaking()
             task = asyncio.create_task(self._speak(frame.turn_id, frame.after))
@@ -156,11 +166,12 @@ class AudioChannel:
             else:
                 recording.parts.append(data)
                 recording.size += len(data)
+                self._maybe_preview(recording)
         return TAKEN
 
     async def close(self) -> None:
         """The connection is closing: stop speaking, drop what is being recorded or transcribed."""
-        self._recording = None
+        self._drop_recording()
         tasks = [*self._transcribing, *([self._speaking[1]] if self._speaking else [])]
         for task in tasks:
             task.cancel()
@@ -180,17 +191,22 @@ class AudioChannel:
                 frame.ref,
             )
             return
-        recording = self._recording = _Recording(frame.ref, frame.mode)
+        self._drop_recording()  # a refused one, still open
+        recording = self._recording = _Recording(frame.ref, frame.mode, partial=frame.partial)
         try:
             # Refused before the client sends megabytes that cannot be heard.
             session = await owned_session(self.services, self.owner, self.session_id)
             speech_of(self.websocket).require_listening(session.language)
+            recording.language = session.language
+            if frame.partial:
+                recording.words = await vocabulary(self.services, session)
         except HotseatError as exc:
             recording.refused = True
             await self._error(exc, recording.ref)
 
     async def _end(self) -> None:
-        recording, self._recording = self._recording, None
+        recording = self._recording
+        self._drop_recording()
         if recording is None:
             await self._error(BadRequest('There is no recording to end: send {"type": "audio_start"} first.'))
         elif recording.refused:
@@ -206,6 +222,32 @@ class AudioChannel:
             task = asyncio.create_task(self._transcribe(recording))
             self._transcribing.add(task)
             task.add_done_callback(self._transcribing.discard)
+
+    def _drop_recording(self) -> None:
+        """No recording open any more; a preview of it is abandoned (its transcript would be stale)."""
+        recording, self._recording = self._recording, None
+        if recording is not None and recording.previewing is not None:
+            recording.previewing.cancel()
+
+    def _maybe_preview(self, recording: _Recording) -> None:
+        """Start a partial transcript of the recording so far, if asked for and one is due."""
+        now = asyncio.get_running_loop().time()
+        running = recording.previewing is not None and not recording.previewing.done()
+        if not recording.partial or running or now - recording.previewed_at < PREVIEW_EVERY:
+            return
+        recording.previewed_at = now
+        recording.previewing = asyncio.create_task(self._preview(recording, b"".join(recording.parts)))
+
+    async def _preview(self, recording: _Recording, data: bytes) -> None:
+        speech = speech_of(self.websocket)
+        try:
+            text = await speech.preview(data, recording.language, recording.words, PREVIEW_WINDOW)
+        except Exception:  # a preview is best effort; the final transcript reports real failures
+            logger.exception("a partial transcript failed")
+            return
+        if text and self._recording is recording:
+            frame = {"type": "transcript_partial", "ref": recording.ref, "text": text}
+            await self._emit(orjson.dumps({k: v for k, v in frame.items() if v is not None}).decode())
 
     async def _transcribe(self, recording: _Recording) -> None:
         data = b"".join(recording.parts)

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from hotseat.config import Settings
-from hotseat.errors import BadRequest, TooLarge
+from hotseat.errors import BadRequest, HotseatError, TooLarge
 from hotseat.speech import audio, hints
 from hotseat.speech.correct import correct_terms
 from hotseat.speech.sentences import Sentence, SentenceSplitter
@@ -124,6 +124,28 @@ class Speech:
         if not heard.text:
             raise audio.no_words()
         return Transcript(correct_terms(heard.text, terms), heard.seconds)
+
+    async def preview(
+        self, data: bytes, language: str, vocabulary: Iterable[str | None], window_seconds: float
+    ) -> str | None:
+        """Best-effort words of the last ``window_seconds`` of a recording still being made.
+
+        Only with the embedded recogniser, and only when it has nothing else to do, so a preview
+        delays another transcription by at most the one preview already running (the window
+        bounds it to about a second), and costs a speech server nothing. None when skipped, or
+        when the part recorded so far cannot be decoded or holds no words yet.
+        """
+        transcriber = self.transcriber
+        if not isinstance(transcriber, EmbeddedTranscriber) or transcriber.worker.slots.taken:
+            return None
+        try:
+            pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
+            pcm = pcm[-int(window_seconds * audio.SAMPLE_RATE) :]
+            terms = hints.select(vocabulary)
+            heard = await transcriber.transcribe(pcm, language, hints.prompt(terms))
+        except HotseatError:  # cut mid-packet, still silent, busy meanwhile: the next one may do
+            return None
+        return correct_terms(heard.text, terms) or None
 
     async def speak(self, batches: AsyncIterator[list[Event]], after: int = 0) -> AsyncGenerator[Spoken]:
         """The sentences of a turn as audio, each as soon as it is complete; from seq ``after`` on.
