@@ -104,6 +104,30 @@ def test_an_answer_by_voice_and_the_reply_spoken(
     assert answer["text"] == heard + " It took six weeks."
 
 
+def test_the_words_show_while_the_candidate_speaks(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Recorded on the socket, the words heard so far show by the microphone before it is released."""
+    from playwright.sync_api import expect
+
+    backend.enqueue("Hello. Tell me about a migration you led.")
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    page.get_by_role("button", name="Hold to speak").hover()
+    page.mouse.down()
+    page.wait_for_function(
+        "() => /Hearing: .*(moved|payment)/i.test(document.querySelector('#voice-note').textContent)",
+        timeout=20_000,
+    )
+    assert page.get_by_label("Your answer").input_value() == ""  # only a preview so far
+    page.mouse.up()
+    # The whole recording, transcribed again (tiny.en may hear "database" otherwise here).
+    page.wait_for_function(
+        "() => /moved the payments?/i.test(document.querySelector('#answer').value)", timeout=30_000
+    )
+    expect(page.locator("#voice-note")).to_have_text("")
+
+
 def test_speaking_over_the_interviewer_stops_the_reply(
     server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
 ) -> None:

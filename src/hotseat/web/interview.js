@@ -384,6 +384,7 @@ function connectWs() {
     } catch {
       return;
     }
+    if (frame.ref !== undefined) return voice.onAudioFrame(frame); // about a recording (voice.js)
     // Deltas do not repeat their turn's id: they belong to the last `turn` frame.
     if (frame.type === "turn") wsTurnId = frame.turn_id;
     else if (frame.type === "delta") frame.turn_id = wsTurnId;

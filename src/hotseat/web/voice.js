@@ -4,8 +4,12 @@
 //   - push to talk: hold the button (mouse, touch, or Space/Enter on the focused button);
 //   - hands-free: press once to listen; speech is detected by its level (an AnalyserNode) and a
 //     recording ends after PAUSE_MS of quiet, so a pause to think does not cut an answer.
-// Each recording goes to POST /api/sessions/ID/transcripts; the words land in the answer box, where
-// the candidate corrects them and sends them as a typed answer. Nothing is sent unseen.
+// On the page's WebSocket a recording streams as it is made (audio_start with partial: true, a binary
+// frame per MediaRecorder chunk, audio_end): the words heard so far show beside the microphone
+// (transcript_partial), and the transcript comes back as a `transcript` frame. Without a socket
+// (SSE), the finished recording goes to POST /api/sessions/ID/transcripts. Either way the words land
+// in the answer box, where the candidate corrects them and sends them as a typed answer. Nothing is
+// sent unseen.
 //
 // Speaking. A new interviewer turn is spoken sentence by sentence as it is written, played by Web
 // Audio. On the page's WebSocket it is asked for with a `speech` frame and arrives in binary frames,
@@ -48,6 +52,11 @@ let stream = null; // the microphone
 let meter = null; // {context, analyser, frame}
 let recorder = null;
 let chunks = [];
+let live = null; // the recording streaming on the socket: {ref, ws}
+let liveRefs = 0;
+const pending = new Set(); // refs of recordings on the socket whose transcript has not come back
+const CHUNK_MS = 1000; // MediaRecorder's timeslice: how often a recording's bytes go up
+const MAX_FRAME = 60 * 1024; // under the server's WebSocket frame limit (64 KiB by default)
 let handsFree = false;
 let heardAt = 0; // hands-free: when speech started, 0 while quiet
 let quietAt = 0; // hands-free: when the last speech ended
@@ -333,9 +342,44 @@ function startRecording() {
   const type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   chunks = [];
-  recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
-  recorder.start();
+  const ws = openSocket();
+  const streaming = ws ? { ref: `r${++liveRefs}`, ws } : null;
+  live = streaming;
+  if (streaming) {
+    pending.add(streaming.ref);
+    ws.send(JSON.stringify({ type: "audio_start", ref: streaming.ref, partial: true }));
+  }
+  recorder.addEventListener("dataavailable", (event) => {
+    chunks.push(event.data);
+    if (streaming && streaming.ws.readyState === WebSocket.OPEN) {
+      // Sends keep their order, Blobs included; each part fits the server's frame limit.
+      for (let at = 0; at < event.data.size; at += MAX_FRAME) streaming.ws.send(event.data.slice(at, at + MAX_FRAME));
+    }
+  });
+  recorder.start(streaming ? CHUNK_MS : undefined);
   render();
+}
+
+/** A frame about a recording on the socket (it has a `ref`): its partial or whole transcript, or an error. */
+export function onAudioFrame(frame) {
+  if (frame.type === "transcript_partial") {
+    if (live?.ref === frame.ref) els.note.textContent = `Hearing: …${frame.text}`;
+    return;
+  }
+  if (!pending.delete(frame.ref)) return; // cancelled meanwhile
+  if (!live || live.ref === frame.ref) els.note.textContent = "";
+  if (frame.type === "transcript") heardText(frame.text);
+  else if (frame.type === "error") showNotice(frame.message || "The recording could not be transcribed; type your answer.");
+}
+
+/** The recording streaming on the socket is dropped (not an answer): tell the server. */
+function cancelLive() {
+  if (live) {
+    pending.delete(live.ref);
+    if (live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "audio_cancel" }));
+    live = null;
+  }
+  els.note.textContent = "";
 }
 
 /** Stop the recorder; resolves with the recording (a Blob), or null if nothing was recorded. */
@@ -344,12 +388,25 @@ function finishRecording() {
   recorder = null;
   render();
   if (!current) return Promise.resolve(null);
+  const streaming = live;
+  live = null;
   return new Promise((resolve) => {
     current.addEventListener("stop", () => {
       const blob = new Blob(chunks, { type: current.mimeType || "audio/webm" });
       chunks = [];
       resolve(blob.size ? blob : null);
-      transcribe(blob);
+      if (!streaming) transcribe(blob);
+      else if (!pending.has(streaming.ref)) return; // refused while it was recorded: the error is shown
+      else if (streaming.ws.readyState !== WebSocket.OPEN) {
+        pending.delete(streaming.ref);
+        transcribe(blob); // the socket went away: over HTTP instead
+      } else {
+        streaming.ws.send(JSON.stringify({ type: "audio_end" }));
+        // If the socket goes before the transcript comes, ask over HTTP.
+        streaming.ws.addEventListener("close", () => {
+          if (pending.delete(streaming.ref)) transcribe(blob);
+        }, { once: true });
+      }
     }, { once: true });
     current.stop();
   });
@@ -358,6 +415,7 @@ function finishRecording() {
 function restartRecording() {
   const current = recorder;
   recorder = null;
+  cancelLive();
   current?.stop();
   chunks = [];
   startRecording();
@@ -380,16 +438,21 @@ async function transcribe(blob) {
     });
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(data?.error?.message || `The server answered ${response.status}.`);
-    const before = els.answer.value.trim();
-    els.answer.value = before ? `${before} ${data.transcript}` : data.transcript;
-    els.answer.dispatchEvent(new Event("input"));
-    announce(`Heard: ${data.transcript}. Correct it if needed, then send.`);
-    if (!handsFree) els.answer.focus();
+    heardText(data.transcript);
   } catch (err) {
     showNotice(err instanceof ApiError ? err.message : "The recording could not be sent; type your answer.");
   } finally {
     els.mic.removeAttribute("aria-busy");
   }
+}
+
+/** A recording's transcript: added to the answer box, to be corrected and sent. */
+function heardText(text) {
+  const before = els.answer.value.trim();
+  els.answer.value = before ? `${before} ${text}` : text;
+  els.answer.dispatchEvent(new Event("input"));
+  announce(`Heard: ${text}. Correct it if needed, then send.`);
+  if (!handsFree) els.answer.focus();
 }
 
 async function press() {
@@ -418,6 +481,7 @@ function stopListening() {
   handsFree = false;
   const current = recorder;
   recorder = null;
+  cancelLive();
   current?.stop(); // hands-free's unfinished recording is dropped
   chunks = [];
   closeMicrophone();
