@@ -11,21 +11,21 @@
 // in the answer box, where the candidate corrects them and sends them as a typed answer. Nothing is
 // sent unseen.
 //
-// Speaking. A new interviewer turn is spoken sentence by sentence as it is written, played by Web
-// Audio. On the page's WebSocket it is asked for with a `speech` frame and arrives in binary frames,
-// each headed by the seq range of its sentence: the last seq of every sentence played to its end is
-// kept per turn (sessionStorage), so after a reload the voice goes on from the sentence after it
-// (`speech` with `after`), for the turn still streaming or the last turn, if it was not finished.
-// Over SSE it is read from GET /api/sessions/ID/turns/TID/speech (a WAV, read with fetch), which
-// says nothing of seqs: a turn begun there is not played again after a reload. Starting to speak
-// (barge-in), Stop, or Mute stops the playback; barge-in and Stop also stop the turn, as Stop does
-// for text.
+// Speaking. A new interviewer turn is spoken sentence by sentence as it is written (speaker.js plays
+// it): on the page's WebSocket with a `speech` frame, resumed after a reload from the sentence after
+// the last one played, for the turn still streaming or else the last turn; over SSE from GET
+// /api/sessions/ID/turns/TID/speech, which says nothing of seqs, so a turn begun there is not played
+// again after a reload. Starting to speak (barge-in), Stop, or Mute stops the playback; barge-in and
+// Stop also stop the turn, as Stop does for text.
 //
 // Voice is offered only where the server can hear and speak the session's language (GET
 // /api/speech); otherwise the page says so, and typing works as always.
 
 import { ApiError, api } from "./api.js";
+import { heardUpTo, readyAudio, sayOnSocket, sayOverHttp, speaking, stopPlayback } from "./speaker.js";
 import { $, announce, showNotice } from "./ui.js";
+
+export { onSpeechFrame, stopPlayback } from "./speaker.js";
 
 const els = {
   bar: $("#voice"),
@@ -78,29 +78,6 @@ function store(key, value) {
   }
 }
 
-// Turns whose voice was begun in this tab -> the last seq of the last sentence played to its end
-// (0: none yet). A reload resumes after it, on the WebSocket; over SSE it does not play them again.
-const heard = new Map(readHeard());
-
-function readHeard() {
-  try {
-    const entries = JSON.parse(sessionStorage.getItem("hotseat.voice.heard") || "[]");
-    return Array.isArray(entries) ? entries : [];
-  } catch {
-    return [];
-  }
-}
-
-function remember(turnId, seq) {
-  heard.delete(turnId); // the newest last, so the oldest are the ones forgotten
-  heard.set(turnId, seq);
-  try {
-    sessionStorage.setItem("hotseat.voice.heard", JSON.stringify([...heard].slice(-50)));
-  } catch {
-    // storage disabled: a reload may play a turn again
-  }
-}
-
 function openSocket() {
   const ws = hooks.socket();
   return ws && ws.readyState === WebSocket.OPEN ? ws : null;
@@ -147,124 +124,18 @@ async function resumeLast(id) {
     return;
   }
   const last = session.turns.at(-1);
-  if (sessionId !== id || !last || last.role !== "interviewer" || !heard.has(last.id)) return;
+  if (sessionId !== id || !last || last.role !== "interviewer" || heardUpTo(last.id) === undefined) return;
   speakTurn(last.id, last.kind); // nothing is sent back but speech_end if it was all heard
 }
 
 /** An interviewer turn started streaming (or is resumed): say it as it is written. */
 export function speakTurn(turnId, kind) {
-  if (!sessionId || !canSpeak || muted || kind === "report" || playback?.turnId === turnId) return;
-  const after = heard.get(turnId);
+  if (!sessionId || !canSpeak || muted || kind === "report" || speaking() === turnId) return;
+  const after = heardUpTo(turnId);
   const ws = openSocket();
   if (after !== undefined && !ws) return; // begun before; without seqs it would start over
-  if (after === undefined) remember(turnId, 0);
-  stopPlayback();
-  if (ws) {
-    playback = { controller: new AbortController(), sources: new Set(), at: 0, turnId, ws };
-    ws.send(JSON.stringify({ type: "speech", turn_id: turnId, after: after ?? 0 }));
-  } else {
-    play(turnId, `/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
-  }
-}
-
-/** A binary frame of the socket: 4 bytes of header length, the JSON header, then 16-bit PCM. */
-export function onSpeechFrame(buffer) {
-  const current = playback;
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 4) return;
-  const length = new DataView(buffer).getUint32(0);
-  let header;
-  try {
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
-  } catch {
-    return;
-  }
-  // Speech of a turn no longer being played (stopped, muted, another turn began) is dropped.
-  if (!current || current.ws !== hooks.socket() || current.turnId !== header.turn_id) return;
-  const pcm = new Uint8Array(buffer.slice(4 + length)); // a copy: Int16Array needs an even offset
-  if (pcm.length >= 2) queue(current, pcm.slice(0, pcm.length - (pcm.length % 2)), header.rate, header.end ? header.last : 0);
-}
-
-export function stopPlayback() {
-  if (playback) {
-    playback.controller.abort();
-    for (const source of playback.sources) source.stop();
-    if (playback.ws && playback.ws === openSocket()) playback.ws.send(JSON.stringify({ type: "speech_stop" }));
-    playback = null;
-  }
-  els.mute.dataset.playing = "false";
-}
-
-// -- playback ---------------------------------------------------------------------------------------------
-// The WAV arrives sentence by sentence and stays open while the turn is written. An <audio> element
-// waits for more of such a stream than one sentence before it plays, so the PCM is read as it comes
-// and queued on Web Audio, each piece starting where the last one ends.
-
-let audioContext = null;
-let playback = null; // {controller, sources, at, turnId, ws (null: over HTTP)}
-
-function context() {
-  audioContext ??= new AudioContext();
-  if (audioContext.state === "suspended") audioContext.resume().catch(() => {});
-  return audioContext;
-}
-
-async function play(turnId, url) {
-  const current = { controller: new AbortController(), sources: new Set(), at: 0, turnId, ws: null };
-  playback = current;
-  let rate = 0;
-  let pending = new Uint8Array(0);
-  try {
-    const response = await fetch(url, { signal: current.controller.signal, credentials: "same-origin" });
-    if (!response.ok || response.status === 204 || !response.body) return;
-    const reader = response.body.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || playback !== current) break;
-      pending = joined(pending, value);
-      if (!rate) {
-        if (pending.length < 44) continue;
-        rate = new DataView(pending.buffer).getUint32(24, true); // the fmt chunk's sample rate
-        pending = pending.slice(44);
-      }
-      const whole = pending.length - (pending.length % 2);
-      if (whole >= rate / 5) { // at least 0.1 s per piece
-        queue(current, pending.slice(0, whole), rate);
-        pending = pending.slice(whole);
-      }
-    }
-  } catch {
-    return; // stopped (aborted), or the stream broke: the text is there
-  }
-  if (playback === current && pending.length >= 2) queue(current, pending.slice(0, pending.length - (pending.length % 2)), rate);
-}
-
-function joined(a, b) {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-/** Play 16-bit PCM after what is queued; once a sentence's last part has played, remember its seq. */
-function queue(current, bytes, rate, sentenceEnd = 0) {
-  const ctx = context();
-  const samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-  const buffer = ctx.createBuffer(1, samples.length, rate);
-  const channel = buffer.getChannelData(0);
-  for (let i = 0; i < samples.length; i++) channel[i] = samples[i] / 32768;
-  const source = ctx.createBufferSource();
-  source.buffer = buffer;
-  source.connect(ctx.destination);
-  const at = Math.max(ctx.currentTime + 0.05, current.at);
-  source.start(at);
-  current.at = at + buffer.duration;
-  current.sources.add(source);
-  els.mute.dataset.playing = "true";
-  source.addEventListener("ended", () => {
-    current.sources.delete(source);
-    if (sentenceEnd && playback === current) remember(current.turnId, Math.max(sentenceEnd, heard.get(current.turnId) ?? 0));
-    if (playback === current && !current.sources.size) els.mute.dataset.playing = "false";
-  });
+  if (ws) sayOnSocket(ws, turnId, after ?? 0);
+  else sayOverHttp(turnId, `/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
 }
 
 function render() {
@@ -513,5 +384,5 @@ els.mute.addEventListener("click", () => {
   render();
 });
 // Browsers start audio only after a gesture: the first press anywhere readies it.
-document.addEventListener("pointerdown", () => context(), { once: true });
+document.addEventListener("pointerdown", () => readyAudio(), { once: true });
 els.mode.value = stored("hotseat.voice.mode") === "hands-free" ? "hands-free" : "push";
