@@ -156,7 +156,7 @@ def test_bad_recordings_on_the_socket_get_errors_and_store_nothing(
         # Over speech_max_bytes: refused at the chunk that passes it, the rest dropped silently.
         send_recording(ws, bytes(420_000), "big")
         big = recv_json(ws)
-        assert (big["code"], big["ref"]) == ("too_large", "big") and "MB" in big["message"]
+        assert (big["code"], big["ref"]) == ("too_large", "big") and "0.381 MB" in big["message"]
         assert probe(ws)["code"] == "not_found"  # nothing more about "big"
         cases = [
             (b"\x89PNG\r\n\x1a\n" + bytes(100), "unsupported_type"),

@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
 from hotseat.api.limits import admit_move, client_ip, limits_of
 from hotseat.api.schemas import Answer
-from hotseat.errors import BadRequest, HotseatError, NotFound, TooLarge
+from hotseat.errors import BadRequest, HotseatError, NotFound
 from hotseat.interview.flow import FlowState
 from hotseat.interview.records import SessionRow
 from hotseat.speech.audio import ACCEPTED, streaming_wav_header
@@ -219,9 +219,7 @@ async def _wav_stream(
 async def _recording(request: Request, speech: Speech) -> bytes:
     """The ``audio`` file of a multipart request, refused unread when over the size limit."""
     declared = request.headers.get("content-length")
-    too_large = TooLarge(
-        f"The recording is larger than {speech.max_bytes / 1024 / 1024:.0f} MB; answer in shorter parts."
-    )
+    too_large = speech.too_large()
     if declared is not None and declared.isdigit() and int(declared) > speech.max_bytes + _MULTIPART_OVERHEAD:
         raise too_large
     async with request.form(max_files=1, max_fields=4) as form:

@@ -35,7 +35,7 @@ from hotseat.api.deps import Services, owned_session
 from hotseat.api.errors import bad_frame
 from hotseat.api.schemas import Id
 from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording, vocabulary
-from hotseat.errors import BadRequest, Busy, HotseatError, Internal, TooLarge
+from hotseat.errors import BadRequest, Busy, HotseatError, Internal
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +158,7 @@ class AudioChannel:
             speech = speech_of(self.websocket)
             if recording.size + len(data) > speech.max_bytes:
                 recording.refused, recording.parts = True, []
-                limit = speech.max_bytes / 1024 / 1024
-                await self._error(
-                    TooLarge(f"The recording is larger than {limit:.0f} MB; answer in shorter parts."),
-                    recording.ref,
-                )
+                await self._error(speech.too_large(), recording.ref)
             else:
                 recording.parts.append(data)
                 recording.size += len(data)

@@ -73,6 +73,12 @@ class Speech:
         languages = self.transcriber.languages
         return languages is None or language in languages
 
+    def too_large(self) -> TooLarge:
+        """The error of a recording over ``max_bytes``, with the limit as a person reads it."""
+        return TooLarge(
+            f"The recording is larger than {self.max_bytes / 1024 / 1024:.3g} MB; answer in shorter parts."
+        )
+
     def require_listening(self, language: str) -> None:
         """``BadRequest`` unless speech in ``language`` can be recognised here."""
         if not self.can_listen(language):
@@ -112,10 +118,7 @@ class Speech:
         """
         self.require_listening(language)
         if len(data) > self.max_bytes:
-            raise TooLarge(
-                f"The recording is larger than {self.max_bytes / 1024 / 1024:.0f} MB; "
-                "answer in shorter parts."
-            )
+            raise self.too_large()
         pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
         if admit is not None:
             await admit(len(pcm) / audio.SAMPLE_RATE)
