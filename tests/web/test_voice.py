@@ -104,15 +104,29 @@ def test_an_answer_by_voice_and_the_reply_spoken(
     assert answer["text"] == heard + " It took six weeks."
 
 
+def opened(page: Page, server: ServerThread, backend: GatedBackend) -> None:
+    """An interview open on the page, its opening turn complete."""
+    from playwright.sync_api import expect
+
+    backend.enqueue("Hello. Tell me about a migration you led.")
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+
+
+def heard_in_the_box(page: Page) -> None:
+    """Wait for the recording's transcript in the answer box (no CV here to hint "database")."""
+    page.wait_for_function(
+        "() => /moved the payments?/i.test(document.querySelector('#answer').value)", timeout=30_000
+    )
+
+
 def test_the_words_show_while_the_candidate_speaks(
     server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
 ) -> None:
     """Recorded on the socket, the words heard so far show by the microphone before it is released."""
     from playwright.sync_api import expect
 
-    backend.enqueue("Hello. Tell me about a migration you led.")
-    start_interview(page, server)
-    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    opened(page, server, backend)
     page.get_by_role("button", name="Hold to speak").hover()
     page.mouse.down()
     page.wait_for_function(
@@ -121,11 +135,25 @@ def test_the_words_show_while_the_candidate_speaks(
     )
     assert page.get_by_label("Your answer").input_value() == ""  # only a preview so far
     page.mouse.up()
-    # The whole recording, transcribed again (tiny.en may hear "database" otherwise here).
-    page.wait_for_function(
-        "() => /moved the payments?/i.test(document.querySelector('#answer').value)", timeout=30_000
-    )
+    heard_in_the_box(page)  # the whole recording, transcribed again
     expect(page.locator("#voice-note")).to_have_text("")
+
+
+def test_hands_free_ends_the_answer_at_the_pause_and_fills_the_box(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Hands-free: one press; the pause ends the answer, its words fill the box; stopping shows no error."""
+    from playwright.sync_api import expect
+
+    opened(page, server, backend)
+    page.get_by_label("Microphone mode").select_option("hands-free")
+    page.get_by_role("button", name="Start listening").click()
+    heard_in_the_box(page)
+    # Listening went on with a new recording; stopping it cancels that one on the server.
+    page.get_by_role("button", name="Listening… (press to stop)").click()
+    expect(page.get_by_role("button", name="Start listening")).to_be_visible()
+    page.wait_for_timeout(1500)  # a refused frame would show its notice by now
+    expect(page.locator("#notice")).to_be_hidden()
 
 
 def test_speaking_over_the_interviewer_stops_the_reply(

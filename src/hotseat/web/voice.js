@@ -52,7 +52,7 @@ let stream = null; // the microphone
 let meter = null; // {context, analyser, frame}
 let recorder = null;
 let chunks = [];
-let live = null; // the recording streaming on the socket: {ref, ws}
+let live = null; // the recording streaming on the socket: {ref, ws, open (false once cancelled)}
 let liveRefs = 0;
 const pending = new Set(); // refs of recordings on the socket whose transcript has not come back
 const CHUNK_MS = 1000; // MediaRecorder's timeslice: how often a recording's bytes go up
@@ -214,7 +214,7 @@ function startRecording() {
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   chunks = [];
   const ws = openSocket();
-  const streaming = ws ? { ref: `r${++liveRefs}`, ws } : null;
+  const streaming = ws ? { ref: `r${++liveRefs}`, ws, open: true } : null;
   live = streaming;
   if (streaming) {
     pending.add(streaming.ref);
@@ -222,7 +222,8 @@ function startRecording() {
   }
   recorder.addEventListener("dataavailable", (event) => {
     chunks.push(event.data);
-    if (streaming && streaming.ws.readyState === WebSocket.OPEN) {
+    // The last chunk comes after stop(): sent for a finished recording, not for a cancelled one.
+    if (streaming?.open && streaming.ws.readyState === WebSocket.OPEN) {
       // Sends keep their order, Blobs included; each part fits the server's frame limit.
       for (let at = 0; at < event.data.size; at += MAX_FRAME) streaming.ws.send(event.data.slice(at, at + MAX_FRAME));
     }
@@ -246,6 +247,7 @@ export function onAudioFrame(frame) {
 /** The recording streaming on the socket is dropped (not an answer): tell the server. */
 function cancelLive() {
   if (live) {
+    live.open = false;
     pending.delete(live.ref);
     if (live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "audio_cancel" }));
     live = null;
