@@ -170,6 +170,20 @@ def test_bad_recordings_on_the_socket_get_errors_and_store_nothing(
     assert len(wait_quiet(client, session["id"])) == 1
 
 
+def test_a_third_recording_while_two_are_transcribed_is_busy(
+    server: ServerThread, client: httpx.Client, backend: ScriptedBackend, tmp_path: Path
+) -> None:
+    """Two recordings of one socket are transcribed at once; a third meanwhile gets busy with its ref."""
+    session = start(client, backend)
+    data = espeak(ANSWER, tmp_path)
+    with connect(server, session["id"]) as ws:
+        for ref in ("one", "two", "three"):
+            send_recording(ws, data, ref)
+        replies = {frame["ref"]: frame for frame in (recv_json(ws, timeout=30) for _ in range(3))}
+    assert replies["three"]["code"] == "busy" and replies["three"]["retry_after"] == 2
+    assert replies["one"]["type"] == replies["two"]["type"] == "transcript"
+
+
 def test_seconds_of_audio_are_rate_limited_per_owner(
     settings: Settings, backend: ScriptedBackend, tmp_path: Path
 ) -> None:
