@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     speech_max_seconds: float = Field(default=120.0, gt=0)
     speech_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     speech_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Seconds of recordings transcribed, a token bucket per owner and per address (0: no limit).
+    speech_seconds_per_minute: float = Field(default=30.0, ge=0)
+    speech_seconds_burst: int = Field(default=600, ge=1)
+    speech_seconds_per_minute_per_ip: float = Field(default=120.0, ge=0)
+    speech_seconds_burst_per_ip: int = Field(default=1800, ge=1)
 
     # Abuse limits (api/limits.py); 0 turns a cap or a rate off.
     max_connections: int = Field(default=10_000, ge=0)

@@ -35,7 +35,17 @@ FUZZ = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-SERVER_FRAME_TYPES = {"accepted", "turn", "delta", "queued", "done", "error"}
+SERVER_FRAME_TYPES = {
+    "accepted",
+    "turn",
+    "delta",
+    "queued",
+    "done",
+    "error",
+    "transcript",
+    "transcript_partial",
+    "speech_end",
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
@@ -47,10 +57,21 @@ json_values = st.recursive(
 near_frames = st.fixed_dictionaries(
     {
         "type": st.sampled_from(
-            ["answer", "skip", "retry", "finish", "cancel", "resume", "ping", "", "ANSWER"]
+            [
+                *("answer", "skip", "retry", "finish", "cancel", "resume", "ping", "", "ANSWER"),
+                *("audio_start", "audio_end", "audio_cancel", "speech", "speech_stop"),
+            ]
         )
     },
-    optional={"text": json_values, "turn_id": json_values, "after": json_values, "extra": json_values},
+    optional={
+        "text": json_values,
+        "turn_id": json_values,
+        "after": json_values,
+        "extra": json_values,
+        "ref": json_values,
+        "mode": st.sampled_from(["transcript", "answer", "x"]),
+        "partial": json_values,
+    },
 )
 deep = st.integers(min_value=1, max_value=3000).map(lambda n: "[" * n + "]" * n)
 text_frames = st.one_of(

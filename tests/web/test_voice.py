@@ -8,6 +8,8 @@ embedded speech models.
 
 from __future__ import annotations
 
+import json
+import struct
 import subprocess
 import threading
 import time
@@ -102,6 +104,58 @@ def test_an_answer_by_voice_and_the_reply_spoken(
     assert answer["text"] == heard + " It took six weeks."
 
 
+def opened(page: Page, server: ServerThread, backend: GatedBackend) -> None:
+    """An interview open on the page, its opening turn complete."""
+    from playwright.sync_api import expect
+
+    backend.enqueue("Hello. Tell me about a migration you led.")
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+
+
+def heard_in_the_box(page: Page) -> None:
+    """Wait for the recording's transcript in the answer box (no CV here to hint "database")."""
+    page.wait_for_function(
+        "() => /moved the payments?/i.test(document.querySelector('#answer').value)", timeout=30_000
+    )
+
+
+def test_the_words_show_while_the_candidate_speaks(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Recorded on the socket, the words heard so far show by the microphone before it is released."""
+    from playwright.sync_api import expect
+
+    opened(page, server, backend)
+    page.get_by_role("button", name="Hold to speak").hover()
+    page.mouse.down()
+    page.wait_for_function(
+        "() => /Hearing: .*(moved|payment)/i.test(document.querySelector('#voice-note').textContent)",
+        timeout=20_000,
+    )
+    assert page.get_by_label("Your answer").input_value() == ""  # only a preview so far
+    page.mouse.up()
+    heard_in_the_box(page)  # the whole recording, transcribed again
+    expect(page.locator("#voice-note")).to_have_text("")
+
+
+def test_hands_free_ends_the_answer_at_the_pause_and_fills_the_box(
+    server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
+) -> None:
+    """Hands-free: one press; the pause ends the answer, its words fill the box; stopping shows no error."""
+    from playwright.sync_api import expect
+
+    opened(page, server, backend)
+    page.get_by_label("Microphone mode").select_option("hands-free")
+    page.get_by_role("button", name="Start listening").click()
+    heard_in_the_box(page)
+    # Listening went on with a new recording; stopping it cancels that one on the server.
+    page.get_by_role("button", name="Listening… (press to stop)").click()
+    expect(page.get_by_role("button", name="Start listening")).to_be_visible()
+    page.wait_for_timeout(1500)  # a refused frame would show its notice by now
+    expect(page.locator("#notice")).to_be_hidden()
+
+
 def test_speaking_over_the_interviewer_stops_the_reply(
     server: ServerThread, backend: GatedBackend, page: Page, recording: tuple[Path, float]
 ) -> None:
@@ -120,3 +174,43 @@ def test_speaking_over_the_interviewer_stops_the_reply(
     expect(page.locator('#voice-out[data-playing="false"]')).to_have_count(1)
     [row] = server_session(server, sid, owner_cookies(page))["turns"]
     assert row["status"] == "cancelled"
+
+
+def test_a_reload_resumes_the_voice_after_the_last_sentence_heard(
+    server: ServerThread, backend: GatedBackend, page: Page
+) -> None:
+    """Reloaded mid-reply, the page asks for the speech after the sentence it played, and plays it."""
+    from playwright.sync_api import WebSocket, expect
+
+    gate = threading.Event()  # holds the reply after its second sentence (incomplete until more comes)
+    first = "Hello, and welcome to the interview. I will ask you about your work on the payments team. "
+    backend.enqueue(GatedReply([first, "First, tell me about a migration you led."], gates=[gate]))
+    start_interview(page, server)
+    # The first sentence has been played to its end: the seq that completed it is kept for the turn.
+    read_heard = "() => JSON.parse(sessionStorage.getItem('hotseat.voice.heard') || '[]')"
+    page.wait_for_function(f"() => ({read_heard})().some(([, seq]) => seq > 0)", timeout=30_000)
+    [[turn_id, seq]] = page.evaluate(read_heard)
+    sent: list[dict[str, object]] = []
+    received: list[dict[str, object]] = []
+
+    def watch(socket: WebSocket) -> None:
+        socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+        socket.on("framereceived", lambda payload: received.extend(speech_header(payload)))
+
+    page.on("websocket", watch)
+    page.reload()
+    expect(page.locator("#conn")).to_have_text("Connected")
+    expect(turn(page, "opening")).to_have_attribute("data-status", "streaming")
+    gate.set()
+    expect(page.locator('#voice-out[data-playing="true"]')).to_have_count(1, timeout=20_000)
+    assert {"type": "speech", "turn_id": turn_id, "after": seq} in sent
+    assert received and all(h["turn_id"] == turn_id and int(str(h["last"])) > seq for h in received)
+
+
+def speech_header(payload: str | bytes) -> list[dict[str, object]]:
+    """The header of a binary speech frame (none for a text frame)."""
+    if isinstance(payload, str):
+        return []
+    (length,) = struct.unpack(">I", payload[:4])
+    header: dict[str, object] = json.loads(payload[4 : 4 + length])
+    return [header]

@@ -73,15 +73,15 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def wait(self, key: str, now: float) -> float:
-        """Seconds until ``key`` has a whole token: 0 when it has one now."""
+    def wait(self, key: str, now: float, cost: float = 1.0) -> float:
+        """Seconds until ``key`` has ``cost`` tokens: 0 when it has them now."""
         self._evict(now)
         tokens = self._tokens(key, now)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._per_second
+        return 0.0 if tokens >= cost else (cost - tokens) / self._per_second
 
-    def take(self, key: str, now: float) -> None:
-        """Spend one token of ``key`` (after ``wait`` said 0)."""
-        self._buckets[key] = (self._tokens(key, now) - 1.0, now)
+    def take(self, key: str, now: float, cost: float = 1.0) -> None:
+        """Spend ``cost`` tokens of ``key`` (after ``wait`` said 0)."""
+        self._buckets[key] = (self._tokens(key, now) - cost, now)
         self._buckets.move_to_end(key)
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
@@ -103,8 +103,12 @@ class TokenBuckets:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, owner: str, ip: str) -> None:
-        """Count one action by ``owner`` from ``ip``, or raise ``RateLimited`` with ``retry_after``."""
+    async def hit(self, owner: str, ip: str, cost: float = 1.0) -> None:
+        """Count one action by ``owner`` from ``ip``, or raise ``RateLimited`` with ``retry_after``.
+
+        ``cost`` is how many tokens the action takes (the seconds of a recording for the audio
+        limit); at most a bucket's burst is asked, so one long action still passes a full bucket.
+        """
 
 
 class MemoryRateLimiter:
@@ -124,17 +128,18 @@ class MemoryRateLimiter:
             if rate.limited
         ]
 
-    async def hit(self, owner: str, ip: str) -> None:
+    async def hit(self, owner: str, ip: str, cost: float = 1.0) -> None:
         if not self._buckets:
             return
         now = self._clock()
         keyed = [(buckets, ip if by_ip else owner) for buckets, by_ip in self._buckets]
-        wait = max(buckets.wait(key, now) for buckets, key in keyed)
+        costs = [min(cost, float(buckets.rate.burst)) for buckets, _key in keyed]
+        wait = max(buckets.wait(key, now, c) for (buckets, key), c in zip(keyed, costs, strict=True))
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(self._refusal.format(wait=seconds), retry_after=float(seconds))
-        for buckets, key in keyed:
-            buckets.take(key, now)
+        for (buckets, key), c in zip(keyed, costs, strict=True):
+            buckets.take(key, now, c)
 
 
 # (kind of action, refusal message with "{wait}", per-owner rate, per-IP rate) -> its limiter.
@@ -269,6 +274,8 @@ class Limits:
     addresses: MemoryConnectionCounter
     answers: RateLimiter
     uploads: RateLimiter
+    # Seconds of recordings transcribed (a token per second of audio), HTTP and WebSocket alike.
+    speech_seconds: RateLimiter
     turns: TurnGate
     max_sessions_per_owner: int
 
@@ -300,6 +307,13 @@ class Limits:
                 "Too many CV uploads in a short time; wait {wait} s and upload again.",
                 Rate(settings.upload_rate_per_minute, settings.upload_burst),
                 Rate(settings.upload_rate_per_minute_per_ip, settings.upload_burst_per_ip),
+            ),
+            speech_seconds=make_rate_limiter(
+                "speech",
+                "You have sent more recorded speech than this server transcribes in a short time; "
+                "wait {wait} s, or type your answer.",
+                Rate(settings.speech_seconds_per_minute, settings.speech_seconds_burst),
+                Rate(settings.speech_seconds_per_minute_per_ip, settings.speech_seconds_burst_per_ip),
             ),
             turns=TurnGate(settings.max_running_turns_per_owner, running_for_owner),
             max_sessions_per_owner=settings.max_sessions_per_owner,

@@ -43,12 +43,13 @@ TOTAL_CONNECTIONS_KEY = "hotseat:conns"
 # An owner's hash outlives any real connection; it only bounds what a lost release can leave.
 OWNER_CONNECTIONS_TTL_SECONDS = 86_400
 
-# KEYS: one bucket per limited rate. ARGV: tokens per second and burst, per key.
-# Returns "0" when a token was taken from every bucket, else the seconds to wait (nothing taken).
+# KEYS: one bucket per limited rate. ARGV: tokens per second and burst, per key, then the cost.
+# Returns "0" when the cost (at most a bucket's burst) was taken from every bucket, else the
+# seconds to wait (nothing taken).
 _TAKE_TOKEN = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local tokens, wait = {}, 0
+local tokens, costs, wait = {}, {}, 0
 for i = 1, #KEYS do
   local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
   local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
@@ -57,13 +58,14 @@ for i = 1, #KEYS do
     have = math.min(burst, tonumber(state[1]) + (now - tonumber(state[2])) * rate)
   end
   tokens[i] = have
-  if have < 1 then wait = math.max(wait, (1 - have) / rate) end
+  costs[i] = math.min(tonumber(ARGV[#ARGV]), burst)
+  if have < costs[i] then wait = math.max(wait, (costs[i] - have) / rate) end
 end
 if wait > 0 then return tostring(wait) end
 for i = 1, #KEYS do
   local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i] - 1), 'at', tostring(now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens[i] + 1) / rate * 1000) + 1000)
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i] - costs[i]), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens[i] + costs[i]) / rate * 1000) + 1000)
 end
 return '0'
 """
@@ -138,12 +140,12 @@ class RedisRateLimiter:
         self._args = [number for rate, _by in limited for number in (rate.per_minute / 60.0, rate.burst)]
         self._script: AsyncScript = redis.register_script(_TAKE_TOKEN)
 
-    async def hit(self, owner: str, ip: str) -> None:
+    async def hit(self, owner: str, ip: str, cost: float = 1.0) -> None:
         if not self._by:
             return
         keys = [rate_key(self._kind, by, owner if by == "owner" else ip) for by in self._by]
         with redis_errors():
-            wait = float(await self._script(keys=keys, args=self._args))
+            wait = float(await self._script(keys=keys, args=[*self._args, cost]))
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(self._refusal.format(wait=seconds), retry_after=float(seconds))

@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
 from hotseat.api.limits import admit_move, client_ip, limits_of
 from hotseat.api.schemas import Answer
-from hotseat.errors import BadRequest, HotseatError, TooLarge
+from hotseat.errors import BadRequest, HotseatError
 from hotseat.interview.flow import FlowState
 from hotseat.interview.records import SessionRow
 from hotseat.interview.seats import Seat
@@ -96,16 +96,38 @@ async def typed_answer(request: Request) -> Answer:
 
 async def spoken_answer(session: SessionRow, services: Services, request: Request) -> SpokenTurnStarted:
     """A recorded answer: heard, then given as the typed answer it says (``POST .../answers``)."""
-    speech = speech_of(request)
-    data = await _recording(request, speech)
+    data = await _recording(request, speech_of(request))
+    return await answer_recording(request, services, session, data)
+
+
+async def answer_recording(
+    connection: HTTPConnection, services: Services, session: SessionRow, data: bytes
+) -> SpokenTurnStarted:
+    """A recording heard, then given as the answer it says (over HTTP or the WebSocket)."""
+    speech = speech_of(connection)
+    owner = session.owner_id
     # The rate counts before the expensive part, as for a CV upload.
-    async with admit_move(request, session.owner_id):
-        heard = await speech.transcribe(data, session.language, await _vocabulary(services, session))
+    async with admit_move(connection, owner):
+        words = await vocabulary(services, session)
+        heard = await speech.transcribe(data, session.language, words, admit_audio(connection, owner))
         limit = services.settings.max_answer_chars
         if len(heard.text) > limit:
             raise BadRequest(f"The spoken answer is longer than {limit} characters; answer in shorter parts.")
         started = await services.interview.answer(session.id, heard.text)
     return SpokenTurnStarted(turn_id=started.turn_id, transcript=heard.text)
+
+
+async def transcribe_recording(
+    connection: HTTPConnection, services: Services, session: SessionRow, data: bytes
+) -> Transcribed:
+    """A recording's words only, stored nowhere; counted against the answer rate."""
+    owner = session.owner_id
+    await limits_of(connection).answers.hit(owner, client_ip(connection))
+    words = await vocabulary(services, session)
+    heard = await speech_of(connection).transcribe(
+        data, session.language, words, admit_audio(connection, owner)
+    )
+    return Transcribed(transcript=heard.text, seconds=round(heard.seconds, 2))
 
 
 @router.get("/speech")
@@ -115,17 +137,12 @@ async def capabilities(request: Request) -> dict[str, object]:
 
 
 @router.post("/sessions/{session_id}/transcripts", openapi_extra=RECORDING_BODY)
-async def transcribe(
-    session: OwnedSession, services: ServicesDep, owner: OwnerDep, request: Request
-) -> Transcribed:
+async def transcribe(session: OwnedSession, services: ServicesDep, request: Request) -> Transcribed:
     """The text of a recording, for the candidate to correct and send as a typed answer."""
     if not is_form(request):
         raise BadRequest(f"Send the recording as multipart/form-data, in a field named audio ({ACCEPTED}).")
-    speech = speech_of(request)
-    data = await _recording(request, speech)
-    await limits_of(request).answers.hit(owner, client_ip(request))
-    heard = await speech.transcribe(data, session.language, await _vocabulary(services, session))
-    return Transcribed(transcript=heard.text, seconds=round(heard.seconds, 2))
+    data = await _recording(request, speech_of(request))
+    return await transcribe_recording(request, services, session, data)
 
 
 @router.get("/sessions/{session_id}/turns/{turn_id}/speech", response_class=StreamingResponse)
@@ -144,16 +161,8 @@ async def turn_speech(
     within the deltas up to that seq are not spoken again. 204 when nothing is left to say.
     """
     speech = speech_of(request)
-    if not speech.can_speak(session.language):
-        raise BadRequest(
-            f"This server has no voice for {session.language!r}; its voice is English-only "
-            "(an operator can set HOTSEAT_TTS_URL to a server that has one); the reply is shown as text."
-        )
     seat = services.seats.of(session)
-    try:
-        await seat.resume(turn_id)  # NotFound for a turn not in the session
-    except BadRequest:
-        raise BadRequest("That turn is the candidate's answer; only interviewer turns are spoken.") from None
+    await check_speakable(seat, speech, session, turn_id)
     lease = await limits_of(request).lease(owner, client_ip(request))
     spoken = speech.speak(seat.follow(turn_id), after)
     try:
@@ -171,6 +180,19 @@ async def turn_speech(
         media_type="audio/wav",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def check_speakable(seat: Seat, speech: Speech, session: SessionRow, turn_id: str) -> None:
+    """Raises unless ``turn_id`` is an interviewer turn of the session and there is a voice for it."""
+    if not speech.can_speak(session.language):
+        raise BadRequest(
+            f"This server has no voice for {session.language!r}; its voice is English-only "
+            "(an operator can set HOTSEAT_TTS_URL to a server that has one); the reply is shown as text."
+        )
+    try:
+        await seat.resume(turn_id)  # NotFound for a turn not in the session
+    except BadRequest:
+        raise BadRequest("That turn is the candidate's answer; only interviewer turns are spoken.") from None
 
 
 async def _wav_stream(
@@ -196,9 +218,7 @@ async def _wav_stream(
 async def _recording(request: Request, speech: Speech) -> bytes:
     """The ``audio`` file of a multipart request, refused unread when over the size limit."""
     declared = request.headers.get("content-length")
-    too_large = TooLarge(
-        f"The recording is larger than {speech.max_bytes / 1024 / 1024:.0f} MB; answer in shorter parts."
-    )
+    too_large = speech.too_large()
     if declared is not None and declared.isdigit() and int(declared) > speech.max_bytes + _MULTIPART_OVERHEAD:
         raise too_large
     async with request.form(max_files=1, max_fields=4) as form:
@@ -211,7 +231,16 @@ async def _recording(request: Request, speech: Speech) -> bytes:
     return data
 
 
-async def _vocabulary(services: Services, session: SessionRow) -> list[str | None]:
+def admit_audio(connection: HTTPConnection, owner: str) -> Callable[[float], Awaitable[None]]:
+    """Counts a decoded recording's seconds against the owner's and the address's audio rate."""
+
+    async def admit(seconds: float) -> None:
+        await limits_of(connection).speech_seconds.hit(owner, client_ip(connection), cost=seconds)
+
+    return admit
+
+
+async def vocabulary(services: Services, session: SessionRow) -> list[str | None]:
     """What the candidate is likely to say, most likely first: the question, the job, their CV."""
     pack = services.packs.get(session.pack_id)
     index = FlowState.from_dict(session.flow).question

@@ -83,7 +83,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             return
         settings = services.settings
         connection = Connection(
-            websocket, seat, owner, settings.max_answer_chars, send_watchdog_of(websocket)
+            websocket, services, seat, owner, settings.max_answer_chars, send_watchdog_of(websocket)
         )
         registry = open_websockets(websocket)
         registry.add(connection)

@@ -36,6 +36,7 @@ import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 
 from hotseat import metrics
+from hotseat.api.deps import Services
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.http import check_answer
 from hotseat.api.limits import admit_move
@@ -49,6 +50,7 @@ from hotseat.api.schemas import (
     StartFrame,
 )
 from hotseat.api.send_watchdog import SendWatchdog
+from hotseat.api.ws_audio import AudioChannel, Taken
 from hotseat.api.ws_frames import BadFrame, receive_frame
 from hotseat.api.ws_outbox import Goodbye, Outbox
 from hotseat.errors import BadRequest, HotseatError, NotFound
@@ -71,7 +73,13 @@ class Connection:
     """A session followed over one WebSocket; ``run`` it, then ``close`` it."""
 
     def __init__(
-        self, websocket: WebSocket, seat: Seat, owner: str, max_answer_chars: int, watchdog: SendWatchdog
+        self,
+        websocket: WebSocket,
+        services: Services,
+        seat: Seat,
+        owner: str,
+        max_answer_chars: int,
+        watchdog: SendWatchdog,
     ) -> None:
         self.websocket = websocket
         self.seat = seat
@@ -93,6 +101,8 @@ class Connection:
         self._ended: asyncio.Future[tuple[int, str] | None] = asyncio.get_running_loop().create_future()
         # Resolved once close() has run (a future: an Event allocates a waiter deque per connection).
         self._finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Recordings in, the interviewer's speech out (docs/protocol.md, "Audio on the WebSocket").
+        self.audio = AudioChannel(websocket, services, seat.session_id, owner, self._send_audio)
 
     async def run(self, resume: tuple[str, int] | None) -> None:
         """Follow the session until the connection ends; an outage at connect propagates."""
@@ -116,6 +126,7 @@ class Connection:
 
     async def close(self) -> None:
         """Send the close frame the end calls for (bounded), and let ``restart`` return."""
+        await self.audio.close()
         self._guard.close()
         # Cancelled with the task that ran the connection: the server is stopping; no code to send.
         ended = self._ended.result() if self._ended.done() and not self._ended.cancelled() else None
@@ -148,13 +159,15 @@ class Connection:
     async def _receive_loop(self) -> None:
         while not self._ended.done():
             try:
-                frame = await receive_frame(self.websocket)
+                frame = await receive_frame(self.websocket, self.audio)
             except BadFrame as exc:
                 self._outbox.put(ws_error_frame(exc.error, ref=exc.ref))
                 continue
             if frame is None:
                 self._end(None)
                 return
+            if isinstance(frame, Taken):  # an audio frame, answered by the audio channel
+                continue
             self._moving = True
             try:
                 await self._move(frame)
@@ -298,12 +311,23 @@ class Connection:
                         return
                     # The send waits while the socket's buffer is full (the client is not reading).
                     with guard:
-                        await websocket.send_text(item)
+                        if isinstance(item, bytes):
+                            await websocket.send_bytes(item)
+                        else:
+                            await websocket.send_text(item)
         except _Stalled:
             logger.info("closing a WebSocket that stopped reading (session %s)", self.seat.session_id)
             self._end(TRY_AGAIN_LATER, "send timeout: the client stopped reading")
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._end(None)  # the client has gone
+
+    async def _send_audio(self, message: str | bytes) -> None:
+        """The audio channel's frames, in order with everything else; it stops once the connection
+        has ended. Not backpressured here: a client that stops reading is ended by the send
+        watchdog, and that ends what the channel is sending."""
+        if self._ended.done():
+            raise RuntimeError("the WebSocket has ended")
+        self._outbox.put(message)
 
     def _stalled(self) -> Exception:
         """The watchdog cancelled a send past the send timeout."""

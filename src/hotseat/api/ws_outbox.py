@@ -25,7 +25,8 @@ class Goodbye:
     reason: str
 
 
-Item = str | Goodbye
+# Text frames, and binary ones (the interviewer's speech, api.ws_audio).
+Item = str | bytes | Goodbye
 
 
 class Outbox:

@@ -9,14 +9,14 @@ setting (HOTSEAT_STT_URL, HOTSEAT_TTS_URL).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import SecretStr
 
 from hotseat.config import Settings
-from hotseat.errors import BadRequest, TooLarge
+from hotseat.errors import BadRequest, HotseatError, TooLarge
 from hotseat.speech import audio, hints
 from hotseat.speech.correct import correct_terms
 from hotseat.speech.sentences import Sentence, SentenceSplitter
@@ -73,6 +73,20 @@ class Speech:
         languages = self.transcriber.languages
         return languages is None or language in languages
 
+    def too_large(self) -> TooLarge:
+        """The error of a recording over ``max_bytes``, with the limit as a person reads it."""
+        return TooLarge(
+            f"The recording is larger than {self.max_bytes / 1024 / 1024:.3g} MB; answer in shorter parts."
+        )
+
+    def require_listening(self, language: str) -> None:
+        """``BadRequest`` unless speech in ``language`` can be recognised here."""
+        if not self.can_listen(language):
+            raise BadRequest(
+                f"This server cannot recognise speech in {language!r}: its speech model is English-only "
+                "(an operator can set HOTSEAT_STT_URL to a server that can). Type your answer instead."
+            )
+
     def can_speak(self, language: str) -> bool:
         languages = self.synthesizer.languages
         return languages is None or language in languages
@@ -90,24 +104,51 @@ class Speech:
             "max_bytes": self.max_bytes,
         }
 
-    async def transcribe(self, data: bytes, language: str, vocabulary: Iterable[str | None]) -> Transcript:
-        """The text of the recording in ``data``, hinted with the terms of ``vocabulary`` (first first)."""
-        if not self.can_listen(language):
-            raise BadRequest(
-                f"This server cannot recognise speech in {language!r}: its speech model is English-only "
-                "(an operator can set HOTSEAT_STT_URL to a server that can). Type your answer instead."
-            )
+    async def transcribe(
+        self,
+        data: bytes,
+        language: str,
+        vocabulary: Iterable[str | None],
+        admit: Callable[[float], Awaitable[None]] | None = None,
+    ) -> Transcript:
+        """The text of the recording in ``data``, hinted with the terms of ``vocabulary`` (first first).
+
+        ``admit`` is given the recording's length in seconds once it is decoded, before the
+        recogniser runs; it raises to refuse it (the per-owner limit on seconds of audio).
+        """
+        self.require_listening(language)
         if len(data) > self.max_bytes:
-            raise TooLarge(
-                f"The recording is larger than {self.max_bytes / 1024 / 1024:.0f} MB; "
-                "answer in shorter parts."
-            )
+            raise self.too_large()
         pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
+        if admit is not None:
+            await admit(len(pcm) / audio.SAMPLE_RATE)
         terms = hints.select(vocabulary)
         heard = await self.transcriber.transcribe(pcm, language, hints.prompt(terms))
         if not heard.text:
             raise audio.no_words()
         return Transcript(correct_terms(heard.text, terms), heard.seconds)
+
+    async def preview(
+        self, data: bytes, language: str, vocabulary: Iterable[str | None], window_seconds: float
+    ) -> str | None:
+        """Best-effort words of the last ``window_seconds`` of a recording still being made.
+
+        Only with the embedded recogniser, and only when it has nothing else to do, so a preview
+        delays another transcription by at most the one preview already running (the window
+        bounds it to about a second), and costs a speech server nothing. None when skipped, or
+        when the part recorded so far cannot be decoded or holds no words yet.
+        """
+        transcriber = self.transcriber
+        if not isinstance(transcriber, EmbeddedTranscriber) or transcriber.worker.slots.taken:
+            return None
+        try:
+            pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
+            pcm = pcm[-int(window_seconds * audio.SAMPLE_RATE) :]
+            terms = hints.select(vocabulary)
+            heard = await transcriber.transcribe(pcm, language, hints.prompt(terms))
+        except HotseatError:  # cut mid-packet, still silent, busy meanwhile: the next one may do
+            return None
+        return correct_terms(heard.text, terms) or None
 
     async def speak(self, batches: AsyncIterator[list[Event]], after: int = 0) -> AsyncGenerator[Spoken]:
         """The sentences of a turn as audio, each as soon as it is complete; from seq ``after`` on.

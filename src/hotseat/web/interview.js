@@ -221,7 +221,11 @@ els.answer.addEventListener("keydown", (event) => {
   sendAnswer();
 });
 els.stop.addEventListener("click", stopReply);
-voice.configure({ stopTurn: stopReply, streaming: () => (run ? streamingTurn(run.state) : null) });
+voice.configure({
+  stopTurn: stopReply,
+  streaming: () => (run ? streamingTurn(run.state) : null),
+  socket: () => run?.link.socket ?? null, // an SSE link has none: voice then uses HTTP
+});
 els.skip.addEventListener("click", skipQuestion);
 els.retry.addEventListener("click", retryReply);
 els.finish.addEventListener("click", finishInterview);

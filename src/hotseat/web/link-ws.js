@@ -52,10 +52,12 @@ export class WsLink {
   /**
    * dispatch(event): feeds the reducer. opened(): the socket is open (read the transcript).
    * gone(message): the session does not exist. fallBack(): WebSockets cannot connect here.
+   * speech(buffer): a binary frame (the interviewer's speech). audio(frame): true if the frame
+   * was about a recording and is handled (it then goes no further).
    */
-  constructor(sessionId, { dispatch, opened, gone, fallBack }) {
+  constructor(sessionId, { dispatch, opened, gone, fallBack, speech, audio }) {
     this.sessionId = sessionId;
-    this.hooks = { dispatch, opened, gone, fallBack };
+    this.hooks = { dispatch, opened, gone, fallBack, speech, audio };
     this.socket = null;
     this.attempts = 0; // reconnects since the last open
     this.streamFailures = 0; // deliveries that failed since a turn last ended (slows reconnects)
@@ -75,6 +77,7 @@ export class WsLink {
     if (this.stopped) return;
     this.generation += 1;
     const ws = new WebSocket(socketUrl(this.sessionId));
+    ws.binaryType = "arraybuffer"; // binary frames are the interviewer's speech (speaker.js)
     const { dispatch } = this.hooks;
     let opened = false;
     let turnId = null;
@@ -91,12 +94,17 @@ export class WsLink {
     });
     ws.addEventListener("message", (message) => {
       if (ws !== this.socket) return;
+      if (typeof message.data !== "string") {
+        this.hooks.speech?.(message.data);
+        return;
+      }
       let frame;
       try {
         frame = JSON.parse(message.data);
       } catch {
         return;
       }
+      if (this.hooks.audio?.(frame)) return; // about a recording (voice.js)
       if (frame.type === "turn") turnId = frame.turn_id;
       const event = frameEvent(frame, turnId);
       if (!event) return;

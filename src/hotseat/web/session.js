@@ -50,6 +50,9 @@ export class Session {
     if (transport === "sse") return new SseLink(this.id, { dispatch, opened });
     return new WsLink(this.id, {
       dispatch, opened, gone: (message) => this.ui.gone(message), fallBack: () => this.fallBack(),
+      // Audio on the socket: the interviewer's speech, and the transcripts of recordings.
+      speech: (data) => voice.onSpeechFrame(data),
+      audio: (frame) => voice.takeAudioFrame(frame),
     });
   }
 

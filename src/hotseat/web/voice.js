@@ -4,18 +4,28 @@
 //   - push to talk: hold the button (mouse, touch, or Space/Enter on the focused button);
 //   - hands-free: press once to listen; speech is detected by its level (an AnalyserNode) and a
 //     recording ends after PAUSE_MS of quiet, so a pause to think does not cut an answer.
-// Each recording goes to POST /api/sessions/ID/transcripts; the words land in the answer box, where
-// the candidate corrects them and sends them as a typed answer. Nothing is sent unseen.
+// On the page's WebSocket a recording streams as it is made (audio_start with partial: true, a binary
+// frame per MediaRecorder chunk, audio_end): the words heard so far show beside the microphone
+// (transcript_partial), and the transcript comes back as a `transcript` frame. Without a socket
+// (SSE), the finished recording goes to POST /api/sessions/ID/transcripts. Either way the words land
+// in the answer box, where the candidate corrects them and sends them as a typed answer. Nothing is
+// sent unseen.
 //
-// Speaking. A new interviewer turn is played from GET /api/sessions/ID/turns/TID/speech, a WAV the
-// server streams sentence by sentence as the turn is written (read with fetch, played by Web Audio). Starting to speak (barge-in), Stop,
-// or Mute stops the playback; barge-in and Stop also stop the turn, as Stop does for text.
+// Speaking. A new interviewer turn is spoken sentence by sentence as it is written (speaker.js plays
+// it): on the page's WebSocket with a `speech` frame, resumed after a reload from the sentence after
+// the last one played, for the turn still streaming or else the last turn; over SSE from GET
+// /api/sessions/ID/turns/TID/speech, which says nothing of seqs, so a turn begun there is not played
+// again after a reload. Starting to speak (barge-in), Stop, or Mute stops the playback; barge-in and
+// Stop also stop the turn, as Stop does for text.
 //
 // Voice is offered only where the server can hear and speak the session's language (GET
 // /api/speech); otherwise the page says so, and typing works as always.
 
 import { ApiError, api } from "./api.js";
+import { heardUpTo, readyAudio, sayOnSocket, sayOverHttp, speaking, stopPlayback } from "./speaker.js";
 import { $, announce, showNotice } from "./ui.js";
+
+export { onSpeechFrame, stopPlayback } from "./speaker.js";
 
 const els = {
   bar: $("#voice"),
@@ -31,8 +41,9 @@ const PAUSE_MS = 1200; // hands-free: this much quiet after speech ends a record
 const SPEECH_LEVEL = 0.02; // RMS above this is speech (a quiet room is about 0.002)
 const MIN_SPEECH_MS = 250; // shorter bursts (a cough, a click) are not an answer
 
-// stopTurn: Stop's action; streaming: the interviewer turn being written ({id, kind}), or null.
-const hooks = { stopTurn: () => {}, streaming: () => null };
+// stopTurn: Stop's action; streaming: the interviewer turn being written ({id, kind}), or null;
+// socket: the page's WebSocket, or null (SSE).
+const hooks = { stopTurn: () => {}, streaming: () => null, socket: () => null };
 
 let sessionId = null;
 let canListen = false;
@@ -41,6 +52,11 @@ let stream = null; // the microphone
 let meter = null; // {context, analyser, frame}
 let recorder = null;
 let chunks = [];
+let live = null; // the recording streaming on the socket: {ref, ws, open (false once cancelled)}
+let liveRefs = 0;
+const pending = new Set(); // refs of recordings on the socket whose transcript has not come back
+const CHUNK_MS = 1000; // MediaRecorder's timeslice: how often a recording's bytes go up
+const MAX_FRAME = 60 * 1024; // under the server's WebSocket frame limit (64 KiB by default)
 let handsFree = false;
 let heardAt = 0; // hands-free: when speech started, 0 while quiet
 let quietAt = 0; // hands-free: when the last speech ended
@@ -62,15 +78,9 @@ function store(key, value) {
   }
 }
 
-// Turns already played (or begun) in this tab: a reload does not start a turn's voice again.
-const spoken = new Set(readSpoken());
-
-function readSpoken() {
-  try {
-    return JSON.parse(sessionStorage.getItem("hotseat.voice.spoken") || "[]");
-  } catch {
-    return [];
-  }
+function openSocket() {
+  const ws = hooks.socket();
+  return ws && ws.readyState === WebSocket.OPEN ? ws : null;
 }
 
 export function configure(options) {
@@ -99,99 +109,33 @@ export async function setSession(id) {
   render();
   const current = hooks.streaming(); // the opening turn began while this was being asked
   if (current) speakTurn(current.id, current.kind);
+  else if (canSpeak) resumeLast(id);
 }
 
-/** An interviewer turn started streaming: say it as it is written. */
+/** After a reload: the session's last turn, if its voice was begun here and not played to its end. */
+async function resumeLast(id) {
+  const ws = hooks.socket();
+  if (!ws) return;
+  if (ws.readyState === WebSocket.CONNECTING) await new Promise((ok) => ws.addEventListener("open", ok, { once: true }));
+  let session;
+  try {
+    session = await api(`/api/sessions/${encodeURIComponent(id)}`);
+  } catch {
+    return;
+  }
+  const last = session.turns.at(-1);
+  if (sessionId !== id || !last || last.role !== "interviewer" || heardUpTo(last.id) === undefined) return;
+  speakTurn(last.id, last.kind); // nothing is sent back but speech_end if it was all heard
+}
+
+/** An interviewer turn started streaming (or is resumed): say it as it is written. */
 export function speakTurn(turnId, kind) {
-  if (!sessionId || !canSpeak || muted || kind === "report" || spoken.has(turnId)) return;
-  spoken.add(turnId);
-  try {
-    sessionStorage.setItem("hotseat.voice.spoken", JSON.stringify([...spoken].slice(-50)));
-  } catch {
-    // storage disabled: a reload may play a turn again
-  }
-  stopPlayback();
-  play(`/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
-}
-
-export function stopPlayback() {
-  if (playback) {
-    playback.controller.abort();
-    for (const source of playback.sources) source.stop();
-    playback = null;
-  }
-  els.mute.dataset.playing = "false";
-}
-
-// -- playback ---------------------------------------------------------------------------------------------
-// The WAV arrives sentence by sentence and stays open while the turn is written. An <audio> element
-// waits for more of such a stream than one sentence before it plays, so the PCM is read as it comes
-// and queued on Web Audio, each piece starting where the last one ends.
-
-let audioContext = null;
-let playback = null; // {controller, sources, at}
-
-function context() {
-  audioContext ??= new AudioContext();
-  if (audioContext.state === "suspended") audioContext.resume().catch(() => {});
-  return audioContext;
-}
-
-async function play(url) {
-  const current = { controller: new AbortController(), sources: new Set(), at: 0 };
-  playback = current;
-  let rate = 0;
-  let pending = new Uint8Array(0);
-  try {
-    const response = await fetch(url, { signal: current.controller.signal, credentials: "same-origin" });
-    if (!response.ok || response.status === 204 || !response.body) return;
-    const reader = response.body.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || playback !== current) break;
-      pending = joined(pending, value);
-      if (!rate) {
-        if (pending.length < 44) continue;
-        rate = new DataView(pending.buffer).getUint32(24, true); // the fmt chunk's sample rate
-        pending = pending.slice(44);
-      }
-      const whole = pending.length - (pending.length % 2);
-      if (whole >= rate / 5) { // at least 0.1 s per piece
-        queue(current, pending.slice(0, whole), rate);
-        pending = pending.slice(whole);
-      }
-    }
-  } catch {
-    return; // stopped (aborted), or the stream broke: the text is there
-  }
-  if (playback === current && pending.length >= 2) queue(current, pending.slice(0, pending.length - (pending.length % 2)), rate);
-}
-
-function joined(a, b) {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function queue(current, bytes, rate) {
-  const ctx = context();
-  const samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-  const buffer = ctx.createBuffer(1, samples.length, rate);
-  const channel = buffer.getChannelData(0);
-  for (let i = 0; i < samples.length; i++) channel[i] = samples[i] / 32768;
-  const source = ctx.createBufferSource();
-  source.buffer = buffer;
-  source.connect(ctx.destination);
-  const at = Math.max(ctx.currentTime + 0.05, current.at);
-  source.start(at);
-  current.at = at + buffer.duration;
-  current.sources.add(source);
-  els.mute.dataset.playing = "true";
-  source.addEventListener("ended", () => {
-    current.sources.delete(source);
-    if (playback === current && !current.sources.size) els.mute.dataset.playing = "false";
-  });
+  if (!sessionId || !canSpeak || muted || kind === "report" || speaking() === turnId) return;
+  const after = heardUpTo(turnId);
+  const ws = openSocket();
+  if (after !== undefined && !ws) return; // begun before; without seqs it would start over
+  if (ws) sayOnSocket(ws, turnId, after ?? 0);
+  else sayOverHttp(turnId, `/api/sessions/${encodeURIComponent(sessionId)}/turns/${encodeURIComponent(turnId)}/speech`);
 }
 
 function render() {
@@ -269,9 +213,60 @@ function startRecording() {
   const type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   chunks = [];
-  recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
-  recorder.start();
+  const ws = openSocket();
+  const streaming = ws ? { ref: `r${++liveRefs}`, ws, open: true } : null;
+  live = streaming;
+  if (streaming) {
+    pending.add(streaming.ref);
+    ws.send(JSON.stringify({ type: "audio_start", ref: streaming.ref, partial: true }));
+  }
+  recorder.addEventListener("dataavailable", (event) => {
+    chunks.push(event.data);
+    // The last chunk comes after stop(): sent for a finished recording, not for a cancelled one.
+    if (streaming?.open && streaming.ws.readyState === WebSocket.OPEN) {
+      // Sends keep their order, Blobs included; each part fits the server's frame limit.
+      for (let at = 0; at < event.data.size; at += MAX_FRAME) streaming.ws.send(event.data.slice(at, at + MAX_FRAME));
+    }
+  });
+  recorder.start(streaming ? CHUNK_MS : undefined);
   render();
+}
+
+/**
+ * A socket frame, if it is about a recording of this page: its partial or whole transcript, or its
+ * refusal (an error whose `ref` is a recording's: they start with "r", the moves' with "m").
+ * Returns whether it was one (link-ws.js then gives it to nobody else).
+ */
+export function takeAudioFrame(frame) {
+  const recording = typeof frame.ref === "string" && frame.ref.startsWith("r");
+  if (frame.type !== "transcript" && frame.type !== "transcript_partial" && !(frame.type === "error" && recording)) {
+    return false;
+  }
+  onAudioFrame(frame);
+  return true;
+}
+
+/** A frame about a recording on the socket (it has a `ref`): its partial or whole transcript, or an error. */
+function onAudioFrame(frame) {
+  if (frame.type === "transcript_partial") {
+    if (live?.ref === frame.ref) els.note.textContent = `Hearing: …${frame.text}`;
+    return;
+  }
+  if (!pending.delete(frame.ref)) return; // cancelled meanwhile
+  if (!live || live.ref === frame.ref) els.note.textContent = "";
+  if (frame.type === "transcript") heardText(frame.text);
+  else if (frame.type === "error") showNotice(frame.message || "The recording could not be transcribed; type your answer.");
+}
+
+/** The recording streaming on the socket is dropped (not an answer): tell the server. */
+function cancelLive() {
+  if (live) {
+    live.open = false;
+    pending.delete(live.ref);
+    if (live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "audio_cancel" }));
+    live = null;
+  }
+  els.note.textContent = "";
 }
 
 /** Stop the recorder; resolves with the recording (a Blob), or null if nothing was recorded. */
@@ -280,12 +275,25 @@ function finishRecording() {
   recorder = null;
   render();
   if (!current) return Promise.resolve(null);
+  const streaming = live;
+  live = null;
   return new Promise((resolve) => {
     current.addEventListener("stop", () => {
       const blob = new Blob(chunks, { type: current.mimeType || "audio/webm" });
       chunks = [];
       resolve(blob.size ? blob : null);
-      transcribe(blob);
+      if (!streaming) transcribe(blob);
+      else if (!pending.has(streaming.ref)) return; // refused while it was recorded: the error is shown
+      else if (streaming.ws.readyState !== WebSocket.OPEN) {
+        pending.delete(streaming.ref);
+        transcribe(blob); // the socket went away: over HTTP instead
+      } else {
+        streaming.ws.send(JSON.stringify({ type: "audio_end" }));
+        // If the socket goes before the transcript comes, ask over HTTP.
+        streaming.ws.addEventListener("close", () => {
+          if (pending.delete(streaming.ref)) transcribe(blob);
+        }, { once: true });
+      }
     }, { once: true });
     current.stop();
   });
@@ -294,6 +302,7 @@ function finishRecording() {
 function restartRecording() {
   const current = recorder;
   recorder = null;
+  cancelLive();
   current?.stop();
   chunks = [];
   startRecording();
@@ -316,16 +325,21 @@ async function transcribe(blob) {
     });
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(data?.error?.message || `The server answered ${response.status}.`);
-    const before = els.answer.value.trim();
-    els.answer.value = before ? `${before} ${data.transcript}` : data.transcript;
-    els.answer.dispatchEvent(new Event("input"));
-    announce(`Heard: ${data.transcript}. Correct it if needed, then send.`);
-    if (!handsFree) els.answer.focus();
+    heardText(data.transcript);
   } catch (err) {
     showNotice(err instanceof ApiError ? err.message : "The recording could not be sent; type your answer.");
   } finally {
     els.mic.removeAttribute("aria-busy");
   }
+}
+
+/** A recording's transcript: added to the answer box, to be corrected and sent. */
+function heardText(text) {
+  const before = els.answer.value.trim();
+  els.answer.value = before ? `${before} ${text}` : text;
+  els.answer.dispatchEvent(new Event("input"));
+  announce(`Heard: ${text}. Correct it if needed, then send.`);
+  if (!handsFree) els.answer.focus();
 }
 
 async function press() {
@@ -354,6 +368,7 @@ function stopListening() {
   handsFree = false;
   const current = recorder;
   recorder = null;
+  cancelLive();
   current?.stop(); // hands-free's unfinished recording is dropped
   chunks = [];
   closeMicrophone();
@@ -385,5 +400,5 @@ els.mute.addEventListener("click", () => {
   render();
 });
 // Browsers start audio only after a gesture: the first press anywhere readies it.
-document.addEventListener("pointerdown", () => context(), { once: true });
+document.addEventListener("pointerdown", () => readyAudio(), { once: true });
 els.mode.value = stored("hotseat.voice.mode") === "hands-free" ? "hands-free" : "push";
