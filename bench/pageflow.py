@@ -31,16 +31,38 @@ from bench.loadgen import (
     check_turn,
     read_turn_events,
 )
-from bench.rawhttp import HttpConnection
+from bench.rawhttp import HttpConnection, HttpError
 from bench.wire import CountingConnection, TurnFailed, host_port, json_request, ws_connect, ws_url
 
 
-async def _transcript(conn: HttpConnection, sid: str) -> None:
-    """``GET /api/sessions/ID``, as the page does on connect and after every turn."""
-    head = await conn.request("GET", f"/api/sessions/{sid}")
-    data = await conn.body()
-    if head.status != 200:
-        raise TurnFailed(f"http {head.status}: GET transcript: {data[:200]!r}")
+class _Fetcher:
+    """The page's own HTTP requests, on one keep-alive connection that is opened again (cookie
+    kept) when the server has closed it while idle, as a browser does: uvicorn closes a
+    keep-alive connection after 5 s, and a WebSocket client's lies idle for a whole turn."""
+
+    def __init__(self, conn: HttpConnection, host: str, port: int) -> None:
+        self.conn = conn
+        self._host, self._port = host, port
+        self.received = 0  # bytes read by connections already closed
+
+    async def transcript(self, sid: str) -> None:
+        """``GET /api/sessions/ID``, as the page does on connect and after every turn."""
+        try:
+            head = await self.conn.request("GET", f"/api/sessions/{sid}")
+        except (HttpError, ConnectionError):
+            # A GET that got no answer is safe to send again, on a new connection.
+            cookie = self.conn.cookie
+            await self.aclose()
+            self.conn = await HttpConnection.open(self._host, self._port)
+            self.conn.cookie = cookie
+            head = await self.conn.request("GET", f"/api/sessions/{sid}")
+        data = await self.conn.body()
+        if head.status != 200:
+            raise TurnFailed(f"http {head.status}: GET transcript: {data[:200]!r}")
+
+    async def aclose(self) -> None:
+        self.received += self.conn.received
+        await self.conn.aclose()
 
 
 async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
@@ -48,15 +70,15 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
     host, port = host_port(spec.url)
     turn = TurnStats(time.perf_counter())
     stats.turns.append(turn)
-    conn = await HttpConnection.open(host, port)
+    fetch = _Fetcher(await HttpConnection.open(host, port), host, port)
     try:
-        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+        session = await json_request(fetch.conn, "POST", "/api/sessions", {"pack": PACK})
         sid, turn_id = session["id"], session["turn_id"]
         url = ws_url(spec.url, f"/ws?session={sid}")
-        async with ws_connect(url, spec.ws_compression, cookie=conn.cookie) as ws:
+        async with ws_connect(url, spec.ws_compression, cookie=fetch.conn.cookie) as ws:
             try:
                 # The page reads the transcript as the socket opens, beside the stream.
-                reading = asyncio.create_task(_transcript(conn, sid))
+                reading = asyncio.create_task(fetch.transcript(sid))
                 current = ""  # the turn of the last turn frame: deltas carry no turn id
                 for index in range(spec.turns):
                     if index:
@@ -83,40 +105,42 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         raise TurnFailed("no done frame")
                     check_turn(turn, spec.tokens)
                     await reading
-                    reading = asyncio.create_task(_transcript(conn, sid))  # the page's refresh
+                    reading = asyncio.create_task(fetch.transcript(sid))  # the page's refresh
                 await reading
             finally:
                 stats.bytes_received += cast(CountingConnection, ws).received
     finally:
-        stats.bytes_received += conn.received
-        await conn.aclose()
+        await fetch.aclose()
+        stats.bytes_received += fetch.received
 
 
 async def page_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
     """One candidate over SSE: opening turn, then ``spec.turns - 1`` answers."""
     host, port = host_port(spec.url)
     turn = TurnStats(time.perf_counter())
-    conn = await HttpConnection.open(host, port)
+    fetch = _Fetcher(await HttpConnection.open(host, port), host, port)
     try:
-        session = await json_request(conn, "POST", "/api/sessions", {"pack": PACK})
+        session = await json_request(fetch.conn, "POST", "/api/sessions", {"pack": PACK})
         sid, turn_id = session["id"], session["turn_id"]
-        await _transcript(conn, sid)
+        await fetch.transcript(sid)
         for index in range(spec.turns):
             if index:
                 await asyncio.sleep(spec.think)
                 turn = TurnStats(time.perf_counter())
-                started = await json_request(conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER})
+                started = await json_request(
+                    fetch.conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER}
+                )
                 turn_id = started["turn_id"]
             stats.turns.append(turn)
-            head = await conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
+            head = await fetch.conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
             if head.status != 200:
                 raise TurnFailed(f"http {head.status}")
-            await read_turn_events(conn, turn, spec.tokens)
+            await read_turn_events(fetch.conn, turn, spec.tokens)
             check_turn(turn, spec.tokens)
-            await _transcript(conn, sid)
+            await fetch.transcript(sid)
     finally:
-        stats.bytes_received += conn.received
-        await conn.aclose()
+        await fetch.aclose()
+        stats.bytes_received += fetch.received
 
 
 CLIENTS = {"ws": page_ws_client, "sse": page_sse_client}

@@ -41,6 +41,8 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SDK: HTTP body read (httpx2 over aiohttp or httpcore2)", ("httpx2/_models.py:Response.aiter_bytes",)),
     ("SDK: SSE decoding + JSON parse", ("openai/_streaming.py:",)),
     ("SDK: request set-up, connect, headers", ("openai/resources/chat/completions/completions.py:",)),
+    # Before the runner's rule: the judge streams from the model through the same backend.
+    ("assessment: the model judge", ("hotseat/interview/analysis/judge.py:", "_record_judgement")),
     ("turn log append + wake readers", ("hotseat/streaming/log.py:MemoryStreamLog.append",)),
     (
         "runner loop (per delta, rest)",
@@ -53,7 +55,6 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SSE: EventStream send (pings, disconnect, watchdog)", ("hotseat/api/event_stream.py:",)),
     ("SSE: log read, merge, encode", ("hotseat/api/sse.py:",)),
     # The answer path (A1-A4): the background assessment, the matcher and plan, the store's queries.
-    ("assessment: the model judge", ("hotseat/interview/analysis/judge.py:", "_record_judgement")),
     ("answer: matcher and plan", ("hotseat/interview/analysis/", "hotseat/interview/plan.py:")),
     ("store: queries (event-loop side)", ("hotseat/store/",)),
     ("HTTP API: create session / answer (DB, prompts)", ("hotseat/api/http.py:", "hotseat/interview/")),

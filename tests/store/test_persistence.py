@@ -239,7 +239,7 @@ def test_concurrent_starts_stop_exactly_at_the_cap(settings: Settings) -> None:
 def test_turns_are_appended_after_the_last_one_with_the_flow_saved(settings: Settings) -> None:
     """add_turns counts each turn's position in its INSERT: consecutive after the session's
     last, within one call and across calls, and another session's turns do not count; the flow
-    and status are saved with them."""
+    and status are saved with them; get_session_with_turns reads the same in one query."""
 
     async def scenario() -> tuple[list[tuple[str, int]], list[str], SessionRow | None]:
         services = await build_services(settings, ScriptedBackend())
@@ -254,6 +254,11 @@ def test_turns_are_appended_after_the_last_one_with_the_flow_saved(settings: Set
         await store.add_turns(mine, [last], {"question": 2}, status="finished")
         turns = await store.list_turns(mine)
         session = await store.get_session(mine)
+        together = await store.get_session_with_turns(mine)
+        assert together is not None
+        assert together[0].flow == session.flow if session else False
+        assert [t.id for t in together[1]] == [t.id for t in turns]  # one query, the same answer
+        assert await store.get_session_with_turns(new_id()) is None
         await services.engine.dispose()
         return [(t.id, t.position) for t in turns], [first[0].id, first[1].id, last.id], session
 

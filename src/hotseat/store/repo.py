@@ -171,6 +171,19 @@ class Store:
             found = (await db.execute(_TURNS_OF_SESSION, {"session_id": session_id})).all()
         return [TurnRow(**row._mapping) for row in found]
 
+    async def get_session_with_turns(self, session_id: str) -> tuple[SessionRow, list[TurnRow]] | None:
+        """The session and its turns in order, in one query (one hand-off on SQLite, not two);
+        None if there is no such session."""
+        async with self._read() as db:
+            found = (await db.execute(_SESSION_WITH_TURNS, {"session_id": session_id})).all()
+        if not found:
+            return None
+        first = found[0]._mapping
+        session = SessionRow(**{c.key: first[c] for c in _SESSIONS.columns})
+        if first[_TURNS.c.id] is None:  # no turns: the outer join's one row
+            return session, []
+        return session, [TurnRow(**{c.key: row._mapping[c] for c in _TURNS.columns}) for row in found]
+
     async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:
         return await self._one(TurnRow, _TURN_BY_ID, id=turn_id, session_id=session_id)
 
@@ -400,6 +413,13 @@ _SESSION_AND_TURN = (
         )
     )
     .where(_SESSIONS.c.id == bindparam("session_id"))
+)
+
+_SESSION_WITH_TURNS = (
+    select(_SESSIONS, _TURNS)
+    .select_from(_SESSIONS.outerjoin(_TURNS, _TURNS.c.session_id == _SESSIONS.c.id))
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+    .order_by(_TURNS.c.position)
 )
 
 # Every turn ends with this statement, so it is built once: building an ORM update per turn
