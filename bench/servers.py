@@ -170,6 +170,7 @@ def start_hotseat(
             # holds S4's 10,000 connections, and S2 starts 1,000 sessions in 5 s from 16 addresses.
             "HOTSEAT_MAX_CONNECTIONS": "0",
             "HOTSEAT_MAX_CONNECTIONS_PER_OWNER": "0",
+            "HOTSEAT_MAX_CONNECTIONS_PER_IP": "0",  # every client is 127.0.0.1 (A3: 1,000 of them)
             "HOTSEAT_MAX_RUNNING_TURNS_PER_OWNER": "0",
             "HOTSEAT_MAX_SESSIONS_PER_OWNER": "0",
             "HOTSEAT_ANSWER_RATE_PER_MINUTE": "0",
