@@ -134,6 +134,13 @@ class LoadSpec:
     # or a POST that answers with the event stream: one request less), or with a plain
     # ``POST /api/sessions`` before the stream (the only way before 2026-11-25).
     session_start: SessionStart = "stream"
+    # The answer scenarios (A1-A4): seconds a client waits between a turn's end and its next
+    # request (a candidate reading and typing), TTFT of answer turns only (every turn after a
+    # client's first), and the client that runs one candidate instead of this module's
+    # (``bench.pageflow``'s, which follow the page's own requests).
+    think: float = 0.0
+    answer_ttft: bool = False
+    client: Callable[[LoadSpec, ClientStats], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -170,7 +177,13 @@ class LoadResult:
         return sum(c.bytes_received for c in self.clients)
 
     def ttfts(self) -> list[float]:
-        return [t.ttft for c in self.clients for t in c.turns if t.ttft is not None]
+        first = 1 if self.spec.answer_ttft else 0
+        return [t.ttft for c in self.clients for t in c.turns[first:] if t.ttft is not None]
+
+    @property
+    def answers(self) -> int:
+        """Answer turns that were read to their end (every completed turn after a client's first)."""
+        return sum(max(0, len(c.turns) - 1 - (c.error is not None)) for c in self.clients)
 
     def gaps(self) -> list[float]:
         return [g for c in self.clients for t in c.turns for g in t.gaps]
@@ -199,7 +212,7 @@ class LoadResult:
         ]
 
 
-def _check(turn: TurnStats, tokens: int) -> None:
+def check_turn(turn: TurnStats, tokens: int) -> None:
     text = turn.finish()
     if text != expected_text(tokens):
         raise TurnFailed(f"text mismatch: {turn.tokens} of {tokens} tokens")
@@ -213,7 +226,8 @@ async def _upstream_client(spec: LoadSpec, stats: ClientStats) -> None:
     started = time.perf_counter()
     conn = await HttpConnection.open(host, port)
     try:
-        for _ in range(spec.turns):
+        for index in range(spec.turns):
+            started = await _think(spec) if index else started
             turn = TurnStats(started)
             stats.turns.append(turn)
             body = {
@@ -239,11 +253,16 @@ async def _upstream_client(spec: LoadSpec, stats: ClientStats) -> None:
 
             if not await read_sse(conn, on_event, spec.tokens * 2 + 100):
                 raise TurnFailed("stream ended without [DONE]")
-            _check(turn, spec.tokens)
-            started = time.perf_counter()
+            check_turn(turn, spec.tokens)
     finally:
         stats.bytes_received += conn.received
         await conn.aclose()
+
+
+async def _think(spec: LoadSpec) -> float:
+    """Before a later turn: wait ``spec.think`` seconds; the new turn's start."""
+    await asyncio.sleep(spec.think)
+    return time.perf_counter()
 
 
 def _accumulated(turn: TurnStats, previous: str, frame: str, now: float, deltas: bool) -> str:
@@ -259,7 +278,8 @@ async def _naive_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
     started = time.perf_counter()
     async with ws_connect(ws_url(spec.url, "/ws"), spec.ws_compression) as ws:
         try:
-            for _ in range(spec.turns):
+            for index in range(spec.turns):
+                started = await _think(spec) if index else started
                 turn = TurnStats(started)
                 stats.turns.append(turn)
                 await ws.send(PROMPT)
@@ -273,8 +293,7 @@ async def _naive_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                     previous = _accumulated(turn, previous, message, now, spec.target == "floor")
                 else:
                     raise TurnFailed("no end frame")
-                _check(turn, spec.tokens)
-                started = time.perf_counter()
+                check_turn(turn, spec.tokens)
         finally:
             stats.bytes_received += cast(CountingConnection, ws).received
 
@@ -284,7 +303,8 @@ async def _naive_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
     started = time.perf_counter()
     conn = await HttpConnection.open(host, port)
     try:
-        for _ in range(spec.turns):
+        for index in range(spec.turns):
+            started = await _think(spec) if index else started
             turn = TurnStats(started)
             stats.turns.append(turn)
             head = await conn.request("GET", f"/sse?prompt={quote(PROMPT)}")
@@ -299,8 +319,7 @@ async def _naive_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
                 return False
 
             await read_sse(conn, on_event, spec.tokens * 2 + 10)
-            _check(turn, spec.tokens)
-            started = time.perf_counter()
+            check_turn(turn, spec.tokens)
     finally:
         stats.bytes_received += conn.received
         await conn.aclose()
@@ -313,7 +332,7 @@ async def _hotseat_turn_over_sse(
     head = await conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
     if head.status != 200:
         raise TurnFailed(f"http {head.status}")
-    await _read_turn_events(conn, turn, tokens)
+    await read_turn_events(conn, turn, tokens)
 
 
 async def _start_over_sse(conn: HttpConnection, turn: TurnStats, tokens: int) -> str:
@@ -323,11 +342,11 @@ async def _start_over_sse(conn: HttpConnection, turn: TurnStats, tokens: int) ->
     if head.status != 201:
         raise TurnFailed(f"http {head.status}")
     session: dict[str, str] = {}
-    await _read_turn_events(conn, turn, tokens, session)
+    await read_turn_events(conn, turn, tokens, session)
     return session["id"]
 
 
-async def _read_turn_events(
+async def read_turn_events(
     conn: HttpConnection, turn: TurnStats, tokens: int, session: dict[str, str] | None = None
 ) -> None:
     """A turn's SSE events to its ``done``; a ``session`` event's fields go into ``session``."""
@@ -393,7 +412,7 @@ async def _hotseat_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                     else:
                         raise TurnFailed("no done frame")
                     ended.add(turn_id)
-                    _check(turn, spec.tokens)
+                    check_turn(turn, spec.tokens)
             finally:
                 stats.bytes_received += cast(CountingConnection, ws).received
     finally:
@@ -423,7 +442,7 @@ async def _hotseat_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
                 sid = await _start_over_sse(conn, turn, spec.tokens)
             else:
                 await _hotseat_turn_over_sse(conn, sid, turn_id, turn, spec.tokens)
-            _check(turn, spec.tokens)
+            check_turn(turn, spec.tokens)
             started = time.perf_counter()
     finally:
         stats.bytes_received += conn.received
@@ -451,7 +470,7 @@ async def _one_client(spec: LoadSpec, index: int) -> ClientStats:
         await asyncio.sleep(spec.ramp * index / spec.clients)
     try:
         async with asyncio.timeout(spec.timeout):
-            await _CLIENTS[(spec.target, spec.transport)](spec, stats)
+            await (spec.client or _CLIENTS[(spec.target, spec.transport)])(spec, stats)
     except TimeoutError:
         stats.error = f"timeout: after {spec.timeout:g} s"
     except Exception as exc:

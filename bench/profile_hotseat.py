@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import loadgen, procstat, servers
+from bench import loadgen, pageflow, procstat, servers
 from bench.run import SCENARIOS, _run_async
 
 # (category, substrings of "path:function" frames); first match in this order wins.
@@ -41,6 +41,8 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SDK: HTTP body read (httpx2 over aiohttp or httpcore2)", ("httpx2/_models.py:Response.aiter_bytes",)),
     ("SDK: SSE decoding + JSON parse", ("openai/_streaming.py:",)),
     ("SDK: request set-up, connect, headers", ("openai/resources/chat/completions/completions.py:",)),
+    # Before the runner's rule: the judge streams from the model through the same backend.
+    ("assessment: the model judge", ("hotseat/interview/analysis/judge.py:", "_record_judgement")),
     ("turn log append + wake readers", ("hotseat/streaming/log.py:MemoryStreamLog.append",)),
     (
         "runner loop (per delta, rest)",
@@ -52,6 +54,9 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("WS: connect, session lookup, receive loop", ("hotseat/api/ws.py:", "websockets_sansio_impl.py:")),
     ("SSE: EventStream send (pings, disconnect, watchdog)", ("hotseat/api/event_stream.py:",)),
     ("SSE: log read, merge, encode", ("hotseat/api/sse.py:",)),
+    # The answer path (A1-A4): the background assessment, the matcher and plan, the store's queries.
+    ("answer: matcher and plan", ("hotseat/interview/analysis/", "hotseat/interview/plan.py:")),
+    ("store: queries (event-loop side)", ("hotseat/store/",)),
     ("HTTP API: create session / answer (DB, prompts)", ("hotseat/api/http.py:", "hotseat/interview/")),
     ("SQLAlchemy (event-loop side)", ("sqlalchemy/",)),
     ("HTTP server (uvicorn/starlette/fastapi)", ("uvicorn/protocols/http/", "starlette/", "fastapi/")),
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             spec = loadgen.LoadSpec(
                 "hotseat", args.transport, server.url, args.clients or sc.clients, sc.tokens,
-                sc.turns, sc.ramp, sc.timeout(),
+                sc.turns, sc.ramp, sc.timeout(), think=sc.think, answer_ttft=sc.answers,
+                client=pageflow.CLIENTS[args.transport] if sc.answers else None,
             )  # fmt: skip
             duration = int(sc.timeout()) + 10  # a bound only: py-spy is stopped when the load ends
             result, loop_cpu, other_cpu = _run_async(lambda: _profile(server, spec, raw, args.rate, duration))

@@ -46,6 +46,7 @@ class Row:
     rss_held: int | None = None  # S4: with every idle connection open
     wall: float | None = None
     idle_held: int | None = None  # S4: connections open at once
+    answers: int | None = None  # A1-A4: answer turns read to their end
     note: str = ""
 
     @classmethod
@@ -79,6 +80,13 @@ class Row:
         return self.server_cpu / self.tokens * 1000
 
     @property
+    def cpu_per_answer(self) -> float | None:
+        """A1-A4: the run's server CPU per answer, its session and opening turn included."""
+        if self.server_cpu is None or not self.answers:
+            return None
+        return self.server_cpu / self.answers
+
+    @property
     def bytes_per_token(self) -> float | None:
         return self.bytes_received / self.tokens if self.tokens else None
 
@@ -92,6 +100,7 @@ class Row:
         data = asdict(self)
         data.update(
             cpu_per_1k=self.cpu_per_1k,
+            cpu_per_answer=self.cpu_per_answer,
             bytes_per_token=self.bytes_per_token,
             kb_per_idle_connection=self.kb_per_idle_connection,
         )
@@ -208,6 +217,8 @@ def notes(rows: list[Row]) -> str:
             extra.append(f"wall {row.wall:.1f}s")
         if row.server_cpu is not None:
             extra.append(f"server cpu {row.server_cpu:.2f}s")
+        if row.cpu_per_answer is not None:
+            extra.append(f"{row.cpu_per_answer * 1000:.2f} ms server cpu per answer ({row.answers} answers)")
         if row.note:
             extra.append(row.note)
         lines.append(f"{row.scenario} {row.target}/{row.transport} run {row.run}: " + ", ".join(extra))

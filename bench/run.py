@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 if not __package__:  # run as ``python bench/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import idle, loadgen, procstat, report, servers, stores
+from bench import idle, loadgen, pageflow, procstat, report, servers, stores
 from bench.loadgen import Target, Transport
 
 T = TypeVar("T")
@@ -78,9 +78,13 @@ class Scenario:
     ramp: float = 0.0  # client starts spread evenly over this many seconds
     idle: int = 0  # S4: idle connections to hold at once
     idle_sessions: int = 0  # S4: hotseat sessions they are spread over
+    # The answer scenarios (A1-A4): hotseat clients follow the page's flow (``bench.pageflow``),
+    # only answer turns' TTFT counts, and clients wait ``think`` seconds before each answer.
+    answers: bool = False
+    think: float = 0.0
 
     def timeout(self) -> float:
-        return self.ramp + 3 * self.turns * self.tokens * self.delay_ms / 1000 + 60
+        return self.ramp + self.turns * (3 * self.tokens * self.delay_ms / 1000 + self.think) + 60
 
 
 SCENARIOS = {
@@ -119,6 +123,49 @@ SCENARIOS = {
             turns=2,
             ramp=20.0,
         ),
+        # Issue #25: the page's own flow (new session, opening turn read, then answers); the TTFT
+        # is an answer's, from its frame or POST to its first token.
+        Scenario(
+            "A1",
+            "the page: 200 candidates over 1 s, one answer each",
+            200,
+            20,
+            clients=200,
+            turns=2,
+            ramp=1.0,
+            answers=True,
+        ),
+        Scenario(
+            "A2",
+            "the page: 200 candidates over 4 s, one answer each",
+            200,
+            20,
+            clients=200,
+            turns=2,
+            ramp=4.0,
+            answers=True,
+        ),
+        Scenario(
+            "A3",
+            "the page: 1,000 candidates over 5 s, one answer each",
+            200,
+            100,
+            clients=1000,
+            turns=2,
+            ramp=5.0,
+            answers=True,
+        ),
+        Scenario(
+            "A4",
+            "the page: 200 candidates over 4 s, 3 answers each, 1 s think",
+            200,
+            20,
+            clients=200,
+            turns=4,
+            ramp=4.0,
+            answers=True,
+            think=1.0,
+        ),
     )
 }
 DEFAULT_SCENARIOS = ("S1", "S2", "S3", "S4")
@@ -127,6 +174,16 @@ QUICK = {
     for s in (
         Scenario("Q", "quick: 4 clients x 2 turns x 20 tokens at 5 ms", 20, 5, clients=4, turns=2),
         Scenario("Q4", "quick: 20 idle connections", 5, 0, idle=20, idle_sessions=2),
+        Scenario(
+            "QA",
+            "quick: 4 page clients x 2 answers x 20 tokens at 5 ms",
+            20,
+            5,
+            clients=4,
+            turns=3,
+            answers=True,
+            think=0.1,
+        ),
     )
 }
 
@@ -191,6 +248,9 @@ async def _measure_stream(
         sc.timeout(),
         opts.compression,
         opts.session_start,
+        think=sc.think,
+        answer_ttft=sc.answers,
+        client=pageflow.CLIENTS[transport] if sc.answers and target == "hotseat" else None,
     )
     async with procstat.PeakSampler(server.pid) as peak:
         result = await loadgen.run_load(spec)
@@ -204,6 +264,7 @@ async def _measure_stream(
                 file=sys.stderr,
             )
     row = report.Row.of_load(sc.name, run, result)
+    row.answers = result.answers if sc.answers else None
     row.server_cpu = after.cpu_seconds - before.cpu_seconds
     if server is not mock:
         row.upstream_cpu = procstat.cpu_seconds(mock.pid) - mock_before
@@ -354,7 +415,7 @@ def _sized(sc: Scenario, idle_count: int | None, fd_limit: int, clients: int | N
 
 
 def run_scenario(
-    sc: Scenario, runs: int, targets: list[str] | None, opts: Options
+    sc: Scenario, runs: int, targets: list[str] | None, opts: Options, transports: list[str] | None = None
 ) -> tuple[list[report.Row], bool]:
     """Every run of one scenario, target by target; (rows, whether any run failed outright)."""
     rows: list[report.Row] = []
@@ -363,6 +424,7 @@ def run_scenario(
         (target, transport)
         for target, transport in (IDLE_TARGETS if sc.idle else STREAM_TARGETS + FLOOR_TARGETS)
         if (target in targets if targets else target != "floor")
+        and (transport in transports or target == "upstream" if transports else True)
     ]
     for run in range(1, runs + 1):
         for target, transport in pairs:
@@ -387,7 +449,9 @@ def run_scenario(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--scenario", action="append", help="S1, S2, S3, S4, L1, T1, C1 or C2 (repeatable; default S1-S4)"
+        "--scenario",
+        action="append",
+        help="S1-S4, L1, T1, C1, C2, or A1-A4 (the page's answers; repeatable; default S1-S4)",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny version in seconds (CI)")
     parser.add_argument(
@@ -396,6 +460,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=loadgen.TARGETS,
         help="only these targets (repeatable; default all but floor, which runs only when named)",
     )
+    parser.add_argument(
+        "--transport", action="append", choices=("ws", "sse"),
+        help="only this transport for the relays and hotseat (repeatable; the upstream always runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="confine the measured server to CPU 0, and the mock and this load generator to CPU 1",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, help="repeats of each scenario (default 2, quick 1)")
     parser.add_argument("--idle", type=int, help="S4: idle connections to hold (default 10000)")
     parser.add_argument(
@@ -455,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.hotseat_src / "hotseat" / "__init__.py").is_file():
             parser.error(f"no hotseat package in {args.hotseat_src}")
         servers.hotseat_src = args.hotseat_src.resolve()
+    if args.pin:
+        servers.pinned_cpus.update(hotseat="0", naive="0", floor="0", mock="1")
+        os.sched_setaffinity(0, {1})
     signal.signal(signal.SIGTERM, _terminate)
     logs = args.logs or Path(tempfile.mkdtemp(prefix="hotseat-bench-"))
     hotseat_env = dict(pair.partition("=")[::2] for pair in args.hotseat_env)
@@ -471,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
         f"load average {info['loadavg'][0]:.2f}, open files {fd_limit}, "
-        f"ws compression {args.ws_compression}, session start {args.session_start}; "
+        f"ws compression {args.ws_compression}, session start {args.session_start}"
+        f"{', pinned: server on CPU 0, mock and load generator on CPU 1' if args.pin else ''}; "
         f"hotseat: {info['hotseat']} (checkout {info['git']})"
         + (f", settings {hotseat_env}" if hotseat_env else ""),
         file=sys.stderr,
@@ -482,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             sc = _sized(catalogue[name], args.idle, fd_limit, args.clients)
-            scenario_rows, scenario_failed = run_scenario(sc, runs, args.target, opts)
+            scenario_rows, scenario_failed = run_scenario(sc, runs, args.target, opts, args.transport)
             rows += scenario_rows
             failed = failed or scenario_failed
     finally:

@@ -75,6 +75,8 @@ def free_port() -> int:
 
 # A directory holding the ``hotseat`` package to run instead of the installed one (``--hotseat-src``).
 hotseat_src: Path | None = None
+# ``bench.run --pin``: the CPUs (a ``taskset -c`` list) each process, by name, is confined to.
+pinned_cpus: dict[str, str] = {}
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -114,6 +116,8 @@ def _spawn(
     logs.mkdir(parents=True, exist_ok=True)
     fd, log_name = tempfile.mkstemp(prefix=f"{name}-{port}-", suffix=".log", dir=logs)
     log_path = Path(log_name)
+    if name in pinned_cpus:
+        argv = ["taskset", "-c", pinned_cpus[name], *argv]  # taskset execs: the pid is the server's
     with os.fdopen(fd, "wb") as log:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     server = Server(name, proc, port, log_path)
@@ -166,6 +170,7 @@ def start_hotseat(
             # holds S4's 10,000 connections, and S2 starts 1,000 sessions in 5 s from 16 addresses.
             "HOTSEAT_MAX_CONNECTIONS": "0",
             "HOTSEAT_MAX_CONNECTIONS_PER_OWNER": "0",
+            "HOTSEAT_MAX_CONNECTIONS_PER_IP": "0",  # every client is 127.0.0.1 (A3: 1,000 of them)
             "HOTSEAT_MAX_RUNNING_TURNS_PER_OWNER": "0",
             "HOTSEAT_MAX_SESSIONS_PER_OWNER": "0",
             "HOTSEAT_ANSWER_RATE_PER_MINUTE": "0",

@@ -52,7 +52,7 @@ def test_a_move_whose_read_fails_is_refused_whole(
     sid = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()["id"]
     before = wait_quiet(client, sid)
     body: dict[str, Any] = {"json": {"text": "An answer."}} if move == "answers" else {}
-    failed = fail_next(server.app.state.services, "list_turns", 1, monkeypatch)
+    failed = fail_next(server.app.state.services, "get_session_with_turns", 1, monkeypatch)
 
     refused = client.post(f"/api/sessions/{sid}/{move}", **body)
 

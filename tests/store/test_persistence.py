@@ -237,6 +237,38 @@ def test_concurrent_starts_stop_exactly_at_the_cap(settings: Settings) -> None:
     assert (succeeded, stored) == (5, 5)
 
 
+def test_turns_are_appended_after_the_last_one_with_the_flow_saved(settings: Settings) -> None:
+    """add_turns counts each turn's position in its INSERT: consecutive after the session's
+    last, within one call and across calls, and another session's turns do not count; the flow
+    and status are saved with them; get_session_with_turns reads the same in one query."""
+
+    async def scenario() -> tuple[list[tuple[str, int]], list[str], SessionRow | None]:
+        services = await build_services(settings, ScriptedBackend())
+        store = services.store
+        mine, other = new_id(), new_id()
+        await store.add_session(_session_row(other), _turn(other, "interviewer", "complete"))
+        await store.add_turns(other, [_turn(other, "candidate", "complete")], {})
+        await store.add_session(_session_row(mine), _turn(mine, "interviewer", "complete"))
+        first = [_turn(mine, "candidate", "complete"), _turn(mine, "interviewer", "complete")]
+        await store.add_turns(mine, first, {"question": 1})
+        last = _turn(mine, "interviewer", "complete")
+        await store.add_turns(mine, [last], {"question": 2}, status="finished")
+        turns = await store.list_turns(mine)
+        session = await store.get_session(mine)
+        together = await store.get_session_with_turns(mine)
+        assert together is not None
+        assert together[0].flow == session.flow if session else False
+        assert [t.id for t in together[1]] == [t.id for t in turns]  # one query, the same answer
+        assert await store.get_session_with_turns(new_id()) is None
+        await services.engine.dispose()
+        return [(t.id, t.position) for t in turns], [first[0].id, first[1].id, last.id], session
+
+    stored, appended, session = asyncio.run(scenario())
+    assert [position for _, position in stored] == [0, 1, 2, 3]
+    assert [turn_id for turn_id, _ in stored[1:]] == appended
+    assert session is not None and session.flow == {"question": 2} and session.status == "finished"
+
+
 def _turn(session_id: str, role: str, status: str) -> TurnRow:
     kind = "answer" if role == "candidate" else "question"
     return TurnRow(id=new_id(), session_id=session_id, role=role, kind=kind, text="", status=status)

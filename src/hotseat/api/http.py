@@ -93,8 +93,10 @@ async def create_session(
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session: OwnedSession, services: ServicesDep) -> SessionOut:
-    return SessionOut.of(session, list(await services.records.turns(session.id)))
+async def get_session(session_id: str, services: ServicesDep, owner: OwnerDep) -> SessionOut:
+    # The owner check and the transcript in one query: the page reads it after every turn.
+    session, turns = await services.records.owned_transcript(owner, session_id)
+    return SessionOut.of(session, list(turns))
 
 
 @router.delete("/sessions/{session_id}", status_code=204)

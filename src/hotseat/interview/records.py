@@ -33,6 +33,13 @@ class Records:
             raise session_not_found(session_id)
         return session
 
+    async def owned_transcript(self, owner: str, session_id: str) -> tuple[SessionRow, Sequence[TurnRow]]:
+        """The session with its turns in order (one query), if it belongs to ``owner``; else 404."""
+        found = await self._store.get_session_with_turns(session_id)
+        if found is None or found[0].owner_id != owner:
+            raise session_not_found(session_id)
+        return found
+
     async def owned_turn(self, owner: str, session_id: str, turn_id: str) -> TurnRow:
         """The turn of ``owner``'s session (one query for both); 404 for either missing."""
         found = await self._store.get_session_and_turn(session_id, turn_id)

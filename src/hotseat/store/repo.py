@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -165,11 +165,24 @@ class Store:
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
-        async with self._orm() as db:
-            rows = await db.scalars(
-                select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.position)
-            )
-            return rows.all()
+        # A Core read, like ``_one``: every answer reads the transcript, and the page reads it
+        # again after every turn; the ORM's loading cost more than the query (docs/performance.md).
+        async with self._read() as db:
+            found = (await db.execute(_TURNS_OF_SESSION, {"session_id": session_id})).all()
+        return [TurnRow(**row._mapping) for row in found]
+
+    async def get_session_with_turns(self, session_id: str) -> tuple[SessionRow, list[TurnRow]] | None:
+        """The session and its turns in order, in one query (one hand-off on SQLite, not two);
+        None if there is no such session."""
+        async with self._read() as db:
+            found = (await db.execute(_SESSION_WITH_TURNS, {"session_id": session_id})).all()
+        if not found:
+            return None
+        first = found[0]._mapping
+        session = SessionRow(**{c.key: first[c] for c in _SESSIONS.columns})
+        if first[_TURNS.c.id] is None:  # no turns: the outer join's one row
+            return session, []
+        return session, [TurnRow(**{c.key: row._mapping[c] for c in _TURNS.columns}) for row in found]
 
     async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:
         return await self._one(TurnRow, _TURN_BY_ID, id=turn_id, session_id=session_id)
@@ -201,6 +214,9 @@ class Store:
     ) -> None:
         """Append turns to a session and save its flow state (and ``status``), all or nothing.
 
+        Each turn goes after the session's last; its ``position`` is set by the database and
+        not read back (nothing reads it from the object).
+
         ``assessments`` (pending rows for an answer among ``turns``) are stored in the same
         transaction, so an answer never exists without the record that it awaits assessment.
 
@@ -210,16 +226,17 @@ class Store:
         if status is not None:
             changes["status"] = status
         try:
+            # Blind, so on SQLite the whole answer (its turns, its assessment and the flow) is
+            # written in one hand-off with the commit: each turn's position is counted by its
+            # INSERT (``_TURN_AT_END``), not read beforehand, which took a hand-off of its own.
             async with self._write(blind=True) as db:
-                last = await db.scalar(
-                    select(func.max(TurnRow.position)).where(TurnRow.session_id == session_id)
-                )
-                position = -1 if last is None else last
                 for turn in turns:
-                    position += 1
-                    turn.position = position
-                await insert_rows(db, *turns, *assessments)
-                await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
+                    values = set_values(turn)
+                    values.pop("position", None)
+                    result = await db.execute(_TURN_AT_END, {**values, "end_of": session_id})
+                    take_defaults(turn, result)
+                await insert_rows(db, *assessments)
+                await db.execute(_SAVE_SESSION, {"saved_session_id": session_id, **changes})
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
 
@@ -311,7 +328,9 @@ class Store:
     async def finish_assessment(
         self, assessment_id: str, status: str, result: dict[str, Any] | None, reason: str | None
     ) -> None:
-        async with self._write() as db:
+        # Blind: on SQLite the UPDATE runs with its commit, so SQLite's lock is not held across
+        # turns of a busy event loop while the turns' own writes wait for it.
+        async with self._write(blind=True) as db:
             await db.execute(
                 update(AssessmentRow)
                 .where(AssessmentRow.id == assessment_id)
@@ -370,6 +389,17 @@ _SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
 _TURN_BY_ID = select(_TURNS).where(
     _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
 )
+_TURNS_OF_SESSION = (
+    select(_TURNS).where(_TURNS.c.session_id == bindparam("session_id")).order_by(_TURNS.c.position)
+)
+# A turn appended after its session's last, in one statement; and a session's flow (and status)
+# saved by a Core UPDATE that sets the columns named by its parameters (see _FINISH_TURN).
+_TURN_AT_END = insert(_TURNS).values(
+    position=select(func.coalesce(func.max(_TURNS.c.position) + 1, 0))
+    .where(_TURNS.c.session_id == bindparam("end_of"))
+    .scalar_subquery()
+)
+_SAVE_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("saved_session_id"))
 _STREAMING_TURN = select(_TURNS).where(
     _TURNS.c.session_id == bindparam("session_id"), _TURNS.c.status == "streaming"
 )
@@ -383,6 +413,13 @@ _SESSION_AND_TURN = (
         )
     )
     .where(_SESSIONS.c.id == bindparam("session_id"))
+)
+
+_SESSION_WITH_TURNS = (
+    select(_SESSIONS, _TURNS)
+    .select_from(_SESSIONS.outerjoin(_TURNS, _TURNS.c.session_id == _SESSIONS.c.id))
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+    .order_by(_TURNS.c.position)
 )
 
 # Every turn ends with this statement, so it is built once: building an ORM update per turn

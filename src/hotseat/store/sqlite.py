@@ -131,7 +131,7 @@ class LeanConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         held, self.held = self.held or [], None
         if held:
-            await self.on_thread(_commit_all, held)
+            await self.on_thread(_commit_all, held, self.opener.commits)
         elif self.in_transaction:
             await self.on_thread(_commit)
 
@@ -220,17 +220,23 @@ def _run_all(connection: sqlite3.Connection, held: list[_Statement], statement: 
         cursor.close()
 
 
-def _commit_all(connection: sqlite3.Connection, held: list[_Statement]) -> _Result:
-    cursor = connection.cursor()
-    try:
-        for statement in held:
-            statement.run(cursor)
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        cursor.close()
+def _commit_all(connection: sqlite3.Connection, held: list[_Statement], commits: threading.Lock) -> _Result:
+    # One held transaction at a time per database: the others wait on this lock, which wakes
+    # the next one as soon as the lock is free, and not in SQLite's busy handler, which sleeps
+    # 1, 2, 5 ... 100 ms between tries. A burst of answers, each with its writes, had the
+    # pool's 15 connections all sleeping there, and requests waiting for a connection got
+    # ``busy`` after 5 s (docs/performance.md, A2).
+    with commits:
+        cursor = connection.cursor()
+        try:
+            for statement in held:
+                statement.run(cursor)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
     return [], None, -1, None
 
 
@@ -247,10 +253,11 @@ def _rollback(connection: sqlite3.Connection) -> _Result:
 class _Opener:
     """Opens one ``sqlite3`` connection (on aiosqlite's thread) and keeps it for ``LeanConnection``."""
 
-    def __init__(self, database: str, kwargs: dict[str, Any]) -> None:
+    def __init__(self, database: str, kwargs: dict[str, Any], commits: threading.Lock) -> None:
         self.database = database
         self.kwargs = kwargs
         self.raw: sqlite3.Connection | None = None
+        self.commits = commits  # shared by the engine's connections: see ``_commit_all``
 
     def open(self) -> sqlite3.Connection:
         self.raw = sqlite3.connect(self.database, **self.kwargs, check_same_thread=False)
@@ -260,8 +267,9 @@ class _Opener:
 def connector(database: str, **kwargs: Any) -> Callable[[], LeanConnection]:
     """An ``async_creator`` for SQLAlchemy: ``sqlite3.connect(database, **kwargs)`` with fewer hand-offs."""
     kwargs.pop("check_same_thread", None)
+    commits = threading.Lock()
 
     def connect() -> LeanConnection:
-        return LeanConnection(_Opener(database, kwargs))
+        return LeanConnection(_Opener(database, kwargs, commits))
 
     return connect

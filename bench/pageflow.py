@@ -1,0 +1,146 @@
+"""hotseat clients that follow the page's own flow (``src/hotseat/web/interview.js``), for the
+answer scenarios (A1-A4): what a candidate waits for after sending an answer.
+
+- **WS**: ``POST /api/sessions`` (plain JSON), then ``/ws?session=ID`` (no ``turn_id``: the socket
+  streams the turn in progress from its start) and, as the socket opens, ``GET /api/sessions/ID``
+  (the transcript); the opening turn is read from the socket. When a turn is done the page reads
+  the transcript again. Each answer is ``{"type":"answer"}`` on the socket.
+- **SSE**: ``POST /api/sessions``, ``GET /api/sessions/ID`` (the transcript lists the opening turn
+  as streaming), ``GET …/turns/TID/events`` to its ``done``, the transcript again; each answer is
+  ``POST …/answers`` (202, naming the new turn) and that turn's events.
+
+Between a turn's end and the next answer the client waits ``spec.think`` seconds (a candidate
+reading and typing). Each turn's TTFT runs from the first byte of its request: the answer's
+frame or ``POST`` for answer turns, which are the ones ``LoadSpec.answer_ttft`` keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import cast
+
+import orjson
+
+from bench.loadgen import (
+    ANSWER,
+    PACK,
+    ClientStats,
+    LoadSpec,
+    TurnStats,
+    check_turn,
+    read_turn_events,
+)
+from bench.rawhttp import HttpConnection, HttpError
+from bench.wire import CountingConnection, TurnFailed, host_port, json_request, ws_connect, ws_url
+
+
+class _Fetcher:
+    """The page's own HTTP requests, on one keep-alive connection that is opened again (cookie
+    kept) when the server has closed it while idle, as a browser does: uvicorn closes a
+    keep-alive connection after 5 s, and a WebSocket client's lies idle for a whole turn."""
+
+    def __init__(self, conn: HttpConnection, host: str, port: int) -> None:
+        self.conn = conn
+        self._host, self._port = host, port
+        self.received = 0  # bytes read by connections already closed
+
+    async def transcript(self, sid: str) -> None:
+        """``GET /api/sessions/ID``, as the page does on connect and after every turn."""
+        try:
+            head = await self.conn.request("GET", f"/api/sessions/{sid}")
+        except (HttpError, ConnectionError):
+            # A GET that got no answer is safe to send again, on a new connection.
+            cookie = self.conn.cookie
+            await self.aclose()
+            self.conn = await HttpConnection.open(self._host, self._port)
+            self.conn.cookie = cookie
+            head = await self.conn.request("GET", f"/api/sessions/{sid}")
+        data = await self.conn.body()
+        if head.status != 200:
+            raise TurnFailed(f"http {head.status}: GET transcript: {data[:200]!r}")
+
+    async def aclose(self) -> None:
+        self.received += self.conn.received
+        await self.conn.aclose()
+
+
+async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
+    """One candidate over the WebSocket: opening turn, then ``spec.turns - 1`` answers."""
+    host, port = host_port(spec.url)
+    turn = TurnStats(time.perf_counter())
+    stats.turns.append(turn)
+    fetch = _Fetcher(await HttpConnection.open(host, port), host, port)
+    try:
+        session = await json_request(fetch.conn, "POST", "/api/sessions", {"pack": PACK})
+        sid, turn_id = session["id"], session["turn_id"]
+        url = ws_url(spec.url, f"/ws?session={sid}")
+        async with ws_connect(url, spec.ws_compression, cookie=fetch.conn.cookie) as ws:
+            try:
+                # The page reads the transcript as the socket opens, beside the stream.
+                reading = asyncio.create_task(fetch.transcript(sid))
+                current = ""  # the turn of the last turn frame: deltas carry no turn id
+                for index in range(spec.turns):
+                    if index:
+                        await asyncio.sleep(spec.think)
+                        turn = TurnStats(time.perf_counter())
+                        stats.turns.append(turn)
+                        await ws.send(orjson.dumps({"type": "answer", "text": ANSWER}).decode())
+                        turn_id = ""  # the next turn frame names the answer's turn
+                    for _ in range(spec.tokens * 2 + 20):
+                        frame = orjson.loads(await ws.recv())
+                        now = time.perf_counter()
+                        kind = frame["type"]
+                        if kind == "turn":
+                            current = frame["turn_id"]
+                            turn_id = turn_id or current
+                        elif kind == "delta":
+                            if current == turn_id:
+                                turn.add(frame["text"], now)
+                        elif kind == "error":
+                            raise TurnFailed(f"error frame {frame.get('code')}")
+                        elif kind == "done" and frame.get("turn_id") == turn_id:
+                            break
+                    else:
+                        raise TurnFailed("no done frame")
+                    check_turn(turn, spec.tokens)
+                    await reading
+                    reading = asyncio.create_task(fetch.transcript(sid))  # the page's refresh
+                await reading
+            finally:
+                stats.bytes_received += cast(CountingConnection, ws).received
+    finally:
+        await fetch.aclose()
+        stats.bytes_received += fetch.received
+
+
+async def page_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
+    """One candidate over SSE: opening turn, then ``spec.turns - 1`` answers."""
+    host, port = host_port(spec.url)
+    turn = TurnStats(time.perf_counter())
+    fetch = _Fetcher(await HttpConnection.open(host, port), host, port)
+    try:
+        session = await json_request(fetch.conn, "POST", "/api/sessions", {"pack": PACK})
+        sid, turn_id = session["id"], session["turn_id"]
+        await fetch.transcript(sid)
+        for index in range(spec.turns):
+            if index:
+                await asyncio.sleep(spec.think)
+                turn = TurnStats(time.perf_counter())
+                started = await json_request(
+                    fetch.conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER}
+                )
+                turn_id = started["turn_id"]
+            stats.turns.append(turn)
+            head = await fetch.conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
+            if head.status != 200:
+                raise TurnFailed(f"http {head.status}")
+            await read_turn_events(fetch.conn, turn, spec.tokens)
+            check_turn(turn, spec.tokens)
+            await fetch.transcript(sid)
+    finally:
+        await fetch.aclose()
+        stats.bytes_received += fetch.received
+
+
+CLIENTS = {"ws": page_ws_client, "sse": page_sse_client}
