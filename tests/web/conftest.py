@@ -11,28 +11,18 @@ fails the test on any CSP violation the browser reports and on any uncaught erro
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, unavailable
 from gatedbackend import GatedBackend
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
-# HOTSEAT_CHROMIUM points elsewhere on systems that install it under another name.
-CHROMIUM = Path(os.environ.get("HOTSEAT_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -49,20 +39,14 @@ def backend() -> GatedBackend:
     return GatedBackend()
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright is not installed: run `.venv/bin/pip install playwright`")
+        unavailable("Playwright is not installed: run `.venv/bin/pip install playwright`")
     if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is absent: run `apt-get install -y chromium` to run the page tests")
+        unavailable(f"{CHROMIUM} is absent: run `apt-get install -y chromium` to run the page tests")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

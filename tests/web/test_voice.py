@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, unavailable
 from gatedbackend import GatedBackend, GatedReply
 from pagehelpers import owner_cookies, server_session, start_interview, turn
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable
 from hotseat.serving import ServerThread
 
 if TYPE_CHECKING:
@@ -51,9 +51,9 @@ def browser(recording: tuple[Path, float]) -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright is not installed: run `.venv/bin/pip install playwright`")
+        unavailable("Playwright is not installed: run `.venv/bin/pip install playwright`")
     if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is absent: run `apt-get install -y chromium` to run the page tests")
+        unavailable(f"{CHROMIUM} is absent: run `apt-get install -y chromium` to run the page tests")
     fake_audio = [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
