@@ -123,7 +123,8 @@ async def test_a_send_past_the_timeout_ends_the_connection_with_1013() -> None:
     reason given, and the task running it is not left cancelled."""
     socket = _BlockedSocket()
     watchdog = SendWatchdog(timeout=0.05)
-    connection = Connection(socket, _OneTurnSeat(), "owner", 100, watchdog)  # type: ignore[arg-type]
+    # No app services: this connection is never asked for audio, which is all they are for.
+    connection = Connection(socket, None, _OneTurnSeat(), "owner", 100, watchdog)  # type: ignore[arg-type]
     async with asyncio.timeout(5):
         await connection.run(resume=None)
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
