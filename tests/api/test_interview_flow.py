@@ -7,7 +7,8 @@ import json
 import httpx
 from helpers import report_when_done, wait_quiet
 
-from hotseat.llm.scripted import ScriptedBackend
+from hotseat.errors import UpstreamUnavailable
+from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 
 LONG_ANSWER = (
     "At Acme I owned the orders API. I split the monolith's order endpoints into a versioned service, "
@@ -89,3 +90,24 @@ def test_a_failed_judge_leaves_the_matchers_verdicts_explained(
     assert "not valid" in assessment["note"]
     markdown = client.get(f"/api/sessions/{sid}/export").text
     assert "not valid" in markdown
+
+
+def test_a_retried_report_is_asked_for_the_same_summary(
+    client: httpx.Client, backend: ScriptedBackend
+) -> None:
+    """A report turn that failed, retried: the model is given the composed summary again, not an
+    empty one to invent from."""
+    session = client.post("/api/sessions", json={"pack": "backend-engineer"}).json()
+    sid = session["id"]
+    wait_quiet(client, sid)
+    client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER})
+    wait_quiet(client, sid)
+    backend.enqueue(ScriptedReply(text="", error=UpstreamUnavailable("model down")))
+    client.post(f"/api/sessions/{sid}/finish")
+    assert wait_quiet(client, sid)[-1]["status"] == "failed"
+    first_prompt = backend.calls[-1][0][-1].content
+    assert client.post(f"/api/sessions/{sid}/retry").status_code == 202
+    turns = wait_quiet(client, sid)
+    assert (turns[-1]["kind"], turns[-1]["status"]) == ("report", "complete")
+    retried_prompt = backend.calls[-1][0][-1].content
+    assert "What you showed" in first_prompt and retried_prompt == first_prompt

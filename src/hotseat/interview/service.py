@@ -1,12 +1,12 @@
-"""The interview service: what the API calls. It joins the flow, the prompts,
-the store, the turn runner and the assessor; it knows nothing of HTTP or WebSocket."""
+"""The interview service: what the API calls. It joins the flow, the analysis, the prompts, the
+store, the turn runner and the judge; it knows nothing of HTTP or WebSocket."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
@@ -88,7 +88,6 @@ class InterviewService:
         self.runner = runner
         self.log = log
         self.params = params
-        self.assessment_params = assessment_params
         self.options = options or InterviewOptions()
         self.judging = Judging(
             store, runner, assessment_params, assessment_concurrency, self.options.judge_wait_seconds
@@ -163,12 +162,14 @@ class InterviewService:
             if t.role == "candidate" and t.kind == "answer" and t.question_index == current.question
         ]
         anchored = [c for c in known.claims if c.id == current.anchor(current.question)]
-        analysis = matcher.analyse(question, answers, known.claims)
+        matched = matcher.analyse(question, answers, known.claims)
+        analysis = matched
         judging: asyncio.Task[Analysis] | None = None
         judged = self.options.analysis == "judge"
         if judged and self.options.judge_wait_seconds > 0:
             judging = self.judging.start(question, answers, known.claims, session.language)
-            analysis = await self.judging.in_time(judging, analysis)
+            # The judge has no "I don't know" verdict: the matcher's reading of that stands.
+            analysis = replace(await self.judging.in_time(judging, matched), declined=matched.declined)
         move = next_move(
             analysis,
             followups_used=current.followups,
@@ -186,7 +187,9 @@ class InterviewService:
             session_id=session_id,
             question_index=current.question,
             answer_turn_id=reply.id,
-            status="pending" if judged and (judging is None or not judging.done()) else "complete",
+            # Pending until the judge's verdicts are recorded: also when it already failed, so that
+            # the failure's note is recorded (Judging._record) rather than lost.
+            status="pending" if judged and not _judged_in_time(judging) else "complete",
             result=analysis.to_dict(),
         )
         turn = _interviewer_turn(session_id, plan)
@@ -222,9 +225,7 @@ class InterviewService:
         state, plan = flow.finish(FlowState.from_dict(session.flow))
         turn = _interviewer_turn(session_id, plan)
         known = await self._known(session, turns)
-        summary = compose_summary(
-            await self._report(session, turns), self.packs.get(session.pack_id), session.language
-        )
+        summary = await self._summary(session, turns, plan, known)
         await self.store.add_turns(session_id, [turn], state.to_dict(), status="finished")
         await self._start_turn(session, turn, plan, known, summary=summary)
         return StartedTurn(session_id, turn.id, plan.kind)
@@ -245,8 +246,9 @@ class InterviewService:
         plan = state.last_plan or TurnPlan(cast(TurnKind, last.kind), last.question_index)
         turn = _interviewer_turn(session_id, plan)
         known = await self._known(session, turns)
+        summary = await self._summary(session, turns, plan, known)  # a retried report says it again
         await self.store.add_turns(session_id, [turn], session.flow)
-        await self._start_turn(session, turn, plan, known)
+        await self._start_turn(session, turn, plan, known, summary=summary)
         return StartedTurn(session_id, turn.id, plan.kind)
 
     async def cancel(self, session_id: str, turn_id: str | None = None) -> str | None:
@@ -281,9 +283,13 @@ class InterviewService:
 
     # -- internals ----------------------------------------------------------------------
 
-    async def _report(self, session: SessionRow, turns: Sequence[TurnRow]) -> dict[str, Any]:
+    async def _report(
+        self, session: SessionRow, turns: Sequence[TurnRow], claims: Sequence[Claim] | None = None
+    ) -> dict[str, Any]:
+        """The report; ``claims``: the CV's, when the caller has read them already."""
         assessments = await self.store.list_assessments(session.id)
-        cv_text = await self._cv_text(session)
+        if claims is None:
+            claims = extract_claims(await self._cv_text(session))
         return build_report(
             session_id=session.id,
             session_status=session.status,
@@ -292,9 +298,18 @@ class InterviewService:
             pack=self.packs.get(session.pack_id),
             turns=turns,
             assessments=assessments,
-            claims=extract_claims(cv_text),
+            claims=claims,
             anchors=FlowState.from_dict(session.flow).anchors,
         )
+
+    async def _summary(
+        self, session: SessionRow, turns: Sequence[TurnRow], plan: TurnPlan, known: _Known
+    ) -> str:
+        """The closing summary a ``report`` turn says ("" for any other turn), composed from the report."""
+        if plan.kind != "report":
+            return ""
+        report = await self._report(session, turns, known.claims)
+        return compose_summary(report, self.packs.get(session.pack_id), session.language)
 
     async def _generating_turn(self, session_id: str) -> str | None:
         """The session's turn being generated: here, or (with replicas) wherever the database says."""
@@ -323,16 +338,21 @@ class InterviewService:
             turn_number=len(known.history),
             summary=summary,
         )
-        messages = build_messages(
-            pack,
-            plan,
-            known.history,
-            script,
-            language=session.language,
-            cv_text=known.cv_text,
-            job_description=session.job_description,
-        )
         source = self._guided_source(session, script, known) if self.options.style == "guided" else None
+        # The whole-turn prompt only where the model writes the whole turn (free style).
+        messages = (
+            build_messages(
+                pack,
+                plan,
+                known.history,
+                script,
+                language=session.language,
+                cv_text=known.cv_text,
+                job_description=session.job_description,
+            )
+            if source is None
+            else []
+        )
         request = TurnRequest(
             session.id, turn.id, plan.kind, messages, self.params, owner=session.owner_id, source=source
         )
@@ -388,3 +408,8 @@ def _candidate_turn(session_id: str, kind: str, question_index: int, text: str) 
         text=text,
         status="complete",
     )
+
+
+def _judged_in_time(judging: asyncio.Task[Analysis] | None) -> bool:
+    """The judge answered, and well, while the move waited for it."""
+    return judging is not None and judging.done() and not judging.cancelled() and judging.exception() is None

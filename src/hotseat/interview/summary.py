@@ -26,13 +26,17 @@ def compose_summary(report: dict[str, Any], pack: Pack, language: str) -> str:
     shown: list[str] = []
     missing: list[str] = []
     weakest: list[tuple[int, int, str]] = []
-    unreached: list[str] = []
+    # The report lists the questions that were asked; the rest of the pack was never reached.
+    asked = {question["index"]: question for question in report["questions"]}
+    unreached = [
+        spec.question
+        for index, spec in enumerate(pack.questions)
+        if index not in asked or asked[index]["assessment"].get("status") == "not_answered"
+    ]
     for question in report["questions"]:
         assessment = question["assessment"]
         spec = pack.questions[question["index"]]
         if "points" not in assessment:
-            if assessment.get("status") == "not_answered":
-                unreached.append(spec.question)
             continue
         for position, point in enumerate(assessment["points"]):
             if point["verdict"] == "demonstrated" and point["evidence"]:
