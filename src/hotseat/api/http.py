@@ -16,10 +16,17 @@ from hotseat.api.limits import admit_move
 from hotseat.api.markdown_export import inert_markdown
 from hotseat.api.pack_views import pack_detail, pack_summary
 from hotseat.api.readiness import readiness
-from hotseat.api.schemas import CreateSession, SessionCreated, SessionOut, SessionSummary, TurnStarted
+from hotseat.api.schemas import (
+    CreateSession,
+    SessionCreated,
+    SessionOut,
+    SessionSummary,
+    TurnStarted,
+    check_answer,
+)
 from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import start_and_stream
-from hotseat.errors import BadRequest, NotFound, Unauthorized
+from hotseat.errors import NotFound, Unauthorized
 from hotseat.interview.report_markdown import report_markdown
 from hotseat.local_models.live import describe
 
@@ -168,8 +175,3 @@ async def export(
     # Inert: other Markdown viewers may render raw HTML and fetch images (api/markdown_export.py).
     markdown = inert_markdown(report_markdown(body))
     return Response(markdown, media_type="text/markdown; charset=utf-8", headers=headers)
-
-
-def check_answer(text: str, limit: int) -> None:
-    if len(text) > limit:
-        raise BadRequest(f"The answer is longer than {limit} characters; shorten it or split it.")

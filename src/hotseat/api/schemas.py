@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from hotseat.api.clean_input import strip_invisible
 from hotseat.config import ANSWER_CHARS_CEILING
+from hotseat.errors import BadRequest
 from hotseat.interview.packs import PackRegistry
 from hotseat.interview.records import SessionRow, TurnRow
 
@@ -199,3 +200,10 @@ def ref_of(data: object) -> str | None:
         return _ref.validate_python(ref)
     except ValidationError:
         return None
+
+
+def check_answer(text: str, limit: int) -> None:
+    """An answer (typed, or a recording's transcript) within ``HOTSEAT_MAX_ANSWER_CHARS``; the
+    schemas' ceiling is fixed, the setting is checked here."""
+    if len(text) > limit:
+        raise BadRequest(f"The answer is longer than {limit} characters; shorten it or split it.")

@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection
 
 from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
 from hotseat.api.limits import admit_move, client_ip, limits_of
-from hotseat.api.schemas import Answer
+from hotseat.api.schemas import Answer, check_answer
 from hotseat.errors import BadRequest, HotseatError
 from hotseat.interview.flow import FlowState
 from hotseat.interview.records import SessionRow
@@ -41,9 +41,6 @@ from hotseat.speech.voice import Speech, Spoken
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api")
-
-# Multipart framing around the recording; a body larger than the limit plus this is refused unread.
-_MULTIPART_OVERHEAD = 64 * 1024
 
 # The bodies of the routes that read their own (for the OpenAPI schema).
 _RECORDING = {
@@ -110,9 +107,7 @@ async def answer_recording(
     async with admit_move(connection, owner):
         words = await vocabulary(services, session)
         heard = await speech.transcribe(data, session.language, words, admit_audio(connection, owner))
-        limit = services.settings.max_answer_chars
-        if len(heard.text) > limit:
-            raise BadRequest(f"The spoken answer is longer than {limit} characters; answer in shorter parts.")
+        check_answer(heard.text, services.settings.max_answer_chars)
         started = await services.interview.answer(session.id, heard.text)
     return SpokenTurnStarted(turn_id=started.turn_id, transcript=heard.text)
 
@@ -216,18 +211,15 @@ async def _wav_stream(
 
 
 async def _recording(request: Request, speech: Speech) -> bytes:
-    """The ``audio`` file of a multipart request, refused unread when over the size limit."""
-    declared = request.headers.get("content-length")
-    too_large = speech.too_large()
-    if declared is not None and declared.isdigit() and int(declared) > speech.max_bytes + _MULTIPART_OVERHEAD:
-        raise too_large
+    """The ``audio`` file of a multipart request (a body far over the limit was refused unread by
+    ``api.body_limit``; this checks the file itself)."""
     async with request.form(max_files=1, max_fields=4) as form:
         upload = form.get("audio")
         if not isinstance(upload, UploadFile):
             raise BadRequest(f"Send the recording in a multipart field named audio ({ACCEPTED}).")
         data = await upload.read(speech.max_bytes + 1)
     if len(data) > speech.max_bytes:
-        raise too_large
+        raise speech.too_large()
     return data
 
 

@@ -1,7 +1,7 @@
 """Audio on the WebSocket: the candidate's recordings in, the interviewer's speech out.
 
-``api.ws`` hands this module every binary frame and every JSON frame whose
-``type`` is in ``FRAME_TYPES``; the contract is docs/protocol.md ("Audio on the
+``api.ws_frames.receive_frame`` hands this module every binary frame and every
+JSON frame whose ``type`` is in ``FRAME_TYPES``; the contract is docs/protocol.md ("Audio on the
 WebSocket").
 
 In: ``audio_start`` (an optional ``ref``, and ``mode``: ``transcript`` or
@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.websockets import WebSocket
 
 from hotseat.api.deps import Services, owned_session
-from hotseat.api.errors import bad_frame
+from hotseat.api.errors import bad_frame, ws_error_frame
 from hotseat.api.schemas import Id
 from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording, vocabulary
 from hotseat.errors import BadRequest, Busy, HotseatError, Internal
@@ -88,7 +88,7 @@ _audio_frame: TypeAdapter[Any] = TypeAdapter(AudioFrame)
 
 
 class Taken:
-    """What ``api.ws`` gets back for a frame handled here: nothing more to do with it."""
+    """What ``receive_frame`` returns for a frame handled here: the connection has nothing more to do."""
 
 
 TAKEN = Taken()
@@ -323,14 +323,11 @@ class AudioChannel:
     # -- sending --------------------------------------------------------------------------------------
 
     async def _error(self, error: HotseatError, ref: str | None = None) -> None:
-        frame: dict[str, Any] = {"type": "error"}
-        if ref is not None:
-            frame["ref"] = ref
-        frame.update(error.to_dict())
-        await self._emit(orjson.dumps(frame).decode())
+        await self._emit(ws_error_frame(error, ref=ref))
 
     async def _emit(self, message: str | bytes) -> bool:
-        """Send through the connection (its lock, its stall watchdog); False once it has gone."""
+        """Put in the connection's outbox, for its one sender (whose sends the stall watchdog guards);
+        False once the connection has ended."""
         try:
             await self._send(message)
         except asyncio.CancelledError:

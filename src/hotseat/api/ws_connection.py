@@ -38,7 +38,6 @@ from fastapi import WebSocket, WebSocketDisconnect
 from hotseat import metrics
 from hotseat.api.deps import Services
 from hotseat.api.errors import ws_error_frame
-from hotseat.api.http import check_answer
 from hotseat.api.limits import admit_move
 from hotseat.api.schemas import (
     AnswerFrame,
@@ -48,6 +47,7 @@ from hotseat.api.schemas import (
     RetryFrame,
     SkipFrame,
     StartFrame,
+    check_answer,
 )
 from hotseat.api.send_watchdog import SendWatchdog
 from hotseat.api.ws_audio import AudioChannel, Taken
