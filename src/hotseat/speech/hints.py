@@ -28,6 +28,7 @@ MAX_HINT_CHARS = 400
 _LONG_WORD = 9
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[./+#-][A-Za-z0-9+#]+)*[+#]*")
+_LOOK_BACK = 32
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;•\n]\s*|\s[-*]\s+)$")
 _TECHNICAL = re.compile(
     r"""
@@ -76,12 +77,18 @@ def terms(text: str) -> list[str]:
         if _TECHNICAL.search(word):
             keep = True
         elif word[0].isupper():
-            keep = word[1:].islower() and not _SENTENCE_START.search(text[: match.start()])
+            keep = word[1:].islower() and not _starts_sentence(text, match.start())
         else:
             keep = len(word) >= _LONG_WORD and word.lower() not in _COMMON
         if keep:
             found.setdefault(word.lower(), word)
     return list(found.values())
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    # Only the characters just before the word matter; searching all of them made terms()
+    # quadratic in the CV's length (a second per recording for a 50,000-character CV).
+    return _SENTENCE_START.search(text[max(0, at - _LOOK_BACK) : at]) is not None
 
 
 def select(sources: Iterable[str | None], *, max_chars: int = MAX_HINT_CHARS) -> list[str]:
