@@ -10,9 +10,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Insert
 
-from hotseat.store.models import Base, SessionRow
-
-_SESSIONS = cast(Table, SessionRow.__table__)
+from hotseat.store.models import Base
+from hotseat.store.statements import SESSIONS
 
 
 async def insert_rows(db: AsyncConnection, *rows: Base) -> None:
@@ -64,11 +63,9 @@ def capped_session_insert(keys: tuple[str, ...]) -> Insert:
     """
     statement = _CAPPED_SESSION_INSERTS.get(keys)
     if statement is None:
-        given = select(*(bindparam(key, type_=_SESSIONS.c[key].type) for key in keys))
-        count = (
-            select(func.count()).select_from(_SESSIONS).where(_SESSIONS.c.owner_id == bindparam("owner_id"))
-        )
-        statement = insert(_SESSIONS).from_select(
+        given = select(*(bindparam(key, type_=SESSIONS.c[key].type) for key in keys))
+        count = select(func.count()).select_from(SESSIONS).where(SESSIONS.c.owner_id == bindparam("owner_id"))
+        statement = insert(SESSIONS).from_select(
             list(keys), given.where(count.scalar_subquery() < bindparam("max_per_owner"))
         )
         _CAPPED_SESSION_INSERTS[keys] = statement

@@ -11,15 +11,16 @@ import secrets
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 
 from hotseat.errors import INTERRUPTED_MESSAGE, Conflict
+from hotseat.store import statements as q
 from hotseat.store.db import sessionmaker
 from hotseat.store.failures import database_errors
 from hotseat.store.inserts import capped_session_insert, insert_rows, set_values, take_defaults
@@ -145,7 +146,7 @@ class Store:
             raise
 
     async def get_session(self, session_id: str) -> SessionRow | None:
-        return await self._one(SessionRow, _SESSION_BY_ID, id=session_id)
+        return await self._one(SessionRow, q.SESSION_BY_ID, id=session_id)
 
     async def list_sessions(self, owner_id: str, limit: int = 200) -> Sequence[SessionRow]:
         async with self._orm() as db:
@@ -168,24 +169,21 @@ class Store:
         # A Core read, like ``_one``: every answer reads the transcript, and the page reads it
         # again after every turn; the ORM's loading cost more than the query (docs/performance.md).
         async with self._read() as db:
-            found = (await db.execute(_TURNS_OF_SESSION, {"session_id": session_id})).all()
+            found = (await db.execute(q.TURNS_OF_SESSION, {"session_id": session_id})).all()
         return [TurnRow(**row._mapping) for row in found]
 
     async def get_session_with_turns(self, session_id: str) -> tuple[SessionRow, list[TurnRow]] | None:
         """The session and its turns in order, in one query (one hand-off on SQLite, not two);
         None if there is no such session."""
         async with self._read() as db:
-            found = (await db.execute(_SESSION_WITH_TURNS, {"session_id": session_id})).all()
+            found = (await db.execute(q.SESSION_WITH_TURNS, {"session_id": session_id})).all()
         if not found:
             return None
-        first = found[0]._mapping
-        session = SessionRow(**{c.key: first[c] for c in _SESSIONS.columns})
-        if first[_TURNS.c.id] is None:  # no turns: the outer join's one row
-            return session, []
-        return session, [TurnRow(**{c.key: row._mapping[c] for c in _TURNS.columns}) for row in found]
+        turns = [turn for row in found if (turn := q.joined_turn(row._mapping)) is not None]
+        return q.joined_session(found[0]._mapping), turns  # no turns: the outer join's one row
 
     async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:
-        return await self._one(TurnRow, _TURN_BY_ID, id=turn_id, session_id=session_id)
+        return await self._one(TurnRow, q.TURN_BY_ID, id=turn_id, session_id=session_id)
 
     async def get_session_and_turn(
         self, session_id: str, turn_id: str
@@ -193,15 +191,11 @@ class Store:
         """The session and one of its turns, in one query: None if no session, (session, None) if no turn."""
         async with self._read() as db:
             found = (
-                await db.execute(_SESSION_AND_TURN, {"session_id": session_id, "turn_id": turn_id})
+                await db.execute(q.SESSION_AND_TURN, {"session_id": session_id, "turn_id": turn_id})
             ).first()
         if found is None:
             return None
-        values = found._mapping
-        session = SessionRow(**{c.key: values[c] for c in _SESSIONS.columns})
-        if values[_TURNS.c.id] is None:
-            return session, None
-        return session, TurnRow(**{c.key: values[c] for c in _TURNS.columns})
+        return q.joined_session(found._mapping), q.joined_turn(found._mapping)
 
     async def add_turns(
         self,
@@ -228,15 +222,15 @@ class Store:
         try:
             # Blind, so on SQLite the whole answer (its turns, its assessment and the flow) is
             # written in one hand-off with the commit: each turn's position is counted by its
-            # INSERT (``_TURN_AT_END``), not read beforehand, which took a hand-off of its own.
+            # INSERT (``q.TURN_AT_END``), not read beforehand, which took a hand-off of its own.
             async with self._write(blind=True) as db:
                 for turn in turns:
                     values = set_values(turn)
                     values.pop("position", None)
-                    result = await db.execute(_TURN_AT_END, {**values, "end_of": session_id})
+                    result = await db.execute(q.TURN_AT_END, {**values, "end_of": session_id})
                     take_defaults(turn, result)
                 await insert_rows(db, *assessments)
-                await db.execute(_SAVE_SESSION, {"saved_session_id": session_id, **changes})
+                await db.execute(q.SAVE_SESSION, {"saved_session_id": session_id, **changes})
         except IntegrityError as exc:
             raise Conflict(BUSY_MESSAGE) from exc
 
@@ -256,7 +250,7 @@ class Store:
         what the clients were told. A retried write that had in fact landed changes nothing.
         """
         async with self._write(blind=True) as db:
-            await db.execute(_FINISH_TURN, {"finished_turn_id": outcome.turn_id, **outcome_values(outcome)})
+            await db.execute(q.FINISH_TURN, {"finished_turn_id": outcome.turn_id, **outcome_values(outcome)})
 
     async def finish_abandoned_turn(self, outcome: FinishedTurn) -> bool:
         """Store the outcome of a turn whose replica died, unless it has ended meanwhile.
@@ -282,7 +276,7 @@ class Store:
 
     async def streaming_turn(self, session_id: str) -> TurnRow | None:
         """The session's turn that is generating, on whichever replica (at most one: see TurnRow)."""
-        return await self._one(TurnRow, _STREAMING_TURN, session_id=session_id)
+        return await self._one(TurnRow, q.STREAMING_TURN, session_id=session_id)
 
     async def streaming_turn_id(self, session_id: str) -> str | None:
         """The session's turn that is generating, on whichever replica."""
@@ -317,7 +311,7 @@ class Store:
             await insert_rows(db, cv)
 
     async def get_cv(self, cv_id: str) -> CvRow | None:
-        return await self._one(CvRow, _CV_BY_ID, id=cv_id)
+        return await self._one(CvRow, q.CV_BY_ID, id=cv_id)
 
     async def delete_cv(self, cv_id: str) -> None:
         """Delete a CV; sessions that used it keep their transcript but lose the link."""
@@ -382,49 +376,4 @@ def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
 
 
-# The reads of single rows that every turn makes, built once (see _FINISH_TURN).
-_SESSIONS = cast(Table, SessionRow.__table__)
-_TURNS = cast(Table, TurnRow.__table__)
-_SESSION_BY_ID = select(_SESSIONS).where(_SESSIONS.c.id == bindparam("id"))
-_TURN_BY_ID = select(_TURNS).where(
-    _TURNS.c.id == bindparam("id"), _TURNS.c.session_id == bindparam("session_id")
-)
-_TURNS_OF_SESSION = (
-    select(_TURNS).where(_TURNS.c.session_id == bindparam("session_id")).order_by(_TURNS.c.position)
-)
-# A turn appended after its session's last, in one statement; and a session's flow (and status)
-# saved by a Core UPDATE that sets the columns named by its parameters (see _FINISH_TURN).
-_TURN_AT_END = insert(_TURNS).values(
-    position=select(func.coalesce(func.max(_TURNS.c.position) + 1, 0))
-    .where(_TURNS.c.session_id == bindparam("end_of"))
-    .scalar_subquery()
-)
-_SAVE_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("saved_session_id"))
-_STREAMING_TURN = select(_TURNS).where(
-    _TURNS.c.session_id == bindparam("session_id"), _TURNS.c.status == "streaming"
-)
-_CV_BY_ID = select(CvRow.__table__).where(CvRow.__table__.c.id == bindparam("id"))
-# Columns of both tables share names (id, status...): the row is read by column object, not name.
-_SESSION_AND_TURN = (
-    select(_SESSIONS, _TURNS)
-    .select_from(
-        _SESSIONS.outerjoin(
-            _TURNS, and_(_TURNS.c.id == bindparam("turn_id"), _TURNS.c.session_id == _SESSIONS.c.id)
-        )
-    )
-    .where(_SESSIONS.c.id == bindparam("session_id"))
-)
-
-_SESSION_WITH_TURNS = (
-    select(_SESSIONS, _TURNS)
-    .select_from(_SESSIONS.outerjoin(_TURNS, _TURNS.c.session_id == _SESSIONS.c.id))
-    .where(_SESSIONS.c.id == bindparam("session_id"))
-    .order_by(_TURNS.c.position)
-)
-
-# Every turn ends with this statement, so it is built once: building an ORM update per turn
-# (and the ORM's bulk-update bookkeeping) was CPU on every turn (T1 in docs/performance.md).
-# A Core UPDATE without ``values()`` sets the columns named by the parameters it is executed with.
-_FINISH_TURN = update(_TURNS).where(
-    _TURNS.c.id == bindparam("finished_turn_id"), _TURNS.c.status == "streaming"
-)
+# The reads of single rows that every turn makes, built once (see q.FINISH_TURN).

@@ -45,10 +45,6 @@ export function configure(options) {
   Object.assign(hooks, options);
 }
 
-export function currentSession() {
-  return run?.id ?? null;
-}
-
 export function currentTransport() {
   return run?.state.transport ?? null;
 }

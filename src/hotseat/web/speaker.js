@@ -67,6 +67,8 @@ export function sayOverHttp(turnId, url) {
   play(turnId, url);
 }
 
+const HEADER_TEXT = new TextDecoder();
+
 /** A binary frame of the socket: 4 bytes of header length, the JSON header, then 16-bit PCM. */
 export function onSpeechFrame(buffer) {
   const current = playback;
@@ -74,14 +76,16 @@ export function onSpeechFrame(buffer) {
   const length = new DataView(buffer).getUint32(0);
   let header;
   try {
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+    header = JSON.parse(HEADER_TEXT.decode(new Uint8Array(buffer, 4, length)));
   } catch {
     return;
   }
   // Speech of a turn no longer being played (stopped, muted, another turn began) is dropped.
   if (!current?.ws || current.turnId !== header.turn_id) return;
-  const pcm = new Uint8Array(buffer.slice(4 + length)); // a copy: Int16Array needs an even offset
-  if (pcm.length >= 2) queue(current, pcm.slice(0, pcm.length - (pcm.length % 2)), header.rate, header.end ? header.last : 0);
+  const bytes = buffer.byteLength - 4 - length;
+  // One copy, of whole samples: Int16Array needs an even offset and length.
+  const pcm = new Uint8Array(buffer.slice(4 + length, 4 + length + bytes - (bytes % 2)));
+  if (pcm.length >= 2) queue(current, pcm, header.rate, header.end ? header.last : 0);
 }
 
 export function stopPlayback() {

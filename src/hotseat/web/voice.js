@@ -49,7 +49,7 @@ let sessionId = null;
 let canListen = false;
 let canSpeak = false;
 let stream = null; // the microphone
-let meter = null; // {context, analyser, frame}
+let meter = null; // {context, analyser, frame, samples (reused every frame)}
 let recorder = null;
 let chunks = [];
 let live = null; // the recording streaming on the socket: {ref, ws, open (false once cancelled)}
@@ -163,7 +163,7 @@ async function openMicrophone() {
   const analyser = context.createAnalyser();
   analyser.fftSize = 1024;
   context.createMediaStreamSource(stream).connect(analyser);
-  meter = { context, analyser, frame: 0 };
+  meter = { context, analyser, frame: 0, samples: new Float32Array(analyser.fftSize) };
   measure();
   return true;
 }
@@ -182,7 +182,7 @@ function closeMicrophone() {
 /** The level meter, and hands-free's speech detection, once per frame. */
 function measure() {
   if (!meter) return;
-  const samples = new Float32Array(meter.analyser.fftSize);
+  const { samples } = meter;
   meter.analyser.getFloatTimeDomainData(samples);
   const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
   els.level.value = Math.min(1, rms * 10);
