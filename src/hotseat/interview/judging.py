@@ -53,6 +53,13 @@ class Judging:
         """Ask the judge about the answers to ``question`` (waiting for a slot first)."""
         return asyncio.create_task(self._judge(question, answers, claims, language))
 
+    @staticmethod
+    def answered(judging: asyncio.Task[Analysis] | None) -> bool:
+        """The judge answered, and well, while the move waited for it."""
+        return (
+            judging is not None and judging.done() and not judging.cancelled() and judging.exception() is None
+        )
+
     async def in_time(self, judging: asyncio.Task[Analysis], fallback: Analysis) -> Analysis:
         """The judge's analysis if it comes within ``wait_seconds``, else the matcher's."""
         if self.wait_seconds <= 0:

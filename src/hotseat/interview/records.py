@@ -95,3 +95,29 @@ class Records:
     async def ping_database(self) -> None:
         """One round trip to the database (readiness); raises if it does not answer."""
         await self._store.ping()
+
+
+def new_interviewer_turn(session_id: str, kind: str, question_index: int | None) -> TurnRow:
+    """An interviewer turn about to be generated (status ``streaming``, no text yet)."""
+    return TurnRow(
+        id=new_id(),
+        session_id=session_id,
+        role="interviewer",
+        kind=kind,
+        question_index=question_index,
+        text="",
+        status="streaming",
+    )
+
+
+def new_candidate_turn(session_id: str, kind: str, question_index: int, text: str) -> TurnRow:
+    """The candidate's move (an answer, or a skip), complete as it is stored."""
+    return TurnRow(
+        id=new_id(),
+        session_id=session_id,
+        role="candidate",
+        kind=kind,
+        question_index=question_index,
+        text=text,
+        status="complete",
+    )

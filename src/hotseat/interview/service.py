@@ -22,6 +22,7 @@ from hotseat.interview.packs import PackRegistry
 from hotseat.interview.plan import next_move
 from hotseat.interview.progress import build_progress, earlier_reports
 from hotseat.interview.prompts import PastTurn, build_messages
+from hotseat.interview.records import new_candidate_turn, new_interviewer_turn
 from hotseat.interview.report import build_report
 from hotseat.interview.script import TurnScript, script_for
 from hotseat.interview.summary import compose_summary
@@ -123,7 +124,7 @@ class InterviewService:
             status="active",
             flow=state.to_dict(),
         )
-        turn = _interviewer_turn(session.id, plan)
+        turn = new_interviewer_turn(session.id, plan.kind, plan.question_index)
         await self.store.add_session(session, turn, max_per_owner=max_sessions)
         # Nothing is read back: the opening turn has no history, and the CV is already at hand.
         await self._start_turn(session, turn, plan, _Known([], cv_text, claims))
@@ -153,7 +154,7 @@ class InterviewService:
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
         flow.require_asking(current)
-        reply = _candidate_turn(session_id, "answer", current.question, text)
+        reply = new_candidate_turn(session_id, "answer", current.question, text)
         known = await self._known(session, [*turns, reply])
         question = pack.questions[current.question]
         answers = [
@@ -189,10 +190,10 @@ class InterviewService:
             answer_turn_id=reply.id,
             # Pending until the judge's verdicts are recorded: also when it already failed, so that
             # the failure's note is recorded (Judging._record) rather than lost.
-            status="pending" if judged and not _judged_in_time(judging) else "complete",
+            status="pending" if judged and not Judging.answered(judging) else "complete",
             result=analysis.to_dict(),
         )
-        turn = _interviewer_turn(session_id, plan)
+        turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         try:
             await self.store.add_turns(session_id, [reply, turn], state.to_dict(), assessments=[row])
         except BaseException:
@@ -210,12 +211,12 @@ class InterviewService:
         session, turns = await self.transcript(session_id)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
-        reply = _candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT)
+        reply = new_candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT)
         known = await self._known(session, [*turns, reply])
         used = list(current.anchors.values())
         next_anchor = anchor_for(pack, current.question + 1, known.claims, used=used)
         state, plan = flow.skip(current, len(pack.questions), next_anchor)
-        turn = _interviewer_turn(session_id, plan)
+        turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         await self.store.add_turns(session_id, [reply, turn], state.to_dict())
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind)
@@ -223,7 +224,7 @@ class InterviewService:
     async def finish(self, session_id: str) -> StartedTurn:
         session, turns = await self.transcript(session_id)
         state, plan = flow.finish(FlowState.from_dict(session.flow))
-        turn = _interviewer_turn(session_id, plan)
+        turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         known = await self._known(session, turns)
         summary = await self._summary(session, turns, plan, known)
         await self.store.add_turns(session_id, [turn], state.to_dict(), status="finished")
@@ -244,7 +245,7 @@ class InterviewService:
             )
         state = FlowState.from_dict(session.flow)
         plan = state.last_plan or TurnPlan(cast(TurnKind, last.kind), last.question_index)
-        turn = _interviewer_turn(session_id, plan)
+        turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         known = await self._known(session, turns)
         summary = await self._summary(session, turns, plan, known)  # a retried report says it again
         await self.store.add_turns(session_id, [turn], session.flow)
@@ -384,32 +385,3 @@ class InterviewService:
     async def _cv_text(self, session: SessionRow) -> str | None:
         cv = await self.store.get_cv(session.cv_id) if session.cv_id else None
         return cv.text if cv is not None else None
-
-
-def _interviewer_turn(session_id: str, plan: TurnPlan) -> TurnRow:
-    return TurnRow(
-        id=new_id(),
-        session_id=session_id,
-        role="interviewer",
-        kind=plan.kind,
-        question_index=plan.question_index,
-        text="",
-        status="streaming",
-    )
-
-
-def _candidate_turn(session_id: str, kind: str, question_index: int, text: str) -> TurnRow:
-    return TurnRow(
-        id=new_id(),
-        session_id=session_id,
-        role="candidate",
-        kind=kind,
-        question_index=question_index,
-        text=text,
-        status="complete",
-    )
-
-
-def _judged_in_time(judging: asyncio.Task[Analysis] | None) -> bool:
-    """The judge answered, and well, while the move waited for it."""
-    return judging is not None and judging.done() and not judging.cancelled() and judging.exception() is None
