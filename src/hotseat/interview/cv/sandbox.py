@@ -195,9 +195,8 @@ def _refill_later() -> None:
 def _extract_in_child(
     extract: Extractor, data: bytes, filename: str, content_type: str | None, limits: CvLimits
 ) -> ExtractedCv:
-    """Blocking: parse in a spawned process, killed if it takes longer than ``parse_timeout``."""
-    check_size(data, limits)
-    detect_kind(filename, content_type, data)  # cheap refusals need no process
+    """Blocking: parse in a spawned process, killed if it takes longer than ``parse_timeout``
+    (the size and the kind were checked before: ``parse`` below)."""
     worker = _take_worker()
     try:
         worker.conn.send((extract, data, filename, content_type, limits))
@@ -255,7 +254,9 @@ async def extract_cv_async(
         if not ticket.start():
             return None  # abandoned while it waited: its caller has answered already
         loop.call_soon_threadsafe(started.set)
-        if _extract is extract_cv and detect_kind(filename, content_type, data) in _TEXT_KINDS:
+        # The kind once, here: a zip's (DOCX) needs its directory read, kept off the event loop.
+        kind = detect_kind(filename, content_type, data)  # a refusal needs no process
+        if _extract is extract_cv and kind in _TEXT_KINDS:
             return extract_cv(data, filename, content_type, limits)
         return _extract_in_child(_extract, data, filename, content_type, limits)
 
