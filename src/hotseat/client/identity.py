@@ -9,13 +9,13 @@ The in-process server is keyed by its data directory, not its port, which change
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from hotseat.client.files import write_atomically
 
 CONFIG_NAME = "client.json"
 
@@ -66,13 +66,5 @@ class IdentityStore:
         servers = data.setdefault("servers", {})
         servers[server] = {key: value for key, value in asdict(credentials).items() if value}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Write a private temporary file and rename it over the old one: a crash leaves either.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".client-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # A private temporary file renamed over the old one: a crash leaves either.
+        write_atomically(self.path, json.dumps(data, indent=2).encode())

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +20,7 @@ import typer
 from rich.table import Table
 
 from hotseat.client.api import Api
+from hotseat.client.files import write_atomically
 from hotseat.client.follow import Follower
 from hotseat.client.identity import Credentials, IdentityStore
 from hotseat.client.local import local_server
@@ -252,19 +251,3 @@ def export(
         return 0
 
     run(command)
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """All of the file or none of it: a temporary file beside it, renamed over it."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except OSError as exc:
-        raise BadRequest(f"Cannot write {str(path)!r}: {exc.strerror or exc}.") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise BadRequest(f"Cannot write {str(path)!r}: {exc.strerror or exc}.") from None
