@@ -90,9 +90,11 @@ def test_an_answer_by_voice_and_the_reply_spoken(
     expect(page.locator("#voice")).to_be_visible()
     hold_to_speak(page, recording[1] + 0.5)
     box = page.get_by_label("Your answer")
-    # No CV here to hint "PostgreSQL" (tests/api/test_speech.py proves the hints): the plain words.
+    # The words heard, not their exact wording: the fake microphone plays in real time, and on a
+    # busy machine Chromium drops some of it ("the payment to stay the base", seen in a full run);
+    # what recognition gets right is tests/speech/test_recognition.py's to prove, on fixed files.
     page.wait_for_function(
-        "() => /moved the payments? database/i.test(document.querySelector('#answer').value)", timeout=30_000
+        "() => /\\bmoved the payments?\\b/i.test(document.querySelector('#answer').value)", timeout=30_000
     )
     heard = box.input_value()
     box.fill(heard + " It took six weeks.")  # corrected before sending
