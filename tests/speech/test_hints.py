@@ -37,7 +37,14 @@ def test_question_terms_come_first_and_the_list_is_capped() -> None:
     chosen = select(["How did you make the Kafka consumers idempotent?", CV], max_chars=60)
     assert chosen[:3] == ["Kafka", "consumers", "idempotent"]
     assert chosen.count("Kafka") == 1
-    assert len(prompt(chosen)) <= 60
+    assert len(", ".join(chosen)) <= 60
+
+
+def test_the_prompt_is_a_sentence_in_english_and_a_list_otherwise() -> None:
+    """English gets a sentence naming the terms (Whisper reads it as what was just said); other languages a list."""
+    assert prompt(["Kafka", "PostgreSQL"]) == "I worked with Kafka, PostgreSQL."
+    assert prompt(["Kafka", "PostgreSQL"], "ko") == "Kafka, PostgreSQL"
+    assert prompt([]) == ""
 
 
 @dataclass

@@ -6,11 +6,8 @@ through ``Speech.transcribe`` (decode, checks, hints) with the terms of the
 candidate's CV, and again without. Both word error rates are printed
 (``pytest -s``). Every hinted term said must be in its transcript.
 
-The issue's goal is a WER of at most 10 % with hints. Whisper tiny.en does not
-reach it on these voices: 11.4 % with hints (every hinted term right), 23.1 %
-without (17 hinted terms missed). What remains are small words ("in" heard
-as "and", "used" as "use"), not terms. The test holds what it reaches, so a
-change that makes recognition worse fails it.
+The issue's goal is a WER of at most 10 % with hints. What remains are small
+words ("in" heard as "and", "used" as "use"), not terms.
 """
 
 from __future__ import annotations
@@ -134,5 +131,5 @@ async def test_hinted_terms_are_heard_and_wer_is_low(speech: Speech, tmp_path: P
         if normalise(hinted) != normalise(reference) or normalise(plain) != normalise(reference):
             print(f"  said:    {reference}\n  hinted:  {hinted}\n  plain:   {plain}")
     assert misses["with hints"] == []
-    assert rates["with hints"] <= 0.12
+    assert rates["with hints"] <= 0.10
     assert rates["with hints"] <= 0.6 * rates["without hints"]

@@ -123,7 +123,7 @@ class Speech:
         if admit is not None:
             await admit(len(pcm) / audio.SAMPLE_RATE)
         terms = hints.select(vocabulary)
-        heard = await self.transcriber.transcribe(pcm, language, hints.prompt(terms))
+        heard = await self.transcriber.transcribe(pcm, language, hints.prompt(terms, language))
         if not heard.text:
             raise audio.no_words()
         return Transcript(correct_terms(heard.text, terms), heard.seconds)
@@ -145,7 +145,7 @@ class Speech:
             pcm = await self._decoder.run(lambda: audio.decode(data, self.max_seconds))
             pcm = pcm[-int(window_seconds * audio.SAMPLE_RATE) :]
             terms = hints.select(vocabulary)
-            heard = await transcriber.transcribe(pcm, language, hints.prompt(terms))
+            heard = await transcriber.transcribe(pcm, language, hints.prompt(terms, language))
         except HotseatError:  # cut mid-packet, still silent, busy meanwhile: the next one may do
             return None
         return correct_terms(heard.text, terms) or None
