@@ -41,7 +41,7 @@ def test_question_terms_come_first_and_the_list_is_capped() -> None:
 
 
 def test_the_prompt_is_a_sentence_in_english_and_a_list_otherwise() -> None:
-    """English gets a sentence naming the terms (Whisper reads it as what was just said); other languages a list."""
+    """English gets a sentence naming the terms (read as what was just said); other languages a list."""
     assert prompt(["Kafka", "PostgreSQL"]) == "I worked with Kafka, PostgreSQL."
     assert prompt(["Kafka", "PostgreSQL"], "ko") == "Kafka, PostgreSQL"
     assert prompt([]) == ""
