@@ -1,4 +1,4 @@
-"""aiosqlite with one thread hand-off per statement instead of three or four.
+"""aiosqlite with one thread hand-off per statement instead of three or four, and none for a read.
 
 aiosqlite runs each call on its connection's thread: SQLAlchemy's adapter makes a
 cursor, executes, fetches and closes the cursor, four hand-offs (and four wake-ups
@@ -7,7 +7,8 @@ which in SQLite is a no-op when no transaction is open, but still a hand-off.
 
 Here a statement is executed, fetched and its cursor closed in one call on a worker
 thread, and ``commit``/``rollback`` are skipped when SQLite has no transaction open
-(``sqlite3`` itself does nothing then). On request (``hold_writes``), a transaction's
+(``sqlite3`` itself does nothing then). A SELECT outside a transaction runs inline, on the
+event loop (``LeanConnection.idle_raw``). On request (``hold_writes``), a transaction's
 writes run together with its commit. Results, errors and transactions are exactly
 those of ``sqlite3``.
 
@@ -60,12 +61,15 @@ class LeanCursor:
         return await self._run(_Statement(sql, list(parameters), many=True))
 
     async def _run(self, statement: _Statement) -> LeanCursor:
-        held = self._connection.held
+        connection = self._connection
+        held = connection.held
         if held is not None and statement.is_plain_write():
             held.append(statement)  # runs with the commit; its row count is not known before
             self._take(([], None, -1, None))
+        elif not held and statement.is_read() and (raw := connection.idle_raw()) is not None:
+            self._take(_run_all(raw, [], statement))
         else:
-            self._take(await self._connection.on_thread(_run_all, self._connection.release_held(), statement))
+            self._take(await connection.on_thread(_run_all, connection.release_held(), statement))
         return self
 
     def _take(self, result: _Result) -> None:
@@ -121,6 +125,19 @@ class LeanConnection(aiosqlite.Connection):
         held, self.held = self.held, []
         return held
 
+    def idle_raw(self) -> sqlite3.Connection | None:
+        """The ``sqlite3`` connection when it has no transaction open: a read on it may run inline.
+
+        A SELECT outside a transaction, in WAL mode, waits for no lock (readers never wait for
+        the writer), and takes tenths of a millisecond, less than the hand-off to a thread and
+        back. Under load the hand-off costs far more: the worker must win the GIL from a busy
+        event loop once per row stepped, and its result then waits behind the loop's whole
+        ready queue; a transcript read took 160 ms at its median in A3 (docs/performance.md).
+        Inside a transaction a read stays on the thread, in order with the transaction's writes.
+        """
+        raw = self.opener.raw
+        return raw if raw is not None and not raw.in_transaction else None
+
     async def on_thread(self, fn: Callable[..., _Result], *args: Any) -> _Result:
         """``fn(sqlite3_connection, *args)`` on a worker thread."""
         raw = self.opener.raw
@@ -131,7 +148,9 @@ class LeanConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         held, self.held = self.held or [], None
         if held:
-            await self.on_thread(_commit_all, held, self.opener.commits)
+            raw = self.idle_raw()
+            if raw is None or not _commit_inline(raw, held, self.opener):
+                await self.on_thread(_commit_all, held, self.opener.commits)
         elif self.in_transaction:
             await self.on_thread(_commit)
 
@@ -197,6 +216,9 @@ class _Statement:
     parameters: Any
     many: bool
 
+    def is_read(self) -> bool:
+        return not self.many and self.sql.lstrip()[:6].upper() == "SELECT"
+
     def is_plain_write(self) -> bool:
         head = self.sql.lstrip()[:6].upper()
         return head in ("INSERT", "UPDATE", "DELETE") and "RETURNING" not in self.sql.upper()
@@ -240,6 +262,41 @@ def _commit_all(connection: sqlite3.Connection, held: list[_Statement], commits:
     return [], None, -1, None
 
 
+def _commit_inline(connection: sqlite3.Connection, held: list[_Statement], opener: _Opener) -> bool:
+    """Run a held transaction and commit it here, on the event loop, if that needs no waiting.
+
+    Like a read, a short write costs less than its hand-off (``LeanConnection.idle_raw``). It
+    must never wait on the loop: another connection's transaction may hold SQLite's lock
+    across awaits (``Store._write`` without ``blind``), or another thread may be committing.
+    So the commits lock is only tried, SQLite's busy timeout is 0 meanwhile, and a write
+    that finds the lock taken is rolled back, untouched, and False tells the caller to run
+    it on the thread, where it waits as before.
+    """
+    if not opener.commits.acquire(blocking=False):
+        return False
+    try:
+        connection.execute("PRAGMA busy_timeout=0")
+        cursor = connection.cursor()
+        try:
+            for statement in held:
+                statement.run(cursor)
+            connection.commit()
+        except sqlite3.OperationalError as exc:
+            connection.rollback()
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return False
+            raise
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+            connection.execute(f"PRAGMA busy_timeout={opener.busy_timeout_ms}")
+        return True
+    finally:
+        opener.commits.release()
+
+
 def _commit(connection: sqlite3.Connection) -> _Result:
     connection.commit()
     return [], None, -1, None
@@ -258,6 +315,8 @@ class _Opener:
         self.kwargs = kwargs
         self.raw: sqlite3.Connection | None = None
         self.commits = commits  # shared by the engine's connections: see ``_commit_all``
+        # ``timeout`` as sqlite3.connect reads it (seconds, 5 by default), for ``_commit_inline``.
+        self.busy_timeout_ms = int(float(kwargs.get("timeout", 5.0)) * 1000)
 
     def open(self) -> sqlite3.Connection:
         self.raw = sqlite3.connect(self.database, **self.kwargs, check_same_thread=False)
