@@ -1,8 +1,9 @@
-"""The SQLite engine's aiosqlite connection: one hand-off per statement, sqlite3's results."""
+"""The SQLite engine's aiosqlite connection: one hand-off per statement or none, sqlite3's results."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,80 @@ async def _held_insert_d_then_a_again(engine: AsyncEngine) -> None:
         await _hold(db)
         await db.execute(text("INSERT INTO t (v) VALUES ('d')"))
         await db.execute(text("INSERT INTO t (v) VALUES ('a')"))  # fails only at the commit
+
+
+def _trace_threads(raw: LeanConnection, seen: list[tuple[str, bool]]) -> None:
+    """Record each statement sqlite3 runs, and whether it ran on the event loop's thread."""
+    loop_thread = threading.get_ident()
+    assert raw.opener.raw is not None
+    raw.opener.raw.set_trace_callback(
+        lambda sql: seen.append((sql.split()[0], threading.get_ident() == loop_thread))
+    )
+
+
+def test_reads_and_held_commits_run_inline_and_transactions_on_the_thread(tmp_path: Path) -> None:
+    """No hand-off for a read outside a transaction or a held commit; a transaction stays on the thread."""
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}", pool_size=1)
+        seen: list[tuple[str, bool]] = []
+        try:
+            async with engine.begin() as db:
+                await db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+                raw = (await db.get_raw_connection()).driver_connection
+                assert isinstance(raw, LeanConnection)
+                _trace_threads(raw, seen)
+            async with engine.connect() as db:
+                assert await db.scalar(text("SELECT count(*) FROM t")) == 0
+            assert seen == [("SELECT", True)]
+            seen.clear()
+            async with engine.begin() as db:
+                await _hold(db)
+                await db.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            assert ("INSERT", True) in seen and ("COMMIT", True) in seen
+            seen.clear()
+            async with engine.begin() as db:
+                await db.execute(text("INSERT INTO t (v) VALUES ('b')"))
+                assert await db.scalar(text("SELECT count(*) FROM t")) == 2
+            assert [s for s in seen if s[0] in ("INSERT", "SELECT", "COMMIT")] == [
+                ("INSERT", False),
+                ("SELECT", False),
+                ("COMMIT", False),
+            ]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_held_commit_that_finds_the_lock_taken_waits_on_the_thread(tmp_path: Path) -> None:
+    """While another transaction holds SQLite's write lock, a held commit waits off the loop, then lands."""
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}", pool_size=2)
+        try:
+            async with engine.begin() as db:
+                await db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+            ticks = 0
+            async with engine.begin() as holder:
+                await holder.execute(text("INSERT INTO t (v) VALUES ('first')"))  # takes the write lock
+
+                async def held_write() -> None:
+                    async with engine.begin() as db:
+                        await _hold(db)
+                        await db.execute(text("INSERT INTO t (v) VALUES ('second')"))
+
+                writing = asyncio.create_task(held_write())
+                for _ in range(20):  # the loop keeps running while the held commit waits
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+                assert not writing.done()
+            await asyncio.wait_for(writing, 10)
+            assert ticks == 20
+            async with engine.connect() as db:
+                values = (await db.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+            assert values == ["first", "second"]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
