@@ -84,7 +84,8 @@ class Store:
                     except TimeoutError:
                         message = f"SQLite's writer stayed busy for {self._pool_timeout} s"
                         raise WriterTimeout(message) from None
-                async with self.engine.begin() as db:
+                db = await stack.enter_async_context(self._connect())
+                async with db.begin():
                     if blind and self._sqlite:
                         raw = await db.get_raw_connection()
                         if isinstance(raw.driver_connection, LeanConnection):
@@ -95,8 +96,35 @@ class Store:
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads (Core); database failures raised as ``HotseatError``."""
         with database_errors():
+            async with self._connect() as db:
+                yield db
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, given back at the end of the block.
+
+        ``AsyncConnection``'s own ``async with`` closes it in a task of its own, so that a
+        cancellation cannot cut the close short. That task waits its turn on the event loop while
+        the connection stays checked out: under a burst of answers each query held its
+        connection for a whole turn of a busy loop, and the pool ran dry (docs/performance.md,
+        A3). On SQLite a connection whose ``sqlite3`` connection has no transaction open closes
+        without waiting (``LeanConnection.idle_raw``), so nothing can cut it short and it is
+        closed here directly; one that still has a transaction (a block that failed) is closed
+        under ``asyncio.shield``, which lets the close finish even if the caller is cancelled.
+        """
+        if not self._sqlite:
             async with self.engine.connect() as db:
                 yield db
+            return
+        db = await self.engine.connect()
+        try:
+            yield db
+        finally:
+            lean = (await db.get_raw_connection()).driver_connection
+            if isinstance(lean, LeanConnection) and lean.idle_raw() is not None:
+                await db.close()
+            else:
+                await asyncio.shield(db.close())
 
     @asynccontextmanager
     async def _orm(self) -> AsyncIterator[AsyncSession]:
