@@ -11,7 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotseat.store.db import create_engine
+from hotseat.store.db import create_engine, migrate
+from hotseat.store.models import SessionRow, TurnRow
+from hotseat.store.repo import Store, new_id
 from hotseat.store.sqlite import LeanConnection
 
 
@@ -156,6 +158,43 @@ def test_a_held_commit_that_finds_the_lock_taken_waits_on_the_thread(tmp_path: P
                 values = (await db.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
             assert values == ["first", "second"]
         finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_store_writes_and_reads_take_no_turn_of_the_event_loop(tmp_path: Path) -> None:
+    """On SQLite a new session and reads of it never give the loop away (each such turn waited on a busy loop)."""
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", pool_size=2)
+        await migrate(engine)
+        store = Store(engine)
+        turns = 0
+        running = True
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while running:
+                turns += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)
+        try:
+            session = SessionRow(id=new_id(), owner_id="o", pack_id="p", language="en", flow={})
+            opening = TurnRow(
+                id=new_id(), session_id=session.id, role="interviewer", kind="opening", status="streaming"
+            )
+            before = turns
+            await store.add_session(session, opening)
+            assert await store.get_session(session.id) is not None
+            found = await store.get_session_with_turns(session.id)
+            assert found is not None and len(found[1]) == 1
+            assert turns == before
+        finally:
+            running = False
+            await counter
             await engine.dispose()
 
     asyncio.run(scenario())
