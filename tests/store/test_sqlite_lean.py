@@ -164,7 +164,7 @@ def test_a_held_commit_that_finds_the_lock_taken_waits_on_the_thread(tmp_path: P
 
 
 def test_store_writes_and_reads_take_no_turn_of_the_event_loop(tmp_path: Path) -> None:
-    """On SQLite a new session and reads of it never give the loop away (each such turn waited on a busy loop)."""
+    """On SQLite a new session and reads of it never give the event loop away (a busy loop made each wait)."""
 
     async def scenario() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", pool_size=2)
