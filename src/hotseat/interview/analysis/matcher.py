@@ -248,7 +248,7 @@ def _claim_findings(claims: Sequence[Claim], cut: Sequence[Sentence]) -> list[Cl
         needed = max(CLAIM_MIN_WORDS, round(CLAIM_SHARE * len(claim_stems)))
         claim_numbers = {n for n in re.findall(r"\d[\d,.]*\d|\d{2,}", claim.line)}
         for sentence in cut:
-            shared = claim_stems & set(sentence.stems)
+            shared = claim_stems & sentence.positions.keys()
             numbers = claim_numbers & set(re.findall(r"\d[\d,.]*\d|\d{2,}", sentence.text))
             if len(shared) < needed and not (numbers and len(shared) >= CLAIM_MIN_WORDS - 1):
                 continue

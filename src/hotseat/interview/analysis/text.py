@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import snowballstemmer
 
@@ -40,6 +40,18 @@ class Sentence:
     turn_id: str
     stems: tuple[str, ...]
     lowered: str
+    # Where each stem stands, so that finding a phrase looks only where its first word is: the
+    # matcher looks for every signal of every point in every sentence.
+    positions: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def of(cls, text: str, turn_id: str) -> Sentence:
+        tokens = stems(text)
+        positions: dict[str, list[int]] = {}
+        for index, token in enumerate(tokens):
+            positions.setdefault(token, []).append(index)
+        indexed = {token: tuple(places) for token, places in positions.items()}
+        return cls(text, turn_id, tokens, text.lower(), indexed)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -81,9 +93,23 @@ def stems(text: str) -> tuple[str, ...]:
     return tuple(stem(word) for word in words(text))
 
 
-def content_stems(text: str) -> set[str]:
+# Texts up to this long are a pack's questions and points or a CV's lines, read on every answer:
+# their stems are kept. Answers, longer and each read once or twice, are not.
+_KEPT_TEXT_CHARS = 400
+
+
+def content_stems(text: str) -> frozenset[str]:
     """The stems of the words that carry meaning (no stopwords, no one-letter words)."""
-    return {stem(word) for word in words(text) if word not in STOPWORDS and len(word) > 1}
+    if len(text) <= _KEPT_TEXT_CHARS:
+        return _kept_content_stems(text)
+    return _content_stems(text)
+
+
+def _content_stems(text: str) -> frozenset[str]:
+    return frozenset(stem(word) for word in words(text) if word not in STOPWORDS and len(word) > 1)
+
+
+_kept_content_stems = functools.lru_cache(maxsize=8192)(_content_stems)
 
 
 def sentences(text: str, turn_id: str = "") -> list[Sentence]:
@@ -97,7 +123,7 @@ def sentences(text: str, turn_id: str = "") -> list[Sentence]:
             pieces.append(part)
             continue
         pieces.extend(_cut(part))
-    return [Sentence(piece, turn_id, stems(piece), piece.lower()) for piece in pieces if words(piece)]
+    return [Sentence.of(piece, turn_id) for piece in pieces if words(piece)]
 
 
 def _cut(text: str) -> list[str]:
@@ -127,8 +153,8 @@ class Phrase:
 
     @classmethod
     def of(cls, text: str) -> Phrase:
-        korean = bool(_HANGUL.search(text))
-        return cls(text, () if korean else stems(text), korean)
+        """The phrase for a signal; kept, as a pack's signals are matched against every answer."""
+        return _phrase(text)
 
     @classmethod
     def stem(cls, stemmed: str) -> Phrase:
@@ -140,17 +166,19 @@ class Phrase:
         """Where the phrase starts in the sentence's tokens (0 for Korean text), or None."""
         if self.korean:
             return 0 if self.text.lower() in sentence.lowered else None
-        return find_phrase(sentence.stems, self.stems)
-
-
-def find_phrase(haystack: Sequence[str], needle: Sequence[str]) -> int | None:
-    if not needle:
+        if not self.stems:
+            return None
+        size = len(self.stems)
+        for index in sentence.positions.get(self.stems[0], ()):
+            if sentence.stems[index : index + size] == self.stems:
+                return index
         return None
-    first, size = needle[0], len(needle)
-    for index, token in enumerate(haystack):
-        if token == first and tuple(haystack[index : index + size]) == tuple(needle):
-            return index
-    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _phrase(text: str) -> Phrase:
+    korean = bool(_HANGUL.search(text))
+    return Phrase(text, () if korean else stems(text), korean)
 
 
 def negated_at(sentence: Sentence, index: int) -> bool:
