@@ -201,13 +201,16 @@ class Store:
         return [TurnRow(**row._mapping) for row in found]
 
     async def get_session_with_turns(self, session_id: str) -> tuple[SessionRow, list[TurnRow]] | None:
-        """The session and its turns in order, in one query (one hand-off on SQLite, not two);
-        None if there is no such session."""
+        """The session and its turns in order, in one query; None if there is no such session.
+
+        The turns come without their ``delta_index`` (None): a transcript has no use for it, and
+        a replay reads its turn with ``get_turn``."""
         async with self._read() as db:
             found = (await db.execute(q.SESSION_WITH_TURNS, {"session_id": session_id})).all()
         if not found:
             return None
-        turns = [turn for row in found if (turn := q.joined_turn(row._mapping)) is not None]
+        columns = q.TRANSCRIPT_TURN_COLUMNS
+        turns = [turn for row in found if (turn := q.joined_turn(row._mapping, columns)) is not None]
         return q.joined_session(found[0]._mapping), turns  # no turns: the outer join's one row
 
     async def get_turn(self, session_id: str, turn_id: str) -> TurnRow | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Column, RowMapping, Table, and_, bindparam, func, insert, select, update
 
 from hotseat.store.models import CvRow, SessionRow, TurnRow
 
@@ -38,8 +39,12 @@ SESSION_AND_TURN = (
     .where(SESSIONS.c.id == bindparam("session_id"))
 )
 
+# A transcript's turns leave out ``delta_index``, every delta's seq and offset: JSON that nothing
+# reading a transcript needs (a replay reads its one turn by TURN_BY_ID), and that was decoded for
+# every turn of every transcript read, after each turn of every session.
+TRANSCRIPT_TURN_COLUMNS = tuple(c for c in TURNS.columns if c.key != "delta_index")
 SESSION_WITH_TURNS = (
-    select(SESSIONS, TURNS)
+    select(SESSIONS, *TRANSCRIPT_TURN_COLUMNS)
     .select_from(SESSIONS.outerjoin(TURNS, TURNS.c.session_id == SESSIONS.c.id))
     .where(SESSIONS.c.id == bindparam("session_id"))
     .order_by(TURNS.c.position)
@@ -56,8 +61,8 @@ def joined_session(values: RowMapping) -> SessionRow:
     return SessionRow(**{c.key: values[c] for c in SESSIONS.columns})
 
 
-def joined_turn(values: RowMapping) -> TurnRow | None:
-    """The turn's columns of such a row; None where the session has no (such) turn."""
+def joined_turn(values: RowMapping, columns: Sequence[Column[Any]] = tuple(TURNS.columns)) -> TurnRow | None:
+    """The turn's ``columns`` of such a row; None where the session has no (such) turn."""
     if values[TURNS.c.id] is None:
         return None
-    return TurnRow(**{c.key: values[c] for c in TURNS.columns})
+    return TurnRow(**{c.key: values[c] for c in columns})
