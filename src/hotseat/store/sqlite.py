@@ -249,17 +249,22 @@ def _commit_all(connection: sqlite3.Connection, held: list[_Statement], commits:
     # pool's 15 connections all sleeping there, and requests waiting for a connection got
     # ``busy`` after 5 s (docs/performance.md, A2).
     with commits:
-        cursor = connection.cursor()
-        try:
-            for statement in held:
-                statement.run(cursor)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            cursor.close()
+        _run_and_commit(connection, held)
     return [], None, -1, None
+
+
+def _run_and_commit(connection: sqlite3.Connection, held: list[_Statement]) -> None:
+    """The held statements and the commit, or a rollback of them all."""
+    cursor = connection.cursor()
+    try:
+        for statement in held:
+            statement.run(cursor)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()
 
 
 def _commit_inline(connection: sqlite3.Connection, held: list[_Statement], opener: _Opener) -> bool:
@@ -276,21 +281,13 @@ def _commit_inline(connection: sqlite3.Connection, held: list[_Statement], opene
         return False
     try:
         connection.execute("PRAGMA busy_timeout=0")
-        cursor = connection.cursor()
         try:
-            for statement in held:
-                statement.run(cursor)
-            connection.commit()
+            _run_and_commit(connection, held)
         except sqlite3.OperationalError as exc:
-            connection.rollback()
             if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return False
             raise
-        except BaseException:
-            connection.rollback()
-            raise
         finally:
-            cursor.close()
             connection.execute(f"PRAGMA busy_timeout={opener.busy_timeout_ms}")
         return True
     finally:
