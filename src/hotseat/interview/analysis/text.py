@@ -42,7 +42,7 @@ class Sentence:
     lowered: str
     # Where each stem stands, so that finding a phrase looks only where its first word is: the
     # matcher looks for every signal of every point in every sentence.
-    positions: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False, compare=False)
+    positions: Mapping[str, tuple[int, ...]] = field(hash=False, compare=False)
 
     @classmethod
     def of(cls, text: str, turn_id: str) -> Sentence:
