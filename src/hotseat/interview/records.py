@@ -53,10 +53,6 @@ class Records:
         """``owner``'s sessions, newest first."""
         return await self._store.list_sessions(owner)
 
-    async def turns(self, session_id: str) -> Sequence[TurnRow]:
-        """The session's turns in order."""
-        return await self._store.list_turns(session_id)
-
     async def turn(self, session_id: str, turn_id: str) -> TurnRow | None:
         return await self._store.get_turn(session_id, turn_id)
 

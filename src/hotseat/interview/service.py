@@ -4,7 +4,6 @@ store, the turn runner and the judge; it knows nothing of HTTP or WebSocket."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
@@ -31,8 +30,6 @@ from hotseat.store.models import AssessmentRow, CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
 from hotseat.streaming.log import StreamLog
 from hotseat.streaming.runner import TurnRequest, TurnRunner
-
-logger = logging.getLogger(__name__)
 
 SKIPPED_TEXT = "(skipped)"
 RETRYABLE_STATUSES = frozenset({"failed", "interrupted", "cancelled"})

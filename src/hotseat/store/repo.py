@@ -405,6 +405,3 @@ class Store:
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     """SQLite says so in its message; PostgreSQL with its SQLSTATE."""
     return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
-
-
-# The reads of single rows that every turn makes, built once (see q.FINISH_TURN).
