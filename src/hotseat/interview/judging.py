@@ -61,9 +61,7 @@ class Judging:
         )
 
     async def in_time(self, judging: asyncio.Task[Analysis], fallback: Analysis) -> Analysis:
-        """The judge's analysis if it comes within ``wait_seconds``, else the matcher's."""
-        if self.wait_seconds <= 0:
-            return fallback
+        """The judge's analysis if it comes within ``wait_seconds`` (> 0), else the matcher's."""
         done, _ = await asyncio.wait({judging}, timeout=self.wait_seconds)
         if judging in done and judging.exception() is None:
             return judging.result()

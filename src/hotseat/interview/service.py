@@ -164,7 +164,7 @@ class InterviewService:
         analysis = matched
         judging: asyncio.Task[Analysis] | None = None
         judged = self.options.analysis == "judge"
-        if judged and self.options.judge_wait_seconds > 0:
+        if judged and self.judging.wait_seconds > 0:
             judging = self.judging.start(question, answers, known.claims, session.language)
             # The judge has no "I don't know" verdict: the matcher's reading of that stands.
             analysis = replace(await self.judging.in_time(judging, matched), declined=matched.declined)
