@@ -6,8 +6,11 @@ through ``Speech.transcribe`` (decode, checks, hints) with the terms of the
 candidate's CV, and again without. Both word error rates are printed
 (``pytest -s``). Every hinted term said must be in its transcript.
 
-The issue's goal is a WER of at most 10 % with hints. What remains are small
-words ("in" heard as "and", "used" as "use"), not terms.
+The issue's goal is a WER of at most 10 % with hints, and the test holds it:
+9.6 % here, about one word of margin. Decoding is deterministic on a given CPU
+(three runs, the same words); another CPU's vector units may round differently,
+and a change that costs two words fails the test, as a worse recogniser would.
+What remains are small words ("in" heard as "and", "used" as "use"), not terms.
 """
 
 from __future__ import annotations

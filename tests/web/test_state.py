@@ -107,7 +107,7 @@ def test_a_restarted_stream_replaces_the_text_and_a_resumed_one_keeps_it(
     server: ServerThread, page: Page
 ) -> None:
     """A `turn` with after 0 drops the text (and bumps rev, so the view re-renders); after > 0 keeps it."""
-    restarted, resumed = reduce_all(
+    streamed, restarted, resumed = reduce_all(
         page,
         server,
         [
@@ -115,8 +115,8 @@ def test_a_restarted_stream_replaces_the_text_and_a_resumed_one_keeps_it(
                 *live(),
                 {"type": "turn", "turnId": "T1", "kind": "opening", "after": 0},
                 {"type": "delta", "turnId": "T1", "seq": 2, "text": "Hello"},
-                {"type": "turn", "turnId": "T1", "kind": "opening", "after": 0},
             ],
+            [{"type": "turn", "turnId": "T1", "kind": "opening", "after": 0}],
             [
                 {"type": "delta", "turnId": "T1", "seq": 2, "text": "Hello"},
                 {"type": "turn", "turnId": "T1", "kind": "opening", "after": 2},
@@ -125,6 +125,7 @@ def test_a_restarted_stream_replaces_the_text_and_a_resumed_one_keeps_it(
         ],
     )
     assert (restarted["turns"][0]["text"], restarted["turns"][0]["lastSeq"]) == ("", 0)
+    assert restarted["turns"][0]["rev"] > streamed["turns"][0]["rev"]
     assert resumed["turns"][0]["text"] == "Hello again"
     assert resumed["turns"][0]["rev"] == restarted["turns"][0]["rev"]
 
