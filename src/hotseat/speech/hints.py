@@ -1,8 +1,8 @@
 """The candidate's own vocabulary, to bias speech recognition towards it.
 
 Whisper tiny.en heard "idempotency key" as "iPOT&C key" and "PostgreSQL" as
-"Posture SQL"; given those words as faster-whisper ``hotwords`` (a prompt the
-decoder reads first), it heard both right. The words a candidate is likely to
+"Posture SQL"; given those words in its prompt (the text the decoder reads
+first), it heard both right. The words a candidate is likely to
 say are in their CV, the job description, and the question they are
 answering, so those are read for terms:
 
