@@ -19,6 +19,7 @@ and a long prompt of unrelated words makes it worse, not better.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -69,6 +70,13 @@ _STOP = frozenset(
 
 def terms(text: str) -> list[str]:
     """The terms in ``text`` that recognition may need help with, in order of first appearance."""
+    return list(_terms(text))
+
+
+# Kept per text: a recording's partial transcripts read the same CV every 1.5 s, on the event loop,
+# and its final transcript once more; a handful of CVs are in use at a time.
+@functools.lru_cache(maxsize=64)
+def _terms(text: str) -> tuple[str, ...]:
     found: dict[str, str] = {}
     for match in _TOKEN.finditer(text):
         word = match.group().rstrip(".-/")
@@ -82,7 +90,7 @@ def terms(text: str) -> list[str]:
             keep = len(word) >= _LONG_WORD and word.lower() not in _COMMON
         if keep:
             found.setdefault(word.lower(), word)
-    return list(found.values())
+    return tuple(found.values())
 
 
 def _starts_sentence(text: str, at: int) -> bool:
