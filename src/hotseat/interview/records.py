@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hotseat.errors import NotFound, session_not_found
+from hotseat.errors import BadRequest, NotFound, session_not_found
 from hotseat.interview.cv import ExtractedCv
 from hotseat.store.models import CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
@@ -53,8 +53,14 @@ class Records:
         """``owner``'s sessions, newest first."""
         return await self._store.list_sessions(owner)
 
-    async def turn(self, session_id: str, turn_id: str) -> TurnRow | None:
-        return await self._store.get_turn(session_id, turn_id)
+    async def interviewer_turn(self, session_id: str, turn_id: str) -> TurnRow:
+        """The session's interviewer turn ``turn_id``: ``NotFound``, or ``BadRequest`` for a candidate's."""
+        turn = await self._store.get_turn(session_id, turn_id)
+        if turn is None:
+            raise NotFound(f"No turn {turn_id!r} in this session.")
+        if turn.role != "interviewer":
+            raise BadRequest("That turn is the candidate's answer; only interviewer turns stream.")
+        return turn
 
     async def streaming_turn(self, session_id: str) -> TurnRow | None:
         """The session's turn that is generating, on whichever replica."""

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
-from hotseat.errors import BadRequest, HotseatError, Internal, NotFound
+from hotseat.errors import HotseatError, Internal
 from hotseat.interview.records import Records, SessionRow
 from hotseat.interview.service import InterviewService, StartedTurn
 from hotseat.interview.turn_reading import read_turn
@@ -100,12 +100,7 @@ class Seat:
         kind = runner.running_kind(turn_id) if runner.running_turn(self.session_id) == turn_id else None
         if kind is not None:
             return kind  # generating here: an interviewer turn of this session, no database read
-        turn = await self._records.turn(self.session_id, turn_id)
-        if turn is None:
-            raise NotFound(f"No turn {turn_id!r} in this session.")
-        if turn.role != "interviewer":
-            raise BadRequest("That turn is the candidate's answer; only interviewer turns stream.")
-        return turn.kind
+        return (await self._records.interviewer_turn(self.session_id, turn_id)).kind
 
     @contextmanager
     def watch(self, on_started: Listener | None = None) -> Iterator[None]:

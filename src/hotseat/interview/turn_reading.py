@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from hotseat.errors import BadRequest, NotFound
 from hotseat.interview.records import Records
 from hotseat.streaming.events import Event
 from hotseat.streaming.log import LogMissing, StreamLog
@@ -33,11 +32,7 @@ async def read_turn(
             return
         except LogMissing:
             pass
-        row = await records.turn(session_id, turn_id)
-        if row is None:
-            raise NotFound(f"No turn {turn_id!r} in this session.")
-        if row.role != "interviewer":
-            raise BadRequest("That turn is the candidate's answer; only interviewer turns stream.")
+        row = await records.interviewer_turn(session_id, turn_id)
         if row.status != "streaming" or asyncio.get_running_loop().time() >= deadline:
             batch = replay_finished_turn(row, after)
             if batch:
