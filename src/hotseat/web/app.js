@@ -9,7 +9,8 @@
 // Modules: api.js (HTTP, CV upload), markdown.js (streaming Markdown, sanitising), ui.js
 // (shared bits), start.js, history.js, interview.js (the interview on the page), session.js (one
 // open interview), state.js (its reducer), link-ws.js and link-sse.js (the transports), view.js
-// (turns and controls drawn from a state), report.js, voice.js (microphone and the interviewer's voice).
+// (turns and controls drawn from a state), backoff.js (reconnect delays), report.js, progress.js (its
+// progress card), voice.js (the microphone) and speaker.js (the interviewer's voice).
 
 import { api } from "./api.js";
 import * as pastInterviews from "./history.js";

@@ -3,7 +3,7 @@
 const DELAYS_MS = [250, 1000, 2000, 4000, 8000, 15000];
 
 /** The wait before reconnect number `attempt` (from 0), with ±20 % jitter so tabs do not reconnect in step. */
-export function backoff(attempt) {
+function backoff(attempt) {
   const base = DELAYS_MS[Math.min(attempt, DELAYS_MS.length - 1)];
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }

@@ -3,32 +3,21 @@
 // score, then one line per assessment point with its scores over time and the change.
 
 import { parseTime } from "./api.js";
-import { h, svg } from "./ui.js";
-
-const VERDICT_TEXT = {
-  demonstrated: "shown",
-  partial: "partly shown",
-  not_shown: "not shown",
-  contradicted: "contradicted",
-};
+import { h, svg, VERDICT_TEXT } from "./ui.js";
 
 function day(value) {
   const time = parseTime(value);
   return time ? time.toLocaleDateString([], { month: "short", day: "numeric" }) : "";
 }
 
-function currentAverage(report) {
-  const scored = report.questions.filter((q) => q.assessment?.status === "complete");
-  return scored.length ? scored.reduce((sum, q) => sum + q.assessment.average, 0) / scored.length : null;
-}
-
-/** The progress card, or null when there is no earlier interview to compare with. */
-export function progressCard(report) {
+/** The progress card, or null when there is no earlier interview to compare with; `average` is this
+ * interview's, as the report's overview shows it. */
+export function progressCard(report, average) {
   const progress = report.progress;
   if (!progress?.earlier?.length) return null;
   const runs = [
     ...progress.earlier.map((e) => ({ label: day(e.created_at), average: e.average })),
-    { label: "This one", average: currentAverage(report) },
+    { label: "This one", average },
   ];
   const count = progress.earlier.length;
   return h(

@@ -10,7 +10,7 @@
 import { api, parseTime } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { progressCard } from "./progress.js";
-import { h, plural, svg } from "./ui.js";
+import { h, plural, svg, VERDICT_TEXT } from "./ui.js";
 
 const POLL_MS = 2000;
 
@@ -21,14 +21,7 @@ const STATUS_TEXT = {
   not_assessed: "This answer could not be scored automatically.",
 };
 
-// The report's verdicts and claim states, in words (the same as the Markdown export's).
-const VERDICT_TEXT = {
-  demonstrated: "shown",
-  partial: "partly shown",
-  not_shown: "not shown",
-  contradicted: "contradicted",
-};
-
+// The report's claim states, in words (the same as the Markdown export's; verdicts: ui.js).
 const CLAIM_TEXT = {
   confirmed: "confirmed",
   contradicted: "contradicted",
@@ -167,7 +160,7 @@ export class ReportView {
         : h("p.muted", { text: "No questions were asked." }),
     );
 
-    const parts = [head, status, overview, highlights, progressCard(report), questions].filter(Boolean);
+    const parts = [head, status, overview, highlights, progressCard(report, average), questions].filter(Boolean);
     if (report.claims?.length) parts.push(this.claimsCard(report));
     if (report.summary?.text) {
       const body = h("div.md");

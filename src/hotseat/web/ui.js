@@ -127,3 +127,11 @@ export const follower = new Follower();
 export function plural(count, word, words = `${word}s`) {
   return `${count} ${count === 1 ? word : words}`;
 }
+
+// The report's verdicts in words (the same as the Markdown export's): report.js and progress.js.
+export const VERDICT_TEXT = {
+  demonstrated: "shown",
+  partial: "partly shown",
+  not_shown: "not shown",
+  contradicted: "contradicted",
+};

@@ -18,22 +18,24 @@ export class TranscriptView {
     this.turns = null; // the turns array last rendered
   }
 
-  /** Render the turns of `state`; true when a turn was added. */
+  /** Render the turns of `state`. */
   render(state) {
-    if (state.turns === this.turns) return false;
+    if (state.turns === this.turns) return;
     this.turns = state.turns;
-    let added = false;
-    const keys = new Set();
+    // Most renders are a token of one turn: the list's membership and order are only checked when
+    // a turn came or went (state.js appends, replaces and drops turns; it never reorders them).
+    let changed = false;
     for (const turn of state.turns) {
-      keys.add(turn.key);
       let item = this.items.get(turn.key);
       if (!item) {
         item = this.create(turn);
         this.items.set(turn.key, item);
-        added = true;
+        changed = true;
       }
       if (item.turn !== turn) this.update(item, turn);
     }
+    if (!changed && this.items.size === state.turns.length) return;
+    const keys = new Set(state.turns.map((t) => t.key));
     for (const [key, item] of this.items) {
       if (!keys.has(key)) {
         item.el.remove();
@@ -43,7 +45,6 @@ export class TranscriptView {
     const wanted = state.turns.map((t) => this.items.get(t.key).el);
     const children = this.list.children;
     if (children.length !== wanted.length || wanted.some((el, i) => children[i] !== el)) this.list.append(...wanted);
-    return added;
   }
 
   clear() {
