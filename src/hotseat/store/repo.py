@@ -363,11 +363,47 @@ class Store:
             )
 
     async def list_assessments(self, session_id: str) -> Sequence[AssessmentRow]:
+        return (await self.assessments_of([session_id])).get(session_id, [])
+
+    async def assessments_of(self, session_ids: Collection[str]) -> dict[str, list[AssessmentRow]]:
+        """The sessions' assessments, each session's in the order they were made (one query)."""
         async with self._orm() as db:
             rows = await db.scalars(
                 select(AssessmentRow)
-                .where(AssessmentRow.session_id == session_id)
+                .where(AssessmentRow.session_id.in_(session_ids))
                 .order_by(AssessmentRow.created_at)
+            )
+            found: dict[str, list[AssessmentRow]] = {}
+            for row in rows:
+                found.setdefault(row.session_id, []).append(row)
+            return found
+
+    async def turns_of(self, session_ids: Collection[str]) -> dict[str, list[TurnRow]]:
+        """The sessions' turns in order, without their ``delta_index`` as in a transcript (one query)."""
+        columns = q.TRANSCRIPT_TURN_COLUMNS
+        statement = select(*columns).where(q.TURNS.c.session_id.in_(session_ids)).order_by(q.TURNS.c.position)
+        async with self._read() as db:
+            rows = (await db.execute(statement)).all()
+        found: dict[str, list[TurnRow]] = {}
+        for row in rows:
+            found.setdefault(row.session_id, []).append(TurnRow(**{c.key: row._mapping[c] for c in columns}))
+        return found
+
+    async def finished_sessions(
+        self, owner_id: str, pack_id: str, before: datetime, limit: int
+    ) -> Sequence[SessionRow]:
+        """``owner_id``'s finished sessions of ``pack_id`` started before ``before``, newest first."""
+        async with self._orm() as db:
+            rows = await db.scalars(
+                select(SessionRow)
+                .where(
+                    SessionRow.owner_id == owner_id,
+                    SessionRow.pack_id == pack_id,
+                    SessionRow.status == "finished",
+                    SessionRow.created_at < before,
+                )
+                .order_by(SessionRow.created_at.desc())
+                .limit(limit)
             )
             return rows.all()
 
