@@ -108,12 +108,22 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
 )
 
 
+def lookup(name: str) -> CatalogueModel | None:
+    """The catalogue entry called ``name`` (any case, spaces around), or None."""
+    wanted = name.strip().lower()
+    return next((model for model in CATALOGUE if model.name == wanted), None)
+
+
+def known_names() -> str:
+    return ", ".join(model.name for model in CATALOGUE)
+
+
 def find(name: str) -> CatalogueModel:
     """The catalogue entry called ``name``; ``NotFound`` naming the known ones otherwise."""
-    for model in CATALOGUE:
-        if model.name == name.strip().lower():
-            return model
-    known = ", ".join(model.name for model in CATALOGUE)
+    model = lookup(name)
+    if model is not None:
+        return model
+    known = known_names()
     raise NotFound(f"No model called {name!r} in the catalogue; `hotseat models list` shows them ({known}).")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hotseat.errors import Internal
-from hotseat.local_models.catalogue import CATALOGUE, pulled_path
+from hotseat.local_models.catalogue import known_names, lookup, pulled_path
 
 
 def local_model_file(value: str, data_dir: Path) -> Path | None:
@@ -17,20 +17,20 @@ def local_model_file(value: str, data_dir: Path) -> Path | None:
     value = value.strip()
     if not value:
         return None
-    for model in CATALOGUE:
-        if model.name == value.lower():
-            if model.embedded:
-                return None
-            path = pulled_path(model, data_dir)
-            if not path.is_file():
-                raise Internal(
-                    f"HOTSEAT_LOCAL_MODEL={value} is not downloaded yet (no {path}): "
-                    f"run `hotseat models pull {model.name}` first."
-                )
-            return path
+    model = lookup(value)
+    if model is not None:
+        if model.embedded:
+            return None
+        path = pulled_path(model, data_dir)
+        if not path.is_file():
+            raise Internal(
+                f"HOTSEAT_LOCAL_MODEL={value} is not downloaded yet (no {path}): "
+                f"run `hotseat models pull {model.name}` first."
+            )
+        return path
     path = Path(value).expanduser()
     if not path.is_file():
-        names = ", ".join(model.name for model in CATALOGUE)
+        names = known_names()
         raise Internal(
             f"HOTSEAT_LOCAL_MODEL={value} is neither a catalogue model ({names}) nor an existing .gguf file."
         )

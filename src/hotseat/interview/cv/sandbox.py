@@ -254,7 +254,8 @@ async def extract_cv_async(
         if not ticket.start():
             return None  # abandoned while it waited: its caller has answered already
         loop.call_soon_threadsafe(started.set)
-        # The kind once, here: a zip's (DOCX) needs its directory read, kept off the event loop.
+        # A zip's kind (DOCX) is detected here, its directory read off the event loop; other kinds
+        # were detected above already, and detecting them again costs a look at their first bytes.
         kind = detect_kind(filename, content_type, data)  # a refusal needs no process
         if _extract is extract_cv and kind in _TEXT_KINDS:
             return extract_cv(data, filename, content_type, limits)
