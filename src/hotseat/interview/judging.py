@@ -109,26 +109,19 @@ class Judging:
         what = f"judging session {session_id}"
         await peers.assessment_started(row.id)
         try:
+            # On a failure the matcher's verdicts stay; the report says the judge's are missing and why.
+            result, reason = row.result, None
             try:
-                analysis = await judging
+                result = (await judging).to_dict()
             except asyncio.CancelledError:
                 raise
             except JudgeFailed as failed:
-                # The matcher's verdicts stay; the report says the judge's are missing and why.
                 reason = f"the model judge failed ({failed.reason}); these are the matcher's verdicts"
-                await retry_outages(
-                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
-                )
-                return
             except Exception:
                 logger.exception("judging session %s question %d failed", session_id, row.question_index)
                 reason = "the model judge failed unexpectedly; these are the matcher's verdicts"
-                await retry_outages(
-                    what, lambda: self.store.finish_assessment(row.id, "complete", row.result, reason)
-                )
-                return
             await retry_outages(
-                what, lambda: self.store.finish_assessment(row.id, "complete", analysis.to_dict(), None)
+                what, lambda: self.store.finish_assessment(row.id, "complete", result, reason)
             )
         except Exception as exc:
             # Still down after the retries: the row stays pending, and the next start (or, with
