@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket
 
 from hotseat.api.deps import Services, owned_session
 from hotseat.api.errors import bad_frame, ws_error_frame
-from hotseat.api.schemas import Id
+from hotseat.api.schemas import Id, Ref, ref_of
 from hotseat.api.speech import answer_recording, check_speakable, speech_of, transcribe_recording, vocabulary
 from hotseat.errors import BadRequest, Busy, HotseatError, Internal
 
@@ -58,7 +58,7 @@ Send = Callable[[str | bytes], Awaitable[None]]
 
 class AudioStart(BaseModel):
     type: Literal["audio_start"]
-    ref: Id | None = None
+    ref: Ref | None = None
     mode: Literal["transcript", "answer"] = "transcript"
     partial: bool = False
 
@@ -131,7 +131,7 @@ class AudioChannel:
         try:
             frame = _audio_frame.validate_python(data)
         except ValidationError as exc:
-            await self._error(bad_frame(exc))
+            await self._error(bad_frame(exc), ref_of(data))
             return TAKEN
         if isinstance(frame, AudioStart):
             await self._start(frame)
