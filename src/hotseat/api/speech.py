@@ -10,6 +10,9 @@
   stream, sentence by sentence while the turn generates.
 - ``GET /api/speech``: what this server can hear and say.
 
+The moves behind them (``answer_recording``, ``transcribe_recording``,
+``check_speakable``, ``vocabulary``) serve the WebSocket's audio too (``api/ws_audio.py``).
+
 A voice answer is stored as its transcript: the interview, the assessment
 and the report see text only.
 """

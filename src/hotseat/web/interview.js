@@ -239,7 +239,7 @@ follower.listeners.add(() => {
 });
 function reconnectNow() {
   if (!run) return;
-  if (run.link.reconnectNow() === false && run.state.ready) run.load({ refresh: true });
+  if (!run.link.reconnectNow() && run.state.ready) run.load({ refresh: true });
 }
 window.addEventListener("online", reconnectNow);
 window.addEventListener("offline", () => run?.link.offline());

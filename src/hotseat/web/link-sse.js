@@ -92,7 +92,8 @@ export class SseLink {
     this.showOffline("Offline; waiting for the network…");
   }
 
-  /** The network is back or the tab is visible: reopen waiting streams at once. */
+  /** The network is back or the tab is visible: reopen waiting streams at once. True when the link
+   * starts over (reading the transcript); false: the page should read it, turns may have started. */
   reconnectNow() {
     for (const [id, stream] of [...this.streams]) {
       if (stream.timer) {

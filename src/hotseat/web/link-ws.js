@@ -139,9 +139,11 @@ export class WsLink {
     });
   }
 
-  /** The network is back or the tab is visible again: skip the rest of the wait. */
+  /** The network is back or the tab is visible again: skip the rest of the wait. True: the socket
+   * keeps the state current (an open one sends every turn; a new one, the transcript first). */
   reconnectNow() {
     if (!this.socket && this.timer) this.start();
+    return true;
   }
 
   /** The browser went offline: a socket could look alive until the server's ping times out. */
