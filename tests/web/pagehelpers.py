@@ -48,6 +48,17 @@ def server_session(server: ServerThread, sid: str, cookies: dict[str, str] | Non
     return data
 
 
+def shown_turn_ids(page: Page) -> list[str]:
+    """The element ids of the turns the page shows, in order (``turn-<id>``, the server's id)."""
+    ids: list[str] = page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)")
+    return ids
+
+
+def turn_ids(data: dict[str, Any]) -> list[str]:
+    """The element ids the page should give the turns of a session read from the server."""
+    return [f"turn-{t['id']}" for t in data["turns"]]
+
+
 def owner_cookies(page: Page) -> dict[str, str]:
     """The page's cookies, so the test reads the sessions this browser owns."""
     return {c["name"]: c["value"] for c in page.context.cookies() if "name" in c and "value" in c}

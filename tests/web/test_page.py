@@ -32,8 +32,10 @@ from pagehelpers import (
     server_session,
     session_id,
     shown_text,
+    shown_turn_ids,
     start_interview,
     turn,
+    turn_ids,
     use_transport,
     wait_words,
     watch_conn_states,
@@ -153,9 +155,7 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
     assert [t["text"] for t in data["turns"]] == [OPENING, ANSWER, QUESTION, REPORT]
     assert page.locator(".turn").count() == 4
     # Every turn carries its server id, so the report's evidence links can find the answers.
-    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
-        f"turn-{t['id']}" for t in data["turns"]
-    ]
+    assert shown_turn_ids(page) == turn_ids(data)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -337,9 +337,7 @@ def test_failed_reply_retry_and_skip(
         ("skip", "complete"),
         ("question", "complete"),
     ]
-    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
-        f"turn-{t['id']}" for t in data["turns"]
-    ]
+    assert shown_turn_ids(page) == turn_ids(data)
 
 
 def test_falls_back_to_sse_when_websocket_fails(
@@ -419,9 +417,7 @@ def test_a_refused_answer_is_matched_by_its_ref(
         ("opening", OPENING),
         ("answer", "I led the migration."),
     ]
-    assert page.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == [
-        f"turn-{t['id']}" for t in data["turns"]
-    ]
+    assert shown_turn_ids(page) == turn_ids(data)
 
 
 def test_a_move_from_another_tab_shows_in_order(
@@ -441,8 +437,8 @@ def test_a_move_from_another_tab_shows_in_order(
         expect(turn(tab, "followup")).to_have_attribute("data-status", "complete")
         expect(turn(tab, "answer")).to_have_count(1)
     data = server_session(server, sid, owner_cookies(page))
-    ids = [f"turn-{t['id']}" for t in data["turns"]]
+    ids = turn_ids(data)
     for tab in (page, other):
         expect(tab.locator(".turn")).to_have_count(len(ids))
-        assert tab.eval_on_selector_all(".turn", "els => els.map((el) => el.id)") == ids
+        assert shown_turn_ids(tab) == ids
     assert shown_text(turn(other, "answer")) == ANSWER
