@@ -12,6 +12,7 @@
 
 import { api } from "./api.js";
 import { reconnectLater, retryDelay } from "./backoff.js";
+import { streamEvent } from "./state.js";
 
 const DETAIL = "Server-Sent Events";
 const PATHS = { answer: "/answers", skip: "/skip", retry: "/retry", finish: "/finish" };
@@ -21,17 +22,8 @@ export function messageEvent(turnId, type, data, lastEventId) {
   switch (type) {
     case "delta":
       return { type: "delta", turnId, seq: Number(lastEventId), text: data.text };
-    case "queued":
-      return { type: "queued", turnId, seq: data.seq, position: data.position };
-    case "done":
-      return { type: "done", turnId, seq: data.seq, finishReason: data.finish_reason };
-    case "error": {
-      const error = { code: data.code, message: data.message, retryable: data.retryable, retry_after: data.retry_after };
-      if (data.seq == null) return { type: "undelivered", turnId, message: data.message, code: data.code };
-      return { type: "failed", turnId, seq: data.seq, error };
-    }
     default:
-      return null;
+      return streamEvent(type, turnId, data);
   }
 }
 

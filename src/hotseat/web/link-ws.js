@@ -9,6 +9,7 @@
 // browser is online) mean the upgrade is refused somewhere, and the link asks to fall back to SSE.
 
 import { reconnectLater } from "./backoff.js";
+import { errorOf, streamEvent } from "./state.js";
 
 const SOCKET_OPEN = 1;
 const CLOSE_POLICY_VIOLATION = 1008; // the server's answer to an unknown session
@@ -27,25 +28,15 @@ export function frameEvent(frame, currentTurn) {
       return { type: "turn", turnId: frame.turn_id, kind: frame.kind, after: frame.after ?? 0 };
     case "delta":
       return { type: "delta", turnId: currentTurn, seq: frame.seq, text: frame.text };
-    case "queued":
-      return { type: "queued", turnId: frame.turn_id, seq: frame.seq, position: frame.position };
-    case "done":
-      return { type: "done", turnId: frame.turn_id, seq: frame.seq, finishReason: frame.finish_reason };
     case "accepted":
       return { type: "accepted", ref: frame.ref, turnId: frame.turn_id, kind: frame.kind };
     case "error":
-      return errorEvent(frame);
+      if (frame.ref != null) return { type: "rejected", ref: frame.ref, error: errorOf(frame) };
+      if (!frame.turn_id) return { type: "notice", message: frame.message || "The server refused that." };
+      return streamEvent("error", frame.turn_id, frame);
     default:
-      return null; // a newer server's frame this page does not know
+      return streamEvent(frame.type, frame.turn_id, frame); // null: a newer server's frame this page does not know
   }
-}
-
-function errorEvent(frame) {
-  const error = { code: frame.code, message: frame.message, retryable: frame.retryable, retry_after: frame.retry_after };
-  if (frame.ref != null) return { type: "rejected", ref: frame.ref, error };
-  if (frame.turn_id && frame.seq == null) return { type: "undelivered", turnId: frame.turn_id, message: frame.message };
-  if (frame.turn_id) return { type: "failed", turnId: frame.turn_id, seq: frame.seq, error };
-  return { type: "notice", message: frame.message || "The server refused that." };
 }
 
 export class WsLink {

@@ -17,7 +17,7 @@
 //   queued      {turnId, seq, position}
 //   done        {turnId, seq, finishReason}
 //   failed      {turnId, seq, error}          the turn's terminal error
-//   undelivered {turnId, message}             this link could not deliver the turn (the turn is fine)
+//   undelivered {turnId, message, code}       this link could not deliver the turn (the turn is fine)
 //   sent        {ref, move, text?, turnId?}   the page sent a move (answer, skip, retry, finish, cancel)
 //   accepted    {ref, turnId?, kind?}         the server took it; turnId/kind: the turn it started
 //   rejected    {ref, error}                  the server refused it (or it never got there)
@@ -325,6 +325,29 @@ function applyTranscript(state, data, refresh) {
     next = withNotice(dropLocal({ ...next, pending: null }, pending), "Your last answer did not reach the server; send it again.");
   }
   return next;
+}
+
+// -- the transports' shared frames ------------------------------------------------------------------------------------
+
+/** A turn's `queued`, `done` or `error` (WebSocket frame or SSE message data) as an event; null otherwise.
+ * An error without a seq did not end the turn: this link could not deliver it. */
+export function streamEvent(type, turnId, data) {
+  switch (type) {
+    case "queued":
+      return { type: "queued", turnId, seq: data.seq, position: data.position };
+    case "done":
+      return { type: "done", turnId, seq: data.seq, finishReason: data.finish_reason };
+    case "error":
+      if (data.seq == null) return { type: "undelivered", turnId, message: data.message, code: data.code };
+      return { type: "failed", turnId, seq: data.seq, error: errorOf(data) };
+    default:
+      return null;
+  }
+}
+
+/** The error object of an error frame or message, as the reducer keeps it. */
+export function errorOf(data) {
+  return { code: data.code, message: data.message, retryable: data.retryable, retry_after: data.retry_after };
 }
 
 // -- wording ------------------------------------------------------------------------------------------------------
