@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from helpers import wait_quiet
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -84,13 +85,12 @@ def test_sessions_are_visible_only_to_their_owner(browser: httpx.Client, strange
 def test_websocket_of_another_owner_is_refused(server: ServerThread, browser: httpx.Client) -> None:
     """A WebSocket with someone else's cookie (or none) gets not_found and a 1008 close."""
     sid = browser.post("/api/sessions", json={"pack": "general-behavioural"}).json()["id"]
+    wait_quiet(browser, sid)  # a move while the opening streams is refused with conflict
     with connect(
         f"{server.ws_url}/ws?session={sid}", additional_headers={"Cookie": cookie_header(browser)}
     ) as ws:
         ws.send(json.dumps({"type": "skip"}))
         frame = json.loads(ws.recv(timeout=10))
-        while frame["type"] in ("turn", "delta", "done"):  # the opening, streamed as the socket opens
-            frame = json.loads(ws.recv(timeout=10))
     assert frame["type"] == "accepted" and frame["turn_id"], frame
     with connect(f"{server.ws_url}/ws?session={sid}") as ws:
         assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
