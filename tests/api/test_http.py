@@ -48,10 +48,21 @@ def test_session_lifecycle(client: httpx.Client, backend: ScriptedBackend) -> No
     assert answered.status_code == 202
     turns = wait_quiet(client, session["id"])
     assert [t["text"] for t in turns] == ["Hello, first question?", "My answer.", "Second question?"]
-    assert turns[2]["id"] == answered.json()["turn_id"]
+    # The 202 names both turns the answer made, and the new turn's kind.
+    kinds = [t["kind"] for t in turns]
+    assert answered.json() == {
+        "turn_id": turns[2]["id"],
+        "kind": kinds[2],
+        "candidate_turn_id": turns[1]["id"],
+    }
     assert turns[0]["usage"]["completion_tokens"] == 3
     finished = client.post(f"/api/sessions/{session['id']}/finish")
     assert finished.status_code == 202
+    assert finished.json() == {
+        "turn_id": finished.json()["turn_id"],
+        "kind": "report",
+        "candidate_turn_id": None,
+    }
     wait_quiet(client, session["id"])
     report = client.get(f"/api/sessions/{session['id']}/report").json()
     assert report["summary"]["text"] == "Report text."

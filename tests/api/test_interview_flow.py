@@ -29,9 +29,10 @@ def test_full_interview(client: httpx.Client, backend: ScriptedBackend) -> None:
     assert client.post(f"/api/sessions/{sid}/answers", json={"text": LONG_ANSWER}).status_code == 202
     turns = wait_quiet(client, sid)
     assert turns[-1]["kind"] == "followup" and turns[-1]["question_index"] == 0
-    client.post(f"/api/sessions/{sid}/skip")
+    skipped = client.post(f"/api/sessions/{sid}/skip").json()
     turns = wait_quiet(client, sid)
     assert turns[-2]["kind"] == "skip" and (turns[-1]["kind"], turns[-1]["question_index"]) == ("question", 1)
+    assert skipped == {"turn_id": turns[-1]["id"], "kind": "question", "candidate_turn_id": turns[-2]["id"]}
     client.post(f"/api/sessions/{sid}/answers", json={"text": "I spent the weekend hiking in the Alps."})
     turns = wait_quiet(client, sid)
     assert (turns[-1]["kind"], turns[-1]["question_index"]) == ("followup", 1)

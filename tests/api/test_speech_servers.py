@@ -66,7 +66,10 @@ def test_a_server_hears_any_language_with_the_cvs_terms_as_its_prompt(
     assert (sent["model"], sent["language"], sent["authorization"]) == ("whisper-1", "ko", "Bearer sk-speech")
     assert "PostgreSQL" in sent["prompt"]
     assert sent["file"][:4] == b"RIFF"
-    assert wait_quiet(client, session["id"])[1]["text"] == speech.transcript
+    turns = wait_quiet(client, session["id"])
+    assert turns[1]["text"] == speech.transcript
+    # A spoken answer's 202 names the turns as a typed one's does.
+    assert (reply.json()["candidate_turn_id"], reply.json()["turn_id"]) == (turns[1]["id"], turns[2]["id"])
 
 
 def test_a_server_speaks_each_sentence_in_order(

@@ -133,6 +133,8 @@ def test_a_spoken_answer_on_the_socket_starts_the_next_turn(
     turns = wait_quiet(client, session["id"])
     assert [t["role"] for t in turns] == ["interviewer", "candidate", "interviewer"]
     assert turns[1]["text"] == frames["transcript"]["text"] and "PostgreSQL" in turns[1]["text"]
+    assert frames["transcript"]["candidate_turn_id"] == turns[1]["id"]
+    assert frames["transcript"]["kind"] == turns[2]["kind"]
 
 
 def test_bad_recordings_on_the_socket_get_errors_and_store_nothing(

@@ -120,9 +120,10 @@ def test_cancel_and_resume_are_accepted_with_the_turn_they_name(
         announced = recv_json(ws)
         replayed, _ = recv_turn(ws)
     assert done["finish_reason"] == "cancelled"
-    assert stopped == {"type": "accepted", "ref": "c1", "turn_id": turn_id, "kind": None}
-    assert idle == {"type": "accepted", "ref": "c2", "turn_id": None, "kind": None}
-    assert resumed == {"type": "accepted", "ref": "r1", "turn_id": turn_id, "kind": "opening"}
+    nothing_stored = {"type": "accepted", "candidate_turn_id": None}
+    assert stopped == {**nothing_stored, "ref": "c1", "turn_id": turn_id, "kind": None}
+    assert idle == {**nothing_stored, "ref": "c2", "turn_id": None, "kind": None}
+    assert resumed == {**nothing_stored, "ref": "r1", "turn_id": turn_id, "kind": "opening"}
     assert announced == {"type": "turn", "turn_id": turn_id, "kind": "opening", "after": 0}
     assert text_of(replayed) == text_of(frames)
 

@@ -124,7 +124,7 @@ async def post_answer(
     check_answer(body.text, services.settings.max_answer_chars)
     async with admit_move(request, session.owner_id):
         started = await services.interview.answer(session.id, body.text)
-    return TurnStarted(turn_id=started.turn_id)
+    return TurnStarted.of(started)
 
 
 @router.post("/sessions/{session_id}/turns/{turn_id}/cancel", status_code=202)
@@ -137,14 +137,14 @@ async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep
 async def finish(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
     async with admit_move(request, session.owner_id):
         started = await services.interview.finish(session.id)
-    return TurnStarted(turn_id=started.turn_id)
+    return TurnStarted.of(started)
 
 
 @router.post("/sessions/{session_id}/skip", status_code=202)
 async def skip(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
     async with admit_move(request, session.owner_id):
         started = await services.interview.skip(session.id)
-    return TurnStarted(turn_id=started.turn_id)
+    return TurnStarted.of(started)
 
 
 @router.post("/sessions/{session_id}/retry", status_code=202)
@@ -152,7 +152,7 @@ async def retry(session: OwnedSession, services: ServicesDep, request: Request) 
     """Write the interviewer's last reply again after it failed or was stopped."""
     async with admit_move(request, session.owner_id):
         started = await services.interview.retry(session.id)
-    return TurnStarted(turn_id=started.turn_id)
+    return TurnStarted.of(started)
 
 
 @router.get("/sessions/{session_id}/report")

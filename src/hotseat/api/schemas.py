@@ -12,6 +12,7 @@ from hotseat.config import ANSWER_CHARS_CEILING
 from hotseat.errors import BadRequest
 from hotseat.interview.packs import PackRegistry
 from hotseat.interview.records import SessionRow, TurnRow
+from hotseat.interview.service import StartedTurn
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 # Candidate text that reaches the model: without invisible characters (api/clean_input.py). An
@@ -40,7 +41,15 @@ class Answer(BaseModel):
 
 
 class TurnStarted(BaseModel):
+    """The 202 of a move: the interviewer turn it started, and the candidate's turn it stored."""
+
     turn_id: str
+    kind: str
+    candidate_turn_id: str | None
+
+    @classmethod
+    def of(cls, started: StartedTurn) -> TurnStarted:
+        return cls(turn_id=started.turn_id, kind=started.kind, candidate_turn_id=started.candidate_turn_id)
 
 
 class SessionCreated(BaseModel):

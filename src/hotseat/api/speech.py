@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection
 
 from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
 from hotseat.api.limits import admit_move, client_ip, limits_of
-from hotseat.api.schemas import Answer, check_answer
+from hotseat.api.schemas import Answer, TurnStarted, check_answer
 from hotseat.errors import BadRequest, HotseatError
 from hotseat.interview.flow import FlowState
 from hotseat.interview.records import SessionRow
@@ -64,10 +64,9 @@ ANSWER_BODIES: dict[str, Any] = {
 }
 
 
-class SpokenTurnStarted(BaseModel):
-    """The 202 of a spoken answer: the interviewer's next turn, and what was heard."""
+class SpokenTurnStarted(TurnStarted):
+    """The 202 of a spoken answer: a typed answer's, and what was heard."""
 
-    turn_id: str
     transcript: str
 
 
@@ -112,7 +111,7 @@ async def answer_recording(
         heard = await speech.transcribe(data, session.language, words, admit_audio(connection, owner))
         check_answer(heard.text, services.settings.max_answer_chars)
         started = await services.interview.answer(session.id, heard.text)
-    return SpokenTurnStarted(turn_id=started.turn_id, transcript=heard.text)
+    return SpokenTurnStarted(**TurnStarted.of(started).model_dump(), transcript=heard.text)
 
 
 async def transcribe_recording(

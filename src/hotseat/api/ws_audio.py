@@ -256,7 +256,12 @@ class AudioChannel:
                 # Shielded as a typed move is: an answer that has begun is stored and its turn
                 # started even if the connection closes meanwhile.
                 started = await asyncio.shield(answer_recording(self.websocket, self.services, session, data))
-                reply.update(text=started.transcript, turn_id=started.turn_id)
+                reply.update(
+                    text=started.transcript,
+                    turn_id=started.turn_id,
+                    kind=started.kind,
+                    candidate_turn_id=started.candidate_turn_id,
+                )
             else:
                 heard = await transcribe_recording(self.websocket, self.services, session, data)
                 reply.update(text=heard.transcript, seconds=heard.seconds)

@@ -179,13 +179,19 @@ class Connection:
         ref = None if isinstance(frame, StartFrame) else frame.ref
         self._held = []
         try:
-            turn_id, kind = await self._handle(frame)
+            turn_id, kind, candidate_turn_id = await self._handle(frame)
         except HotseatError as exc:  # the database or Redis going away too
             # A resume of a candidate turn names the turn, as its stream's error would.
             named = frame.turn_id if isinstance(frame, ResumeFrame) and isinstance(exc, BadRequest) else None
             self._outbox.put(ws_error_frame(exc, named, ref))
         else:
-            accepted = {"type": "accepted", "ref": ref, "turn_id": turn_id, "kind": kind}
+            accepted = {
+                "type": "accepted",
+                "ref": ref,
+                "turn_id": turn_id,
+                "kind": kind,
+                "candidate_turn_id": candidate_turn_id,
+            }
             self._outbox.put(orjson.dumps(accepted).decode())
             if isinstance(frame, ResumeFrame) and turn_id is not None and kind is not None:
                 self._follow(turn_id, frame.after, kind, replace=True)
@@ -194,8 +200,9 @@ class Connection:
             for started in held:
                 self._on_turn_started(started)
 
-    async def _handle(self, frame: ClientFrame) -> tuple[str | None, str | None]:
-        """Make the move; returns the turn it started, resumes or stopped, and that turn's kind."""
+    async def _handle(self, frame: ClientFrame) -> tuple[str | None, str | None, str | None]:
+        """Make the move; returns the turn it started, resumes or stopped, that turn's kind, and the
+        candidate's turn it stored (an answer's or a skip's)."""
         seat = self.seat
         if isinstance(frame, StartFrame):
             raise BadRequest(
@@ -203,9 +210,9 @@ class Connection:
                 "?session= to start another."
             )
         if isinstance(frame, CancelFrame):
-            return await seat.cancel(frame.turn_id), None
+            return await seat.cancel(frame.turn_id), None, None
         if isinstance(frame, ResumeFrame):
-            return frame.turn_id, await seat.resume(frame.turn_id)
+            return frame.turn_id, await seat.resume(frame.turn_id), None
         if isinstance(frame, AnswerFrame):
             check_answer(frame.text, self._max_answer_chars)
         # Every other move starts a model turn: rate-limited like its HTTP twin.
@@ -219,7 +226,7 @@ class Connection:
                 started = await seat.retry()
             else:
                 started = await seat.finish()
-        return started.turn_id, started.kind
+        return started.turn_id, started.kind, started.candidate_turn_id
 
     # -- the turns to send ----------------------------------------------------------------
 

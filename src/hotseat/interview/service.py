@@ -59,6 +59,9 @@ class StartedTurn:
     session_id: str
     turn_id: str
     kind: str
+    # The candidate's turn the move stored (an answer or a skip), so that a client can name its own
+    # turn without reading the transcript again.
+    candidate_turn_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,7 @@ class InterviewService:
             # Started after the turn, so a model shared with it serves the candidate first.
             judging = judging or self.judging.start(question, answers, known.claims, session.language)
             self.judging.record_in_background(session_id, row, judging)
-        return StartedTurn(session_id, turn.id, plan.kind)
+        return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
     async def skip(self, session_id: str) -> StartedTurn:
         session, turns = await self.transcript(session_id)
@@ -216,7 +219,7 @@ class InterviewService:
         turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         await self.store.add_turns(session_id, [reply, turn], state.to_dict())
         await self._start_turn(session, turn, plan, known)
-        return StartedTurn(session_id, turn.id, plan.kind)
+        return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
     async def finish(self, session_id: str) -> StartedTurn:
         session, turns = await self.transcript(session_id)
