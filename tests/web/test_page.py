@@ -159,6 +159,30 @@ def test_full_interview_flow(server: ServerThread, backend: ScriptedBackend, pag
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_session_is_read_once(
+    server: ServerThread, backend: ScriptedBackend, page: Page, transport: str
+) -> None:
+    """Opening a session reads its transcript once, and a move reads it no more: the answer or skip
+    takes its server id from the move's own answer (`accepted`, or the 202 over SSE)."""
+    backend.enqueue("Hello. First question?", "Thanks. Tell me more?", "Next question?")
+    use_transport(page, transport)
+    reads: list[str] = []
+    page.on("request", lambda request: reads.append(request.url) if "/turns/" not in request.url else None)
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    send_answer(page, "I built a payments system.")
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    page.get_by_role("button", name="Skip question").click()
+    expect(turn(page, "question")).to_have_attribute("data-status", "complete")
+    data = server_session(server, sid, owner_cookies(page))
+    assert [t["kind"] for t in data["turns"]] == ["opening", "answer", "followup", "skip", "question"]
+    assert shown_turn_ids(page) == turn_ids(data)
+    assert [url for url in reads if url.endswith(f"/api/sessions/{sid}")] == [
+        f"{server.base_url}/api/sessions/{sid}"
+    ]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_stop_mid_reply(server: ServerThread, backend: GatedBackend, page: Page, transport: str) -> None:
     """Stop cancels a streaming reply on the server; the page shows exactly the server's partial text."""
     use_transport(page, transport)

@@ -173,6 +173,42 @@ def test_an_answer_takes_its_server_id_by_position_not_by_text(server: ServerThr
     assert named["turns"][4]["text"] == ""  # a generating turn's text comes only from its stream
 
 
+def test_an_accepted_answer_takes_the_id_the_server_names(server: ServerThread, page: Page) -> None:
+    """`accepted` naming the candidate's turn names it at once (no transcript needed); a later
+    transcript finds it by that id and keeps the view's element."""
+    opening = row("T1", "interviewer", "opening", "Tell me about a project.")
+    sending, accepted, reloaded = reduce_all(
+        page,
+        server,
+        [
+            [*live(opening), {"type": "sent", "ref": "m1", "move": "answer", "text": "Yes."}],
+            [{"type": "accepted", "ref": "m1", "turnId": "T2", "kind": "followup", "candidateTurnId": "A1"}],
+            [
+                transcript(
+                    opening,
+                    row("A1", "candidate", "answer", "Yes."),
+                    row("T2", "interviewer", "followup", "", "streaming"),
+                )
+            ],
+        ],
+    )
+    local = sending["turns"][-1]
+    answer = accepted["turns"][1]
+    assert (answer["id"], answer["key"], answer["local"], answer["status"]) == (
+        "A1",
+        local["key"],
+        False,
+        "complete",
+    )
+    assert (accepted["turns"][2]["id"], accepted["turns"][2]["kind"]) == ("T2", "followup")
+    assert accepted["pending"] is None
+    assert [(t["id"], t["key"]) for t in reloaded["turns"]] == [
+        ("T1", "T1"),
+        ("A1", local["key"]),
+        ("T2", "T2"),
+    ]
+
+
 def test_a_refused_move_is_undone_by_its_ref(server: ServerThread, page: Page) -> None:
     """Only the rejection with the move's ref undoes it: the answer leaves the transcript for the box."""
     other, refused = reduce_all(
@@ -305,7 +341,11 @@ def test_frames_and_messages_become_the_same_events(server: ServerThread, page: 
                 sseFailed: messageEvent('T1', 'error', { turn_id: 'T1', seq: 5, ...error }, '5'),
                 refused: frameEvent({ type: 'error', ref: 'm3', code: 'conflict', message: 'No.' }, 'T1'),
                 undelivered: frameEvent({ type: 'error', turn_id: 'T1', ...error }, 'T1'),
-                accepted: frameEvent({ type: 'accepted', ref: 'm3', turn_id: 'T2', kind: 'followup' }, 'T1'),
+                accepted: frameEvent(
+                    { type: 'accepted', ref: 'm3', turn_id: 'T2', kind: 'followup',
+                      candidate_turn_id: 'A2' },
+                    'T1',
+                ),
                 unknown: frameEvent({ type: 'from-the-future' }, 'T1'),
             };
         }"""
@@ -317,5 +357,11 @@ def test_frames_and_messages_become_the_same_events(server: ServerThread, page: 
     assert events["wsFailed"]["type"] == "failed" and events["wsFailed"]["error"]["message"] == "Broke."
     assert (events["refused"]["type"], events["refused"]["ref"]) == ("rejected", "m3")
     assert events["undelivered"]["type"] == "undelivered"
-    assert events["accepted"] == {"type": "accepted", "ref": "m3", "turnId": "T2", "kind": "followup"}
+    assert events["accepted"] == {
+        "type": "accepted",
+        "ref": "m3",
+        "turnId": "T2",
+        "kind": "followup",
+        "candidateTurnId": "A2",
+    }
     assert events["unknown"] is None

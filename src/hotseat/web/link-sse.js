@@ -190,9 +190,10 @@ export class SseLink {
       (started) => {
         if (this.stopped) return;
         if (this.offlineShown) this.online();
-        this.hooks.dispatch({ type: "accepted", ref, turnId: move === "cancel" ? undefined : started?.turn_id });
+        const named = move === "cancel" ? {} : { turnId: started?.turn_id, kind: started?.kind, candidateTurnId: started?.candidate_turn_id };
+        this.hooks.dispatch({ type: "accepted", ref, ...named });
         if (move === "cancel" || !started?.turn_id) return;
-        if (!this.streams.has(started.turn_id)) this.follow(started.turn_id);
+        if (!this.streams.has(started.turn_id)) this.follow(started.turn_id, started.kind);
       },
       (err) => {
         if (this.stopped) return;

@@ -29,7 +29,7 @@ export function frameEvent(frame, currentTurn) {
     case "delta":
       return { type: "delta", turnId: currentTurn, seq: frame.seq, text: frame.text };
     case "accepted":
-      return { type: "accepted", ref: frame.ref, turnId: frame.turn_id, kind: frame.kind };
+      return { type: "accepted", ref: frame.ref, turnId: frame.turn_id, kind: frame.kind, candidateTurnId: frame.candidate_turn_id };
     case "error":
       if (frame.ref != null) return { type: "rejected", ref: frame.ref, error: errorOf(frame) };
       if (!frame.turn_id) return { type: "notice", message: frame.message || "The server refused that." };

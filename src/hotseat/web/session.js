@@ -78,7 +78,7 @@ export class Session {
       // A turn this page did not start (another tab's move): the move itself is in the transcript.
       const stranger = event.type === "turn" && !before.turns.some((t) => t.id === event.turnId);
       if (stranger && before.ready) this.load({ refresh: true });
-      // The server's id (and, over SSE, the new turn's kind) are in the transcript.
+      // `accepted` names the candidate's turn; were one still unnamed, the transcript names it.
       if (event.type === "accepted" && state.turns.some((t) => t.local)) this.load({ refresh: true });
     }
     if (event.type === "sent") follower.toEnd();
@@ -113,6 +113,7 @@ export class Session {
     }
     if (stale()) return;
     this.dispatch({ type: "transcript", data, refresh });
+    if (!refresh) voice.sessionLoaded(this.id, data);
     if (this.state.transport === "sse") {
       link.loaded({ refresh });
       for (const turn of unfollowed(this.state)) link.follow(turn.id, turn.kind);

@@ -19,7 +19,9 @@
 //   failed      {turnId, seq, error}          the turn's terminal error
 //   undelivered {turnId, message, code}       this link could not deliver the turn (the turn is fine)
 //   sent        {ref, move, text?, turnId?}   the page sent a move (answer, skip, retry, finish, cancel)
-//   accepted    {ref, turnId?, kind?}         the server took it; turnId/kind: the turn it started
+//   accepted    {ref, turnId?, kind?, candidateTurnId?}
+//                                             the server took it; turnId/kind: the turn it started;
+//                                             candidateTurnId: the server's id of the answer or skip
 //   rejected    {ref, error}                  the server refused it (or it never got there)
 //   notice      {message, tone?}              a message for the candidate
 //   reportShown {}                            the report the finish asked for was opened
@@ -224,8 +226,9 @@ function sent(state, { ref, move, text }) {
   const cleared = { ...state, notice: { ...state.notice, n: state.notice.n + 1, message: "" } };
   if (move === "cancel") return { ...cleared, stopping: ref };
   if (!CANDIDATE_KINDS.has(move)) return { ...cleared, pending: { ref, move } };
-  // The candidate's turn shows at once; it takes the server's id from the next transcript, where
-  // it is the first candidate turn after the server turn it follows (never matched by its text).
+  // The candidate's turn shows at once; it takes the server's id from `accepted`, or, when that
+  // never came (the link dropped), from the next transcript, where it is the first candidate turn
+  // after the server turn it follows (never matched by its text).
   const key = `local-${state.locals + 1}`;
   const after = state.turns.findLast((t) => !t.local)?.id ?? null;
   const turn = {
@@ -238,7 +241,7 @@ function sent(state, { ref, move, text }) {
   return { ...cleared, locals: state.locals + 1, turns: [...state.turns, turn], pending: { ref, move, key, text } };
 }
 
-function accepted(state, { ref, turnId, kind }) {
+function accepted(state, { ref, turnId, kind, candidateTurnId }) {
   if (ref && ref === state.stopping) {
     // A cancel is answered once the turn has ended, but its `done` may still be on the way.
     return turnId && streamingTurn(state)?.id === turnId ? state : { ...state, stopping: null };
@@ -246,7 +249,12 @@ function accepted(state, { ref, turnId, kind }) {
   const { pending } = state;
   if (!pending || pending.ref !== ref) return state;
   let next = { ...state, pending: null };
-  if (pending.key) next = updateTurn(next, pending.key, (t) => ({ ...t, status: "complete" }));
+  if (pending.key) {
+    // The candidate's turn takes the server's id now (the transcript would give it otherwise).
+    const named = candidateTurnId && !next.turns.some((t) => t.id === candidateTurnId);
+    next = updateTurn(next, pending.key, (t) =>
+      named ? { ...t, id: candidateTurnId, local: false, after: null, status: "complete" } : { ...t, status: "complete" });
+  }
   if (turnId && !next.turns.some((t) => t.id === turnId)) {
     // Its stream follows (the socket's `turn` frame, or the stream the page opens over SSE).
     const guess = pending.move === "finish" ? "report" : pending.move === "retry" ? lastInterviewerTurn(state)?.kind : "question";

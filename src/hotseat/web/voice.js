@@ -46,6 +46,7 @@ const MIN_SPEECH_MS = 250; // shorter bursts (a cough, a click) are not an answe
 const hooks = { stopTurn: () => {}, streaming: () => null, socket: () => null };
 
 let sessionId = null;
+let loadedFor = null; // the session whose transcript set up voice: a reconnect's load changes nothing
 let canListen = false;
 let canSpeak = false;
 let stream = null; // the microphone
@@ -87,16 +88,26 @@ export function configure(options) {
   Object.assign(hooks, options);
 }
 
-/** A session was opened (or closed, with null): offer voice if its language can be heard and spoken. */
-export async function setSession(id) {
+let speechInfo = null; // GET /api/speech, read once: the server's voices do not change while it runs
+
+/** A session was opened (or closed, with null); voice waits for its transcript (`sessionLoaded`). */
+export function setSession(id) {
   stopListening();
   stopPlayback();
   sessionId = id;
+  loadedFor = null;
   canListen = canSpeak = false;
   render();
-  if (!id) return;
+}
+
+/** The session's first transcript is in: offer voice if its language can be heard and spoken, and
+ * go on saying its last turn. The page's own read, so that opening a session reads it once. */
+export async function sessionLoaded(id, session) {
+  if (sessionId !== id || loadedFor === id) return;
+  loadedFor = id;
   try {
-    const [speech, session] = await Promise.all([api("/api/speech"), api(`/api/sessions/${encodeURIComponent(id)}`)]);
+    speechInfo ??= api("/api/speech");
+    const speech = await speechInfo;
     if (sessionId !== id) return;
     const handles = (side) => side.languages === null || side.languages.includes(session.language);
     const recording = Boolean(navigator.mediaDevices?.getUserMedia && window.MediaRecorder);
@@ -104,26 +115,20 @@ export async function setSession(id) {
     canSpeak = handles(speech.tts);
     els.note.textContent = canListen || canSpeak ? "" : "Voice is not available in this interview's language on this server; type your answers.";
   } catch {
+    speechInfo = null; // asked again for the next session
     canListen = canSpeak = false;
   }
   render();
-  const current = hooks.streaming(); // the opening turn began while this was being asked
+  const current = hooks.streaming(); // the opening turn is being written
   if (current) speakTurn(current.id, current.kind);
-  else if (canSpeak) resumeLast(id);
+  else if (canSpeak) resumeLast(id, session.turns.at(-1));
 }
 
 /** After a reload: the session's last turn, if its voice was begun here and not played to its end. */
-async function resumeLast(id) {
+async function resumeLast(id, last) {
   const ws = hooks.socket();
   if (!ws) return;
   if (ws.readyState === WebSocket.CONNECTING) await new Promise((ok) => ws.addEventListener("open", ok, { once: true }));
-  let session;
-  try {
-    session = await api(`/api/sessions/${encodeURIComponent(id)}`);
-  } catch {
-    return;
-  }
-  const last = session.turns.at(-1);
   if (sessionId !== id || !last || last.role !== "interviewer" || heardUpTo(last.id) === undefined) return;
   speakTurn(last.id, last.kind); // nothing is sent back but speech_end if it was all heard
 }
