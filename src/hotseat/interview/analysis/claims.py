@@ -8,6 +8,7 @@ carries a metric; contact details, headings, dates and education lines are not.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -161,7 +162,9 @@ def best_claim(claims: Sequence[Claim], topic: str, used: Iterable[str] = ()) ->
     None if no claim shares any: then the question is asked without an anchor rather than
     tied to a line it has nothing to do with.
     """
-    topic_stems = content_stems(topic)
+    if not claims:
+        return None
+    topic_stems = _topic_stems(topic)
     taken = set(used)
     best: tuple[float, Claim] | None = None
     for claim in claims:
@@ -174,6 +177,13 @@ def best_claim(claims: Sequence[Claim], topic: str, used: Iterable[str] = ()) ->
         if best is None or rank > best[0]:
             best = (rank, claim)
     return best[1] if best else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _topic_stems(topic: str) -> frozenset[str]:
+    # A topic is a pack's question with its points, read again for every session and move; often
+    # longer than the texts content_stems keeps by itself.
+    return content_stems(topic)
 
 
 def anchor_for(pack: Pack, question_index: int, claims: Sequence[Claim], used: Iterable[str]) -> str | None:
