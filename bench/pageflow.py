@@ -1,13 +1,13 @@
 """hotseat clients that follow the page's own flow (``src/hotseat/web/interview.js``), for the
-answer scenarios (A1-A4): what a candidate waits for after sending an answer.
+answer scenarios (A0-A4): what a candidate waits for after sending an answer.
 
 - **WS**: ``POST /api/sessions`` (plain JSON), then ``/ws?session=ID`` (no ``turn_id``: the socket
   streams the turn in progress from its start) and, as the socket opens, ``GET /api/sessions/ID``
-  (the transcript); the opening turn is read from the socket. When a turn is done the page reads
-  the transcript again. Each answer is ``{"type":"answer"}`` on the socket.
+  (the transcript); the opening turn is read from the socket. Each answer is ``{"type":"answer"}``
+  on the socket; its ``accepted`` frame names the answer's turn, so the page reads no transcript.
 - **SSE**: ``POST /api/sessions``, ``GET /api/sessions/ID`` (the transcript lists the opening turn
-  as streaming), ``GET …/turns/TID/events`` to its ``done``, the transcript again; each answer is
-  ``POST …/answers`` (202, naming the new turn) and that turn's events.
+  as streaming), ``GET …/turns/TID/events`` to its ``done``; each answer is ``POST …/answers``
+  (202, naming the new turn and the answer's) and that turn's events.
 
 Between a turn's end and the next answer the client waits ``spec.think`` seconds (a candidate
 reading and typing). Each turn's TTFT runs from the first byte of its request: the answer's
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import cast
+from typing import Any, cast
 
 import orjson
 
@@ -45,8 +45,8 @@ class _Fetcher:
         self._host, self._port = host, port
         self.received = 0  # bytes read by connections already closed
 
-    async def transcript(self, sid: str) -> None:
-        """``GET /api/sessions/ID``, as the page does on connect and after every turn."""
+    async def transcript(self, sid: str) -> dict[str, Any]:
+        """``GET /api/sessions/ID``, as the page does when it opens a session."""
         try:
             head = await self.conn.request("GET", f"/api/sessions/{sid}")
         except (HttpError, ConnectionError):
@@ -59,6 +59,8 @@ class _Fetcher:
         data = await self.conn.body()
         if head.status != 200:
             raise TurnFailed(f"http {head.status}: GET transcript: {data[:200]!r}")
+        transcript: dict[str, Any] = orjson.loads(data)
+        return transcript
 
     async def aclose(self) -> None:
         self.received += self.conn.received
@@ -77,8 +79,10 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
         url = ws_url(spec.url, f"/ws?session={sid}")
         async with ws_connect(url, spec.ws_compression, cookie=fetch.conn.cookie) as ws:
             try:
-                # The page reads the transcript as the socket opens, beside the stream.
-                reading = asyncio.create_task(fetch.transcript(sid))
+                # The page reads the transcript as the socket opens, beside the stream. An opening
+                # that ended before the socket subscribed gets no frames: the transcript has it.
+                transcript = await fetch.transcript(sid)
+                opening = next(t for t in transcript["turns"] if t["id"] == turn_id)
                 current = ""  # the turn of the last turn frame: deltas carry no turn id
                 for index in range(spec.turns):
                     if index:
@@ -86,14 +90,19 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                         turn = TurnStats(time.perf_counter())
                         stats.turns.append(turn)
                         await ws.send(orjson.dumps({"type": "answer", "text": ANSWER}).decode())
-                        turn_id = ""  # the next turn frame names the answer's turn
+                        turn_id = ""  # the `accepted` frame names the answer's turn
+                    elif opening["status"] != "streaming":
+                        turn.add(opening["text"], time.perf_counter())  # shown from the transcript
+                        check_turn(turn, spec.tokens)
+                        continue
                     for _ in range(spec.tokens * 2 + 20):
                         frame = orjson.loads(await ws.recv())
                         now = time.perf_counter()
                         kind = frame["type"]
-                        if kind == "turn":
+                        if kind == "accepted":
+                            turn_id = frame["turn_id"]
+                        elif kind == "turn":
                             current = frame["turn_id"]
-                            turn_id = turn_id or current
                         elif kind == "delta":
                             if current == turn_id:
                                 turn.add(frame["text"], now)
@@ -104,9 +113,6 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
                     else:
                         raise TurnFailed("no done frame")
                     check_turn(turn, spec.tokens)
-                    await reading
-                    reading = asyncio.create_task(fetch.transcript(sid))  # the page's refresh
-                await reading
             finally:
                 stats.bytes_received += cast(CountingConnection, ws).received
     finally:
@@ -137,7 +143,6 @@ async def page_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
                 raise TurnFailed(f"http {head.status}")
             await read_turn_events(fetch.conn, turn, spec.tokens)
             check_turn(turn, spec.tokens)
-            await fetch.transcript(sid)
     finally:
         await fetch.aclose()
         stats.bytes_received += fetch.received

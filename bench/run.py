@@ -78,7 +78,7 @@ class Scenario:
     ramp: float = 0.0  # client starts spread evenly over this many seconds
     idle: int = 0  # S4: idle connections to hold at once
     idle_sessions: int = 0  # S4: hotseat sessions they are spread over
-    # The answer scenarios (A1-A4): hotseat clients follow the page's flow (``bench.pageflow``),
+    # The answer scenarios (A0-A4): hotseat clients follow the page's flow (``bench.pageflow``),
     # only answer turns' TTFT counts, and clients wait ``think`` seconds before each answer.
     answers: bool = False
     think: float = 0.0
@@ -125,6 +125,18 @@ SCENARIOS = {
         ),
         # Issue #25: the page's own flow (new session, opening turn read, then answers); the TTFT
         # is an answer's, from its frame or POST to its first token.
+        # Not in the issue: A2's flow with one-token turns, so the CPU column is what a candidate's
+        # session, opening and answer cost apart from streaming (ms per turn, as for T1).
+        Scenario(
+            "A0",
+            "the page: 200 candidates over 4 s, one answer each, one-token turns (fixed cost)",
+            1,
+            0,
+            clients=200,
+            turns=2,
+            ramp=4.0,
+            answers=True,
+        ),
         Scenario(
             "A1",
             "the page: 200 candidates over 1 s, one answer each",
@@ -451,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        help="S1-S4, L1, T1, C1, C2, or A1-A4 (the page's answers; repeatable; default S1-S4)",
+        help="S1-S4, L1, T1, C1, C2, or A0-A4 (the page's answers; repeatable; default S1-S4)",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny version in seconds (CI)")
     parser.add_argument(
