@@ -176,3 +176,62 @@ def test_post_asking_for_an_event_stream_checks_like_a_plain_post(server: Server
     refused = hx.post(f"{server.base_url}/api/sessions", json={"pack": "no-such-pack"}, headers=headers)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
     assert hx.get(f"{server.base_url}/api/sessions").json() == []
+
+
+def test_a_move_asking_for_an_event_stream_gets_accepted_then_its_turn(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """An answer (and a skip) with Accept: text/event-stream: `accepted` (the 202's JSON), then the
+    new turn's events, exactly as GET .../events would send them."""
+    backend.enqueue("Hello. First question?", ScriptedReply(TEXT, token_delay=0.005), "Next question?")
+    session_id, opening = start_session(server)
+    sse_events(hx.get(events_url(server, session_id, opening), timeout=10))
+    headers = {"Accept": "text/event-stream"}
+    url = f"{server.base_url}/api/sessions/{session_id}"
+    with hx.stream(
+        "POST", f"{url}/answers", json={"text": "I led it."}, headers=headers, timeout=10
+    ) as response:
+        response.read()
+    assert response.status_code == 202
+    assert response.headers["content-type"].startswith("text/event-stream")
+    accepted, *events = sse_events(response)
+    assert accepted["event"] == "accepted" and "id" not in accepted
+    assert [e["event"] for e in events] == ["delta"] * (len(events) - 1) + ["done"]
+    assert "".join(e["data"]["text"] for e in events[:-1]) == TEXT
+    resumed = sse_events(hx.get(events_url(server, session_id, accepted["data"]["turn_id"]), timeout=10))
+    assert resumed[-1] == events[-1]
+    with hx.stream("POST", f"{url}/skip", headers=headers, timeout=10) as skipped:
+        skipped.read()
+    assert skipped.status_code == 202
+    skip_accepted, *skip_events = sse_events(skipped)
+    assert skip_events[-1]["event"] == "done"
+    turns = hx.get(url).json()["turns"]
+    assert [t["kind"] for t in turns] == ["opening", "answer", "followup", "skip", "question"]
+    assert accepted["data"] == {
+        "turn_id": turns[2]["id"],
+        "kind": "followup",
+        "candidate_turn_id": turns[1]["id"],
+    }
+    assert skip_accepted["data"] == {
+        "turn_id": turns[4]["id"],
+        "kind": "question",
+        "candidate_turn_id": turns[3]["id"],
+    }
+
+
+def test_a_refused_move_asking_for_an_event_stream_is_a_json_error(
+    server: ServerThread, backend: ScriptedBackend
+) -> None:
+    """An answer while the interviewer is still replying, or an empty one: the plain JSON error, and
+    nothing stored."""
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply("Hello. First question?", hold=hold))
+    session_id, _ = start_session(server)
+    headers = {"Accept": "text/event-stream"}
+    url = f"{server.base_url}/api/sessions/{session_id}"
+    busy = hx.post(f"{url}/answers", json={"text": "I led it."}, headers=headers)
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "conflict"
+    hold.set()
+    empty = hx.post(f"{url}/answers", json={"text": "   "}, headers=headers)
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "bad_request"
+    assert [t["kind"] for t in hx.get(url).json()["turns"]] == ["opening"]

@@ -255,8 +255,8 @@ def test_the_total_cap_answers_busy_on_both_transports(settings: Settings) -> No
 def test_sse_over_the_owners_cap_gets_429(settings: Settings) -> None:
     """An SSE request past the owner's connection cap is a 429 JSON error, not a stream.
 
-    A POST /api/sessions asking for a stream takes its connection slot first: refused, it
-    has stored no session.
+    A POST /api/sessions or an answer asking for a stream takes its connection slot first:
+    refused, it has stored no session and no answer.
     """
     with serving(settings, ScriptedBackend(), max_connections_per_owner=1) as server:
         session = hx.post(f"{server.base_url}/api/sessions", json=PACK).json()
@@ -272,7 +272,16 @@ def test_sse_over_the_owners_cap_gets_429(settings: Settings) -> None:
             )
             assert streamed_start.status_code == 429
             assert streamed_start.json()["error"]["code"] == "rate_limited"
+            streamed_answer = hx.post(
+                f"{server.base_url}/api/sessions/{session['id']}/answers",
+                json={"text": "I led the migration."},
+                headers={"Accept": "text/event-stream"},
+            )
+            assert streamed_answer.status_code == 429
+            assert streamed_answer.json()["error"]["code"] == "rate_limited"
         assert [s["id"] for s in hx.get(f"{server.base_url}/api/sessions").json()] == [session["id"]]
+        transcript = hx.get(f"{server.base_url}/api/sessions/{session['id']}").json()["turns"]
+        assert [t["kind"] for t in transcript] == ["opening"]
         assert open_connections(server) == 0
 
 

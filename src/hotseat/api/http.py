@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -11,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 from hotseat import metrics
 from hotseat.api import speech
-from hotseat.api.deps import OwnedSession, OwnerDep, ServicesDep
+from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
+from hotseat.api.event_stream import EventStream
 from hotseat.api.limits import admit_move
 from hotseat.api.markdown_export import inert_markdown
 from hotseat.api.pack_views import pack_detail, pack_summary
@@ -25,9 +27,11 @@ from hotseat.api.schemas import (
     check_answer,
 )
 from hotseat.api.sessions import session_created, start_session
-from hotseat.api.sse import start_and_stream
+from hotseat.api.sse import move_and_stream, start_and_stream, wants_event_stream
 from hotseat.errors import NotFound, Unauthorized
+from hotseat.interview.records import SessionRow
 from hotseat.interview.report_markdown import report_markdown
+from hotseat.interview.seats import StartedTurn
 from hotseat.local_models.live import describe
 
 router = APIRouter(prefix="/api")
@@ -93,7 +97,7 @@ async def list_sessions(services: ServicesDep, owner: OwnerDep) -> list[SessionS
 async def create_session(
     body: CreateSession, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> SessionCreated | Response:
-    if "text/event-stream" in request.headers.get("accept", ""):
+    if wants_event_stream(request):
         # The session, then its opening turn as Server-Sent Events, in this one response.
         return await start_and_stream(services, request, owner, body)
     return session_created(await start_session(services, request, owner, body))
@@ -113,18 +117,21 @@ async def delete_session(session: OwnedSession, services: ServicesDep) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/answers", status_code=202, openapi_extra=speech.ANSWER_BODIES)
+@router.post(
+    "/sessions/{session_id}/answers",
+    status_code=202,
+    response_model=TurnStarted | speech.SpokenTurnStarted,
+    openapi_extra=speech.ANSWER_BODIES,
+)
 async def post_answer(
     session: OwnedSession, services: ServicesDep, request: Request
-) -> TurnStarted | speech.SpokenTurnStarted:
+) -> TurnStarted | speech.SpokenTurnStarted | EventStream:
     """A typed answer (JSON ``{"text"}``), or a spoken one (multipart ``audio``: ``api/speech.py``)."""
     if speech.is_form(request):
         return await speech.spoken_answer(session, services, request)
     body = await speech.typed_answer(request)
     check_answer(body.text, services.settings.max_answer_chars)
-    async with admit_move(request, session.owner_id):
-        started = await services.interview.answer(session.id, body.text)
-    return TurnStarted.of(started)
+    return await _move(session, services, request, lambda: services.interview.answer(session.id, body.text))
 
 
 @router.post("/sessions/{session_id}/turns/{turn_id}/cancel", status_code=202)
@@ -133,26 +140,30 @@ async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep
     return {"turn_id": turn_id, "cancelled": cancelled is not None}
 
 
-@router.post("/sessions/{session_id}/finish", status_code=202)
-async def finish(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
-    async with admit_move(request, session.owner_id):
-        started = await services.interview.finish(session.id)
-    return TurnStarted.of(started)
+@router.post("/sessions/{session_id}/finish", status_code=202, response_model=TurnStarted)
+async def finish(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
+    return await _move(session, services, request, lambda: services.interview.finish(session.id))
 
 
-@router.post("/sessions/{session_id}/skip", status_code=202)
-async def skip(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
-    async with admit_move(request, session.owner_id):
-        started = await services.interview.skip(session.id)
-    return TurnStarted.of(started)
+@router.post("/sessions/{session_id}/skip", status_code=202, response_model=TurnStarted)
+async def skip(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
+    return await _move(session, services, request, lambda: services.interview.skip(session.id))
 
 
-@router.post("/sessions/{session_id}/retry", status_code=202)
-async def retry(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted:
+@router.post("/sessions/{session_id}/retry", status_code=202, response_model=TurnStarted)
+async def retry(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
     """Write the interviewer's last reply again after it failed or was stopped."""
+    return await _move(session, services, request, lambda: services.interview.retry(session.id))
+
+
+async def _move(
+    session: SessionRow, services: Services, request: Request, move: Callable[[], Awaitable[StartedTurn]]
+) -> TurnStarted | EventStream:
+    """Make the move: its 202, or (``Accept: text/event-stream``) that and its turn as one SSE response."""
+    if wants_event_stream(request):
+        return await move_and_stream(services, request, session, move)
     async with admit_move(request, session.owner_id):
-        started = await services.interview.retry(session.id)
-    return TurnStarted.of(started)
+        return TurnStarted.of(await move())
 
 
 @router.get("/sessions/{session_id}/report")

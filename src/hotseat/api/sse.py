@@ -17,7 +17,7 @@ What a turn holds, whose it is and where to read it from is the interview layer'
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -26,12 +26,13 @@ from hotseat import metrics
 from hotseat.api.deps import OwnerDep, Services, ServicesDep
 from hotseat.api.errors import ws_error_frame
 from hotseat.api.event_stream import ClientStoppedReading, EventStream
-from hotseat.api.limits import Lease, client_ip, limits_of
-from hotseat.api.schemas import CreateSession
+from hotseat.api.limits import Lease, admit_move, client_ip, limits_of
+from hotseat.api.schemas import CreateSession, TurnStarted
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError
-from hotseat.interview.seats import Seat
+from hotseat.interview.records import SessionRow
+from hotseat.interview.seats import Seat, StartedTurn
 from hotseat.streaming.events import count_deltas, merge_deltas
 
 router = APIRouter(prefix="/api")
@@ -91,6 +92,40 @@ async def start_and_stream(
     ping = services.settings.sse_ping_seconds
     turn_id = created.turn.turn_id
     return _event_stream(seat, request, turn_id, 0, lease, ping=ping, prelude=prelude, status_code=201)
+
+
+def wants_event_stream(request: Request) -> bool:
+    """The client asked for the answer as Server-Sent Events (``Accept: text/event-stream``)."""
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+async def move_and_stream(
+    services: Services,
+    request: Request,
+    session: SessionRow,
+    move: Callable[[], Awaitable[StartedTurn]],
+) -> EventStream:
+    """A move (answer, skip, retry, finish) asked for ``text/event-stream``: ``accepted``, then its turn.
+
+    The first event is ``accepted`` (the JSON the plain 202 answers with, and no ``id``); the new
+    turn's events follow as on ``GET .../events``, which resumes the stream if it breaks. As for
+    ``start_and_stream``: one request and one round trip less before the reply's first token.
+    """
+    owner = session.owner_id
+    # The connection slot first: a stream refused for a cap must not have made the move.
+    lease = await limits_of(request).lease(owner, client_ip(request))
+    try:
+        async with admit_move(request, owner):
+            started = await move()
+    except BaseException:
+        await lease.release()
+        raise
+    prelude = f"event: accepted\ndata: {TurnStarted.of(started).model_dump_json()}\n\n".encode()
+    ping = services.settings.sse_ping_seconds
+    seat = services.seats.of(session)
+    return _event_stream(
+        seat, request, started.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=202
+    )
 
 
 def _event_stream(
