@@ -10,6 +10,7 @@ import json
 import os
 import threading
 
+import httpx
 import pytest
 
 from hotseat.errors import UpstreamRateLimited
@@ -17,7 +18,7 @@ from hotseat.llm.scripted import ScriptedBackend, ScriptedReply, split_tokens
 from hotseat.serving import ServerThread
 
 try:
-    from playwright.sync_api import Page, WebSocketRoute, expect
+    from playwright.sync_api import Page, Route, WebSocketRoute, expect
 except ImportError:
     if os.environ.get("CI"):
         raise
@@ -292,6 +293,52 @@ def test_network_drop(server: ServerThread, backend: GatedBackend, page: Page, t
     assert row["text"] == LONG
     assert shown_text(opening) == row["text"]
     assert page.locator(".turn").count() == 1
+
+
+def test_an_answer_streams_in_its_own_response_and_resumes_after_a_break(
+    server: ServerThread, backend: GatedBackend, page: Page
+) -> None:
+    """Over SSE the answer's POST streams the reply itself. When that response ends early (here cut
+    after five events), the rest is read from the turn's events after the last seq shown, and the
+    reply ends exactly as stored."""
+    use_transport(page, "sse")
+    gate = threading.Event()
+    backend.enqueue("Hello. First question?", long_reply(gate))
+    requests: list[tuple[str, str]] = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+
+    def cut_short(route: Route) -> None:
+        # The server's own response, ended after its first five events.
+        request = route.request
+        headers = {**request.headers, "cookie": "; ".join(f"{k}={v}" for k, v in owner_cookies(page).items())}
+        events: list[str] = []
+        with httpx.stream(
+            "POST", request.url, content=request.post_data, headers=headers, timeout=10
+        ) as reply:
+            assert reply.status_code == 202, reply.read()
+            for event in reply.iter_text():
+                events.append(event)
+                if "".join(events).count("\n\n") >= 5:
+                    break
+        body = "".join(events)
+        route.fulfill(status=202, content_type="text/event-stream", body=body[: body.rindex("\n\n") + 2])
+
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    page.route("**/answers", cut_short)
+    send_answer(page, "I built a payments system.")
+    followup = turn(page, "followup")
+    expect(followup).to_have_count(1)
+    gate.set()
+    expect(followup).to_have_attribute("data-status", "complete", timeout=20_000)
+    data = server_session(server, sid, owner_cookies(page))
+    assert [t["kind"] for t in data["turns"]] == ["opening", "answer", "followup"]
+    assert shown_text(followup) == data["turns"][2]["text"] == LONG
+    assert shown_turn_ids(page) == turn_ids(data)
+    assert len([url for method, url in requests if method == "POST" and url.endswith("/answers")]) == 1
+    # Read on from the fourth delta (the first event is `accepted`), not from the start.
+    resumed = [url for _, url in requests if f"/turns/{data['turns'][2]['id']}/events" in url]
+    assert resumed and resumed[0].endswith("?after=4")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -31,29 +31,42 @@ function errorFrom(status, data) {
 
 /** A JSON request under /api. Resolves with the parsed body (null for an empty one). */
 export async function api(path, { method = "GET", body, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin", signal };
+  const response = await send(path, { method, body, signal, accept: "application/json" });
+  const data = await jsonOf(response);
+  if (!response.ok) throw errorFrom(response.status, data);
+  return data;
+}
+
+/** A POST under /api answered with Server-Sent Events. Resolves with the response once its head
+ * is in (read its body as a stream); an error response throws as `api` does. */
+export async function apiStream(path, { body, signal } = {}) {
+  const response = await send(path, { method: "POST", body, signal, accept: "text/event-stream" });
+  if (!response.ok) throw errorFrom(response.status, await jsonOf(response));
+  return response;
+}
+
+async function send(path, { method, body, signal, accept }) {
+  const init = { method, headers: { Accept: accept }, credentials: "same-origin", signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  let response;
   try {
-    response = await fetch(path, init);
+    return await fetch(path, init);
   } catch (err) {
     if (err?.name === "AbortError") throw err;
     throw new ApiError(UNREACHABLE, { status: 0 });
   }
+}
+
+async function jsonOf(response) {
   const text = await response.text().catch(() => "");
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
-  if (!response.ok) throw errorFrom(response.status, data);
-  return data;
 }
 
 /**

@@ -1,8 +1,12 @@
 // The Server-Sent Events transport: moves over HTTP, each turn read from
 // GET /api/sessions/ID/turns/TID/events, all turned into the events of state.js.
 //
-// A move's 202 names the turn it started (`turn_id`); the link reports it as `accepted` with the
-// move's ref and opens that turn's stream. A stream that starts at seq 1 is opened without `after`:
+// A move (answer, skip, retry, finish) is a POST asking for `text/event-stream`: its response is an
+// `accepted` event (the 202's JSON: the turn it started, and the candidate's turn it stored), which
+// the link reports with the move's ref, and then that turn's events, so the reply's first words
+// come one request and one round trip sooner than a 202 and then a GET. If that response breaks
+// before the turn's end, the rest is read from GET /api/sessions/ID/turns/TID/events?after=<seq>.
+// A cancel is a plain POST. A stream that starts at seq 1 is opened without `after`:
 // `after` in the URL outranks Last-Event-ID, and EventSource reconnects to the same URL, so with
 // `?after=0` every automatic reconnect would replay the turn from the start. Without it the
 // browser reconnects by itself with Last-Event-ID. A stream the page has to reopen (the browser
@@ -10,9 +14,10 @@
 // the browser, reopens that one if it drops again. A stream is closed on its turn's `done` or
 // `error`; otherwise EventSource would reconnect when the response ends.
 
-import { api } from "./api.js";
+import { api, apiStream } from "./api.js";
 import { reconnectLater, retryDelay } from "./backoff.js";
 import { streamEvent } from "./state.js";
+import { EventSourceParserStream } from "./vendor/eventsource-parser/stream.js";
 
 const DETAIL = "Server-Sent Events";
 const PATHS = { answer: "/answers", skip: "/skip", retry: "/retry", finish: "/finish" };
@@ -184,24 +189,74 @@ export class SseLink {
 
   /** A move over HTTP. The result arrives as `accepted` or `rejected` with the same ref. */
   move(ref, move, { text, turnId } = {}) {
-    const path = move === "cancel" ? `/turns/${encodeURIComponent(turnId)}/cancel` : PATHS[move];
-    const body = move === "answer" ? { text } : undefined;
-    api(`${this.base}${path}`, { method: "POST", body }).then(
-      (started) => {
-        if (this.stopped) return;
-        if (this.offlineShown) this.online();
-        const named = move === "cancel" ? {} : { turnId: started?.turn_id, kind: started?.kind, candidateTurnId: started?.candidate_turn_id };
-        this.hooks.dispatch({ type: "accepted", ref, ...named });
-        if (move === "cancel" || !started?.turn_id) return;
-        if (!this.streams.has(started.turn_id)) this.follow(started.turn_id, started.kind);
-      },
-      (err) => {
-        if (this.stopped) return;
-        if (err.status === 0) this.showOffline("Cannot reach the server");
-        this.hooks.dispatch({ type: "rejected", ref, error: { code: err.code, message: err.message } });
-      },
-    );
+    if (move === "cancel") {
+      api(`${this.base}/turns/${encodeURIComponent(turnId)}/cancel`, { method: "POST" }).then(
+        () => {
+          if (this.stopped) return;
+          if (this.offlineShown) this.online();
+          this.hooks.dispatch({ type: "accepted", ref });
+        },
+        (err) => this.refused(ref, err),
+      );
+    } else {
+      this.moveAndFollow(ref, move, move === "answer" ? { text } : undefined);
+    }
     return true;
+  }
+
+  /** The move's response is its turn's stream: `accepted`, then the turn's events. */
+  async moveAndFollow(ref, move, body) {
+    const controller = new AbortController();
+    let events;
+    try {
+      const response = await apiStream(`${this.base}${PATHS[move]}`, { body, signal: controller.signal });
+      events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+    } catch (err) {
+      this.refused(ref, err);
+      return;
+    }
+    let turnId = null;
+    let stream = null;
+    try {
+      for (;;) {
+        const { value: message, done } = await events.read();
+        if (done || this.stopped) break;
+        if (message.event === "accepted") {
+          const started = JSON.parse(message.data);
+          turnId = started.turn_id;
+          if (this.offlineShown) this.online();
+          this.hooks.dispatch({ type: "accepted", ref, turnId, kind: started.kind, candidateTurnId: started.candidate_turn_id });
+          this.hooks.dispatch({ type: "turn", turnId, kind: started.kind, after: 0 });
+          this.close(turnId);
+          // Closing it (the turn's end, a reload, the page leaving) ends this response.
+          stream = { es: { close: () => controller.abort() }, pinned: true, failures: 0, timer: 0, lastSeq: 0 };
+          this.streams.set(turnId, stream);
+        } else if (stream && this.streams.get(turnId) === stream) {
+          const event = messageEvent(turnId, message.event, JSON.parse(message.data), message.id);
+          if (event) this.deliver(turnId, stream, event);
+        } else {
+          break; // this turn is read elsewhere now
+        }
+      }
+    } catch {
+      // The response broke (or was closed here): what is left of the turn is read below.
+    }
+    controller.abort();
+    if (this.stopped) return;
+    if (turnId === null) {
+      // Whether the move was made is unknown: as for a POST without an answer, the page says so,
+      // and the next transcript shows the move if it arrived.
+      this.refused(ref, { status: 0, code: null, message: "The connection broke before the server answered; check the transcript." });
+    } else if (this.streams.get(turnId) === stream) {
+      this.showOffline("Connection lost; reconnecting…");
+      this.reopenLater(turnId, stream.lastSeq, stream.failures + 1);
+    }
+  }
+
+  refused(ref, err) {
+    if (this.stopped) return;
+    if (err.status === 0) this.showOffline("Cannot reach the server");
+    this.hooks.dispatch({ type: "rejected", ref, error: { code: err.code, message: err.message } });
   }
 
   stop() {
