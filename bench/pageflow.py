@@ -7,7 +7,7 @@ answer scenarios (A0-A4): what a candidate waits for after sending an answer.
   on the socket; its ``accepted`` frame names the answer's turn, so the page reads no transcript.
 - **SSE**: ``POST /api/sessions``, ``GET /api/sessions/ID`` (the transcript lists the opening turn
   as streaming), ``GET …/turns/TID/events`` to its ``done``; each answer is ``POST …/answers``
-  (202, naming the new turn and the answer's) and that turn's events.
+  asking for ``text/event-stream``, whose response is ``accepted`` and then the new turn's events.
 
 Between a turn's end and the next answer the client waits ``spec.think`` seconds (a candidate
 reading and typing). Each turn's TTFT runs from the first byte of its request: the answer's
@@ -129,18 +129,22 @@ async def page_sse_client(spec: LoadSpec, stats: ClientStats) -> None:
         session = await json_request(fetch.conn, "POST", "/api/sessions", {"pack": PACK})
         sid, turn_id = session["id"], session["turn_id"]
         await fetch.transcript(sid)
-        for index in range(spec.turns):
-            if index:
-                await asyncio.sleep(spec.think)
-                turn = TurnStats(time.perf_counter())
-                started = await json_request(
-                    fetch.conn, "POST", f"/api/sessions/{sid}/answers", {"text": ANSWER}
-                )
-                turn_id = started["turn_id"]
+        stats.turns.append(turn)
+        head = await fetch.conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
+        if head.status != 200:
+            raise TurnFailed(f"http {head.status}")
+        await read_turn_events(fetch.conn, turn, spec.tokens)
+        check_turn(turn, spec.tokens)
+        for _ in range(spec.turns - 1):
+            await asyncio.sleep(spec.think)
+            turn = TurnStats(time.perf_counter())
             stats.turns.append(turn)
-            head = await fetch.conn.request("GET", f"/api/sessions/{sid}/turns/{turn_id}/events")
-            if head.status != 200:
-                raise TurnFailed(f"http {head.status}")
+            # The answer's response is its turn's stream: `accepted`, then the turn's events.
+            body = orjson.dumps({"text": ANSWER})
+            path = f"/api/sessions/{sid}/answers"
+            head = await fetch.conn.request("POST", path, body, {"Accept": "text/event-stream"})
+            if head.status != 202:
+                raise TurnFailed(f"http {head.status}: POST answer: {(await fetch.conn.body())[:200]!r}")
             await read_turn_events(fetch.conn, turn, spec.tokens)
             check_turn(turn, spec.tokens)
     finally:
