@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from hotseat import metrics
 from hotseat.api import speech
-from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep
+from hotseat.api.deps import OwnedSession, OwnerDep, Services, ServicesDep, owned_session
 from hotseat.api.event_stream import EventStream
 from hotseat.api.limits import admit_move
 from hotseat.api.markdown_export import inert_markdown
@@ -29,7 +29,6 @@ from hotseat.api.schemas import (
 from hotseat.api.sessions import session_created, start_session
 from hotseat.api.sse import move_and_stream, start_and_stream, wants_event_stream
 from hotseat.errors import NotFound, Unauthorized
-from hotseat.interview.records import SessionRow
 from hotseat.interview.report_markdown import report_markdown
 from hotseat.interview.seats import StartedTurn
 from hotseat.local_models.live import describe
@@ -124,14 +123,17 @@ async def delete_session(session: OwnedSession, services: ServicesDep) -> Respon
     openapi_extra=speech.ANSWER_BODIES,
 )
 async def post_answer(
-    session: OwnedSession, services: ServicesDep, request: Request
+    session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> TurnStarted | speech.SpokenTurnStarted | EventStream:
     """A typed answer (JSON ``{"text"}``), or a spoken one (multipart ``audio``: ``api/speech.py``)."""
     if speech.is_form(request):
+        session = await owned_session(services, owner, session_id)
         return await speech.spoken_answer(session, services, request)
     body = await speech.typed_answer(request)
     check_answer(body.text, services.settings.max_answer_chars)
-    return await _move(session, services, request, lambda: services.interview.answer(session.id, body.text))
+    return await _move(
+        services, request, owner, lambda: services.interview.answer(session_id, body.text, owner)
+    )
 
 
 @router.post("/sessions/{session_id}/turns/{turn_id}/cancel", status_code=202)
@@ -140,29 +142,38 @@ async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep
     return {"turn_id": turn_id, "cancelled": cancelled is not None}
 
 
+# The moves check the owner in the read of the transcript they start with: no read of their own.
+
+
 @router.post("/sessions/{session_id}/finish", status_code=202, response_model=TurnStarted)
-async def finish(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
-    return await _move(session, services, request, lambda: services.interview.finish(session.id))
+async def finish(
+    session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
+) -> TurnStarted | EventStream:
+    return await _move(services, request, owner, lambda: services.interview.finish(session_id, owner))
 
 
 @router.post("/sessions/{session_id}/skip", status_code=202, response_model=TurnStarted)
-async def skip(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
-    return await _move(session, services, request, lambda: services.interview.skip(session.id))
+async def skip(
+    session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
+) -> TurnStarted | EventStream:
+    return await _move(services, request, owner, lambda: services.interview.skip(session_id, owner))
 
 
 @router.post("/sessions/{session_id}/retry", status_code=202, response_model=TurnStarted)
-async def retry(session: OwnedSession, services: ServicesDep, request: Request) -> TurnStarted | EventStream:
+async def retry(
+    session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
+) -> TurnStarted | EventStream:
     """Write the interviewer's last reply again after it failed or was stopped."""
-    return await _move(session, services, request, lambda: services.interview.retry(session.id))
+    return await _move(services, request, owner, lambda: services.interview.retry(session_id, owner))
 
 
 async def _move(
-    session: SessionRow, services: Services, request: Request, move: Callable[[], Awaitable[StartedTurn]]
+    services: Services, request: Request, owner: str, move: Callable[[], Awaitable[StartedTurn]]
 ) -> TurnStarted | EventStream:
     """Make the move: its 202, or (``Accept: text/event-stream``) that and its turn as one SSE response."""
     if wants_event_stream(request):
-        return await move_and_stream(services, request, session, move)
-    async with admit_move(request, session.owner_id):
+        return await move_and_stream(services, request, owner, move)
+    async with admit_move(request, owner):
         return TurnStarted.of(await move())
 
 

@@ -31,7 +31,6 @@ from hotseat.api.schemas import CreateSession, TurnStarted
 from hotseat.api.send_watchdog import send_watchdog_of
 from hotseat.api.sessions import session_created, start_session
 from hotseat.errors import BadRequest, HotseatError
-from hotseat.interview.records import SessionRow
 from hotseat.interview.seats import Seat, StartedTurn
 from hotseat.streaming.events import count_deltas, merge_deltas
 
@@ -100,10 +99,7 @@ def wants_event_stream(request: Request) -> bool:
 
 
 async def move_and_stream(
-    services: Services,
-    request: Request,
-    session: SessionRow,
-    move: Callable[[], Awaitable[StartedTurn]],
+    services: Services, request: Request, owner: str, move: Callable[[], Awaitable[StartedTurn]]
 ) -> EventStream:
     """A move (answer, skip, retry, finish) asked for ``text/event-stream``: ``accepted``, then its turn.
 
@@ -111,7 +107,6 @@ async def move_and_stream(
     turn's events follow as on ``GET .../events``, which resumes the stream if it breaks. As for
     ``start_and_stream``: one request and one round trip less before the reply's first token.
     """
-    owner = session.owner_id
     # The connection slot first: a stream refused for a cap must not have made the move.
     lease = await limits_of(request).lease(owner, client_ip(request))
     try:
@@ -122,7 +117,7 @@ async def move_and_stream(
         raise
     prelude = f"event: accepted\ndata: {TurnStarted.of(started).model_dump_json()}\n\n".encode()
     ping = services.settings.sse_ping_seconds
-    seat = services.seats.of(session)
+    seat = services.seats.moved(started)
     return _event_stream(
         seat, request, started.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=202
     )

@@ -54,6 +54,10 @@ class Seats:
         """The seat in a session the caller has read as its owner's (``api.deps.OwnedSession``)."""
         return Seat(self._interview, self._records, session.id)
 
+    def moved(self, started: StartedTurn) -> Seat:
+        """The seat in the session of a move the caller made as its owner (the move checked it)."""
+        return Seat(self._interview, self._records, started.session_id)
+
 
 class Seat:
     """One owner's place in one session: follow its turns, make its moves."""

@@ -136,21 +136,22 @@ class InterviewService:
             raise session_not_found(session_id)
         return session
 
-    async def transcript(self, session_id: str) -> tuple[SessionRow, list[TurnRow]]:
+    async def transcript(self, session_id: str, owner: str | None = None) -> tuple[SessionRow, list[TurnRow]]:
         """The session and its turns, in one query: every move starts with it (bench/stages showed
-        each round trip waiting 15–30 ms under load)."""
+        each round trip waiting 15–30 ms under load). With ``owner``, it must be theirs: a move
+        over HTTP is checked in this same read rather than in one of its own."""
         found = await self.store.get_session_with_turns(session_id)
-        if found is None:
+        if found is None or (owner is not None and found[0].owner_id != owner):
             raise session_not_found(session_id)
         return found
 
     # -- the candidate's moves -----------------------------------------------------
 
-    async def answer(self, session_id: str, text: str) -> StartedTurn:
+    async def answer(self, session_id: str, text: str, owner: str | None = None) -> StartedTurn:
         """Store the answer with its analysis, and start the move the analysis calls for."""
         if not text.strip():
             raise BadRequest("The answer is empty; type an answer before sending it.")
-        session, turns = await self.transcript(session_id)
+        session, turns = await self.transcript(session_id, owner)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
         flow.require_asking(current)
@@ -207,8 +208,8 @@ class InterviewService:
             self.judging.record_in_background(session_id, row, judging)
         return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
-    async def skip(self, session_id: str) -> StartedTurn:
-        session, turns = await self.transcript(session_id)
+    async def skip(self, session_id: str, owner: str | None = None) -> StartedTurn:
+        session, turns = await self.transcript(session_id, owner)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
         reply = new_candidate_turn(session_id, "skip", current.question, SKIPPED_TEXT)
@@ -221,8 +222,8 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
-    async def finish(self, session_id: str) -> StartedTurn:
-        session, turns = await self.transcript(session_id)
+    async def finish(self, session_id: str, owner: str | None = None) -> StartedTurn:
+        session, turns = await self.transcript(session_id, owner)
         state, plan = flow.finish(FlowState.from_dict(session.flow))
         turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
         known = await self._known(session, turns)
@@ -231,13 +232,13 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known, summary=summary)
         return StartedTurn(session_id, turn.id, plan.kind)
 
-    async def retry(self, session_id: str) -> StartedTurn:
+    async def retry(self, session_id: str, owner: str | None = None) -> StartedTurn:
         """Write the last interviewer turn again, if it failed, was interrupted or was stopped.
 
         The flow does not move: the new turn has the same plan. The failed turn stays in the
         transcript, as it happened.
         """
-        session, turns = await self.transcript(session_id)
+        session, turns = await self.transcript(session_id, owner)
         last = next((t for t in reversed(turns) if t.role == "interviewer"), None)
         if last is None or last.status not in RETRYABLE_STATUSES:
             raise Conflict(
