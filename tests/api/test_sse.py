@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 from helpers import sse_events
 
@@ -18,6 +19,15 @@ TEXT = " ".join(f"tok{i}" for i in range(40))
 def start_session(server: ServerThread) -> tuple[str, str]:
     body = hx.post(f"{server.base_url}/api/sessions", json={"pack": "general-behavioural"}).json()
     return body["id"], body["turn_id"]
+
+
+def posted_stream(url: str, status: int, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A POST asking for text/event-stream: its status and content type checked, then its events."""
+    with hx.stream("POST", url, json=body, headers={"Accept": "text/event-stream"}, timeout=10) as response:
+        response.read()
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return sse_events(response)
 
 
 def events_url(server: ServerThread, session_id: str, turn_id: str) -> str:
@@ -148,15 +158,7 @@ def test_post_asking_for_an_event_stream_gets_the_session_then_its_opening(
 ) -> None:
     """POST /api/sessions with Accept: text/event-stream: a session event, then the opening turn's events."""
     backend.enqueue(ScriptedReply(TEXT, token_delay=0.005))
-    headers = {"Accept": "text/event-stream"}
-    body = {"pack": "general-behavioural"}
-    with hx.stream(
-        "POST", f"{server.base_url}/api/sessions", json=body, headers=headers, timeout=10
-    ) as response:
-        response.read()
-    assert response.status_code == 201
-    assert response.headers["content-type"].startswith("text/event-stream")
-    session, *events = sse_events(response)
+    session, *events = posted_stream(f"{server.base_url}/api/sessions", 201, {"pack": "general-behavioural"})
     assert session["event"] == "session" and "id" not in session
     assert session["data"]["pack"] == "general-behavioural" and session["data"]["status"] == "active"
     assert [e["event"] for e in events] == ["delta"] * (len(events) - 1) + ["done"]
@@ -186,24 +188,14 @@ def test_a_move_asking_for_an_event_stream_gets_accepted_then_its_turn(
     backend.enqueue("Hello. First question?", ScriptedReply(TEXT, token_delay=0.005), "Next question?")
     session_id, opening = start_session(server)
     sse_events(hx.get(events_url(server, session_id, opening), timeout=10))
-    headers = {"Accept": "text/event-stream"}
     url = f"{server.base_url}/api/sessions/{session_id}"
-    with hx.stream(
-        "POST", f"{url}/answers", json={"text": "I led it."}, headers=headers, timeout=10
-    ) as response:
-        response.read()
-    assert response.status_code == 202
-    assert response.headers["content-type"].startswith("text/event-stream")
-    accepted, *events = sse_events(response)
+    accepted, *events = posted_stream(f"{url}/answers", 202, {"text": "I led it."})
     assert accepted["event"] == "accepted" and "id" not in accepted
     assert [e["event"] for e in events] == ["delta"] * (len(events) - 1) + ["done"]
     assert "".join(e["data"]["text"] for e in events[:-1]) == TEXT
     resumed = sse_events(hx.get(events_url(server, session_id, accepted["data"]["turn_id"]), timeout=10))
     assert resumed[-1] == events[-1]
-    with hx.stream("POST", f"{url}/skip", headers=headers, timeout=10) as skipped:
-        skipped.read()
-    assert skipped.status_code == 202
-    skip_accepted, *skip_events = sse_events(skipped)
+    skip_accepted, *skip_events = posted_stream(f"{url}/skip", 202)
     assert skip_events[-1]["event"] == "done"
     turns = hx.get(url).json()["turns"]
     assert [t["kind"] for t in turns] == ["opening", "answer", "followup", "skip", "question"]
