@@ -295,6 +295,21 @@ def test_network_drop(server: ServerThread, backend: GatedBackend, page: Page, t
     assert page.locator(".turn").count() == 1
 
 
+def forward_cut(page: Page, route: Route, events: int) -> None:
+    """Send the page's request to the server, and give the page only its first ``events`` events."""
+    request = route.request
+    headers = {**request.headers, "cookie": "; ".join(f"{k}={v}" for k, v in owner_cookies(page).items())}
+    received = ""
+    with httpx.stream("POST", request.url, content=request.post_data, headers=headers, timeout=10) as reply:
+        assert reply.status_code == 202, reply.read()
+        for text in reply.iter_text():
+            if received.count("\n\n") >= events:
+                break
+            received += text
+    kept = "".join(part + "\n\n" for part in received.split("\n\n")[:events])
+    route.fulfill(status=202, content_type="text/event-stream", body=kept)
+
+
 def test_an_answer_streams_in_its_own_response_and_resumes_after_a_break(
     server: ServerThread, backend: GatedBackend, page: Page
 ) -> None:
@@ -306,26 +321,9 @@ def test_an_answer_streams_in_its_own_response_and_resumes_after_a_break(
     backend.enqueue("Hello. First question?", long_reply(gate))
     requests: list[tuple[str, str]] = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
-
-    def cut_short(route: Route) -> None:
-        # The server's own response, ended after its first five events.
-        request = route.request
-        headers = {**request.headers, "cookie": "; ".join(f"{k}={v}" for k, v in owner_cookies(page).items())}
-        events: list[str] = []
-        with httpx.stream(
-            "POST", request.url, content=request.post_data, headers=headers, timeout=10
-        ) as reply:
-            assert reply.status_code == 202, reply.read()
-            for event in reply.iter_text():
-                events.append(event)
-                if "".join(events).count("\n\n") >= 5:
-                    break
-        body = "".join(events)
-        route.fulfill(status=202, content_type="text/event-stream", body=body[: body.rindex("\n\n") + 2])
-
     sid = start_interview(page, server)
     expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
-    page.route("**/answers", cut_short)
+    page.route("**/answers", lambda route: forward_cut(page, route, 5))
     send_answer(page, "I built a payments system.")
     followup = turn(page, "followup")
     expect(followup).to_have_count(1)
@@ -339,6 +337,25 @@ def test_an_answer_streams_in_its_own_response_and_resumes_after_a_break(
     # Read on from the fourth delta (the first event is `accepted`), not from the start.
     resumed = [url for _, url in requests if f"/turns/{data['turns'][2]['id']}/events" in url]
     assert resumed and resumed[0].endswith("?after=4")
+
+
+def test_an_answer_whose_response_ends_before_accepted_still_counts(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """A 202 with no events: the answer was made, so it stays; the transcript names it, and its
+    reply is read from the start."""
+    use_transport(page, "sse")
+    backend.enqueue("Hello. First question?", "Thanks. Tell me more?")
+    sid = start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    page.route("**/answers", lambda route: forward_cut(page, route, 0))
+    send_answer(page, "I built a payments system.")
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    data = server_session(server, sid, owner_cookies(page))
+    assert [t["kind"] for t in data["turns"]] == ["opening", "answer", "followup"]
+    assert shown_turn_ids(page) == turn_ids(data)
+    assert shown_text(turn(page, "followup")) == "Thanks. Tell me more?"
+    assert page.get_by_label("Your answer").input_value() == ""  # not handed back as refused
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

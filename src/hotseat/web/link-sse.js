@@ -244,9 +244,9 @@ export class SseLink {
     controller.abort();
     if (this.stopped) return;
     if (turnId === null) {
-      // Whether the move was made is unknown: as for a POST without an answer, the page says so,
-      // and the next transcript shows the move if it arrived.
-      this.refused(ref, { status: 0, code: null, message: "The connection broke before the server answered; check the transcript." });
+      // A 202 came, so the move was made, but not what it started: accepted without ids, and
+      // the transcript, read for the unnamed answer (session.js), names it and its turn.
+      this.hooks.dispatch({ type: "accepted", ref });
     } else if (this.streams.get(turnId) === stream) {
       this.showOffline("Connection lost; reconnecting…");
       this.reopenLater(turnId, stream.lastSeq, stream.failures + 1);
