@@ -285,6 +285,24 @@ def test_sse_over_the_owners_cap_gets_429(settings: Settings) -> None:
         assert open_connections(server) == 0
 
 
+def test_a_refused_streamed_move_gives_back_its_connection(settings: Settings) -> None:
+    """An answer asking for a stream takes a connection slot before the move; refused (409, the
+    interviewer still replying), it holds none afterwards."""
+    backend = ScriptedBackend()
+    hold = threading.Event()
+    backend.enqueue(ScriptedReply(text="Welcome.", hold=hold))
+    with serving(settings, backend) as server:
+        session = hx.post(f"{server.base_url}/api/sessions", json=PACK).json()
+        refused = hx.post(
+            f"{server.base_url}/api/sessions/{session['id']}/answers",
+            json={"text": "I led the migration."},
+            headers={"Accept": "text/event-stream"},
+        )
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "conflict"
+        assert open_connections(server) == 0
+        hold.set()
+
+
 def test_running_turns_per_owner_are_capped(settings: Settings) -> None:
     """With one turn generating and a cap of 1, a second session is refused 429 until it ends."""
     backend = ScriptedBackend()

@@ -82,15 +82,15 @@ async def start_and_stream(
     lease = await limits_of(request).lease(owner, client_ip(request))
     try:
         created = await start_session(services, request, owner, body)
+        announcement = session_created(created).model_dump_json()
+        prelude = f"event: session\ndata: {announcement}\n\n".encode()
+        seat = services.seats.of(created.session)
+        ping = services.settings.sse_ping_seconds
+        turn_id = created.turn.turn_id
+        return _event_stream(seat, request, turn_id, 0, lease, ping=ping, prelude=prelude, status_code=201)
     except BaseException:
-        await lease.release()
+        await lease.release()  # until the response exists, nothing else gives it back
         raise
-    announcement = session_created(created).model_dump_json()
-    prelude = f"event: session\ndata: {announcement}\n\n".encode()
-    seat = services.seats.of(created.session)
-    ping = services.settings.sse_ping_seconds
-    turn_id = created.turn.turn_id
-    return _event_stream(seat, request, turn_id, 0, lease, ping=ping, prelude=prelude, status_code=201)
 
 
 def wants_event_stream(request: Request) -> bool:
@@ -112,15 +112,15 @@ async def move_and_stream(
     try:
         async with admit_move(request, owner):
             started = await move()
+        prelude = f"event: accepted\ndata: {TurnStarted.of(started).model_dump_json()}\n\n".encode()
+        ping = services.settings.sse_ping_seconds
+        seat = services.seats.moved(started)
+        return _event_stream(
+            seat, request, started.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=202
+        )
     except BaseException:
-        await lease.release()
+        await lease.release()  # until the response exists, nothing else gives it back
         raise
-    prelude = f"event: accepted\ndata: {TurnStarted.of(started).model_dump_json()}\n\n".encode()
-    ping = services.settings.sse_ping_seconds
-    seat = services.seats.moved(started)
-    return _event_stream(
-        seat, request, started.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=202
-    )
 
 
 def _event_stream(
