@@ -34,6 +34,9 @@ def stranger(server: ServerThread) -> Iterator[httpx.Client]:
         yield client
 
 
+STREAM = {"Accept": "text/event-stream"}
+
+
 def cookie_header(client: httpx.Client) -> str:
     return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
@@ -60,6 +63,11 @@ def test_sessions_are_visible_only_to_their_owner(browser: httpx.Client, strange
         stranger.post(f"/api/sessions/{sid}/skip"),
         stranger.post(f"/api/sessions/{sid}/retry"),
         stranger.post(f"/api/sessions/{sid}/finish"),
+        # The moves that answer with their turn's stream check the owner just the same.
+        stranger.post(f"/api/sessions/{sid}/answers", json={"text": "mine now"}, headers=STREAM),
+        stranger.post(f"/api/sessions/{sid}/skip", headers=STREAM),
+        stranger.post(f"/api/sessions/{sid}/finish", headers=STREAM),
+        stranger.post(f"/api/sessions/{sid}/answers", files={"audio": ("a.wav", b"RIFF0000WAVE")}),
         stranger.get(f"/api/sessions/{sid}/report"),
         stranger.get(f"/api/sessions/{sid}/export"),
         stranger.get(f"/api/sessions/{sid}/turns/{tid}/events"),

@@ -132,7 +132,7 @@ async def post_answer(
     body = await speech.typed_answer(request)
     check_answer(body.text, services.settings.max_answer_chars)
     return await _move(
-        services, request, owner, lambda: services.interview.answer(session_id, body.text, owner)
+        services, request, owner, lambda: services.interview.answer(session_id, body.text, owner=owner)
     )
 
 
@@ -149,14 +149,14 @@ async def cancel_turn(session: OwnedSession, turn_id: str, services: ServicesDep
 async def finish(
     session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> TurnStarted | EventStream:
-    return await _move(services, request, owner, lambda: services.interview.finish(session_id, owner))
+    return await _move(services, request, owner, lambda: services.interview.finish(session_id, owner=owner))
 
 
 @router.post("/sessions/{session_id}/skip", status_code=202, response_model=TurnStarted)
 async def skip(
     session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> TurnStarted | EventStream:
-    return await _move(services, request, owner, lambda: services.interview.skip(session_id, owner))
+    return await _move(services, request, owner, lambda: services.interview.skip(session_id, owner=owner))
 
 
 @router.post("/sessions/{session_id}/retry", status_code=202, response_model=TurnStarted)
@@ -164,7 +164,7 @@ async def retry(
     session_id: str, services: ServicesDep, owner: OwnerDep, request: Request
 ) -> TurnStarted | EventStream:
     """Write the interviewer's last reply again after it failed or was stopped."""
-    return await _move(services, request, owner, lambda: services.interview.retry(session_id, owner))
+    return await _move(services, request, owner, lambda: services.interview.retry(session_id, owner=owner))
 
 
 async def _move(

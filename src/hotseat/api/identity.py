@@ -16,7 +16,8 @@ parse, and other apps on the same host set such cookies.
 
 The owner goes into ``scope["state"]["owner"]``; routes read it with
 ``owner_of``. Ownership itself is checked where sessions and CVs are loaded
-(``api/deps.py``): anything not yours is a 404, exactly like what does not exist.
+(``api/deps.py``; for a move over HTTP, in the transcript read the move starts with,
+``InterviewService.transcript``): anything not yours is a 404, exactly like what does not exist.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ COOKIE_NAME = "hotseat_owner"
 # The name with secure cookies: browsers accept it only with Secure, Path=/ and no Domain.
 SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+# A value we sign is a 22-character owner, a dot and 32 hex digits: anything much longer is not ours.
+_LONGEST_SIGNED = 128
 # The shortest secret_key file accepted (a generated one has 43).
 MIN_SECRET_BYTES = 16
 # Paths that carry no owner (HOTSEAT_METRICS_TOKEN guards them, not a cookie or API key).
@@ -93,6 +96,8 @@ class Identity:
 
     def verify(self, value: str) -> str | None:
         """The owner a signed cookie value names, or None if it is not one we signed."""
+        if len(value) > _LONGEST_SIGNED:
+            return None  # not ours, and not to be kept in the cache
         return self._verified(value)
 
     def _verify(self, value: str) -> str | None:

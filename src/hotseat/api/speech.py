@@ -110,7 +110,7 @@ async def answer_recording(
         words = await vocabulary(services, session)
         heard = await speech.transcribe(data, session.language, words, admit_audio(connection, owner))
         check_answer(heard.text, services.settings.max_answer_chars)
-        started = await services.interview.answer(session.id, heard.text)
+        started = await services.interview.answer(session.id, heard.text, owner=owner)
     return SpokenTurnStarted(**TurnStarted.of(started).model_dump(), transcript=heard.text)
 
 

@@ -120,16 +120,16 @@ class Seat:
     # -- the candidate's moves ----------------------------------------------------------
 
     async def answer(self, text: str) -> StartedTurn:
-        return await self._interview.answer(self.session_id, text)
+        return await self._interview.answer(self.session_id, text, owner=None)  # checked at the seat
 
     async def skip(self) -> StartedTurn:
-        return await self._interview.skip(self.session_id)
+        return await self._interview.skip(self.session_id, owner=None)
 
     async def retry(self) -> StartedTurn:
-        return await self._interview.retry(self.session_id)
+        return await self._interview.retry(self.session_id, owner=None)
 
     async def finish(self) -> StartedTurn:
-        return await self._interview.finish(self.session_id)
+        return await self._interview.finish(self.session_id, owner=None)
 
     async def cancel(self, turn_id: str | None = None) -> str | None:
         """Stop the turn (or the one generating); returns its id once its outcome is stored, if it ran."""

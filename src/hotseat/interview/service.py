@@ -147,7 +147,7 @@ class InterviewService:
 
     # -- the candidate's moves -----------------------------------------------------
 
-    async def answer(self, session_id: str, text: str, owner: str | None = None) -> StartedTurn:
+    async def answer(self, session_id: str, text: str, *, owner: str | None) -> StartedTurn:
         """Store the answer with its analysis, and start the move the analysis calls for."""
         if not text.strip():
             raise BadRequest("The answer is empty; type an answer before sending it.")
@@ -208,7 +208,7 @@ class InterviewService:
             self.judging.record_in_background(session_id, row, judging)
         return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
-    async def skip(self, session_id: str, owner: str | None = None) -> StartedTurn:
+    async def skip(self, session_id: str, *, owner: str | None) -> StartedTurn:
         session, turns = await self.transcript(session_id, owner)
         pack = self.packs.get(session.pack_id)
         current = FlowState.from_dict(session.flow)
@@ -222,7 +222,7 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known)
         return StartedTurn(session_id, turn.id, plan.kind, reply.id)
 
-    async def finish(self, session_id: str, owner: str | None = None) -> StartedTurn:
+    async def finish(self, session_id: str, *, owner: str | None) -> StartedTurn:
         session, turns = await self.transcript(session_id, owner)
         state, plan = flow.finish(FlowState.from_dict(session.flow))
         turn = new_interviewer_turn(session_id, plan.kind, plan.question_index)
@@ -232,7 +232,7 @@ class InterviewService:
         await self._start_turn(session, turn, plan, known, summary=summary)
         return StartedTurn(session_id, turn.id, plan.kind)
 
-    async def retry(self, session_id: str, owner: str | None = None) -> StartedTurn:
+    async def retry(self, session_id: str, *, owner: str | None) -> StartedTurn:
         """Write the last interviewer turn again, if it failed, was interrupted or was stopped.
 
         The flow does not move: the new turn has the same plan. The failed turn stays in the
