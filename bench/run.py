@@ -123,8 +123,6 @@ SCENARIOS = {
             turns=2,
             ramp=20.0,
         ),
-        # Issue #25: the page's own flow (new session, opening turn read, then answers); the TTFT
-        # is an answer's, from its frame or POST to its first token.
         # Not in the issue: A2's flow with one-token turns, so the CPU column is what a candidate's
         # session, opening and answer cost apart from streaming (ms per turn, as for T1).
         Scenario(
@@ -137,6 +135,8 @@ SCENARIOS = {
             ramp=4.0,
             answers=True,
         ),
+        # Issue #25: the page's own flow (new session, opening turn read, then answers); the TTFT
+        # is an answer's, from its frame or POST to its first token.
         Scenario(
             "A1",
             "the page: 200 candidates over 1 s, one answer each",

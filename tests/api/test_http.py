@@ -58,12 +58,8 @@ def test_session_lifecycle(client: httpx.Client, backend: ScriptedBackend) -> No
     assert turns[0]["usage"]["completion_tokens"] == 3
     finished = client.post(f"/api/sessions/{session['id']}/finish")
     assert finished.status_code == 202
-    assert finished.json() == {
-        "turn_id": finished.json()["turn_id"],
-        "kind": "report",
-        "candidate_turn_id": None,
-    }
-    wait_quiet(client, session["id"])
+    report_turn = wait_quiet(client, session["id"])[-1]
+    assert finished.json() == {"turn_id": report_turn["id"], "kind": "report", "candidate_turn_id": None}
     report = client.get(f"/api/sessions/{session['id']}/report").json()
     assert report["summary"]["text"] == "Report text."
     again = client.post(f"/api/sessions/{session['id']}/finish")

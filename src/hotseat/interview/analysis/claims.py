@@ -191,7 +191,7 @@ def anchor_for(pack: Pack, question_index: int, claims: Sequence[Claim], used: I
     if question_index >= len(pack.questions):
         return None
     question = pack.questions[question_index]
-    if not question.personalise:
+    if not question.personalise or not claims:
         return None
     topic = " ".join(
         (question.question, *question.points, *(s for p in question.assessment for s in p.signals))
