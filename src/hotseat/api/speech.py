@@ -158,7 +158,7 @@ async def turn_speech(
     within the deltas up to that seq are not spoken again. 204 when nothing is left to say.
     """
     speech = speech_of(request)
-    seat = services.seats.of(session)
+    seat = services.seats.of(session.id)
     await check_speakable(seat, speech, session, turn_id)
     lease = await limits_of(request).lease(owner, client_ip(request))
     spoken = speech.speak(seat.follow(turn_id), after)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Header, Query, Request
 
@@ -78,19 +78,13 @@ async def start_and_stream(
     opening turn's events follow as on ``GET .../events``, which resumes the stream if it breaks.
     One request and one round trip less before the first token than a POST and then that GET.
     """
-    # The connection slot first: a stream refused for a cap must not have started a session.
-    lease = await limits_of(request).lease(owner, client_ip(request))
-    try:
+
+    async def start() -> _Begun:
         created = await start_session(services, request, owner, body)
         announcement = session_created(created).model_dump_json()
-        prelude = f"event: session\ndata: {announcement}\n\n".encode()
-        seat = services.seats.of(created.session)
-        ping = services.settings.sse_ping_seconds
-        turn_id = created.turn.turn_id
-        return _event_stream(seat, request, turn_id, 0, lease, ping=ping, prelude=prelude, status_code=201)
-    except BaseException:
-        await lease.release()  # until the response exists, nothing else gives it back
-        raise
+        return _Begun(created.session.id, created.turn.turn_id, "session", announcement, 201)
+
+    return await _announce_and_stream(services, request, owner, start)
 
 
 def wants_event_stream(request: Request) -> bool:
@@ -107,16 +101,42 @@ async def move_and_stream(
     turn's events follow as on ``GET .../events``, which resumes the stream if it breaks. As for
     ``start_and_stream``: one request and one round trip less before the reply's first token.
     """
-    # The connection slot first: a stream refused for a cap must not have made the move.
-    lease = await limits_of(request).lease(owner, client_ip(request))
-    try:
+
+    async def make_move() -> _Begun:
         async with admit_move(request, owner):
             started = await move()
-        prelude = f"event: accepted\ndata: {TurnStarted.of(started).model_dump_json()}\n\n".encode()
+        announcement = TurnStarted.of(started).model_dump_json()
+        return _Begun(started.session_id, started.turn_id, "accepted", announcement, 202)
+
+    return await _announce_and_stream(services, request, owner, make_move)
+
+
+class _Begun(NamedTuple):
+    """What a start or a move began: the turn to stream, and the event that announces it."""
+
+    session_id: str
+    turn_id: str
+    event: str  # its name; ``data`` is its JSON
+    data: str
+    status: int
+
+
+async def _announce_and_stream(
+    services: Services,
+    request: Request,
+    owner: str,
+    begin: Callable[[], Awaitable[_Begun]],
+) -> EventStream:
+    """``begin()`` (a start or a move), its announcing event, then its turn's events, holding a
+    connection slot taken first: refused for a cap, nothing was begun."""
+    lease = await limits_of(request).lease(owner, client_ip(request))
+    try:
+        begun = await begin()
+        prelude = f"event: {begun.event}\ndata: {begun.data}\n\n".encode()
+        seat = services.seats.of(begun.session_id)
         ping = services.settings.sse_ping_seconds
-        seat = services.seats.moved(started)
         return _event_stream(
-            seat, request, started.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=202
+            seat, request, begun.turn_id, 0, lease, ping=ping, prelude=prelude, status_code=begun.status
         )
     except BaseException:
         await lease.release()  # until the response exists, nothing else gives it back

@@ -178,7 +178,7 @@ async def _start_session(websocket: WebSocket, services: Services, owner: str) -
             continue
         announcement = {"type": "session", **session_created(created).model_dump()}
         await websocket.send_text(orjson.dumps(announcement).decode())
-        return services.seats.of(created.session)
+        return services.seats.of(created.session.id)
 
 
 async def _close_for_outage(websocket: WebSocket, exc: Exception) -> None:

@@ -256,12 +256,7 @@ class AudioChannel:
                 # Shielded as a typed move is: an answer that has begun is stored and its turn
                 # started even if the connection closes meanwhile.
                 started = await asyncio.shield(answer_recording(self.websocket, self.services, session, data))
-                reply.update(
-                    text=started.transcript,
-                    turn_id=started.turn_id,
-                    kind=started.kind,
-                    candidate_turn_id=started.candidate_turn_id,
-                )
+                reply.update(started.model_dump(exclude={"transcript"}), text=started.transcript)
             else:
                 heard = await transcribe_recording(self.websocket, self.services, session, data)
                 reply.update(text=heard.transcript, seconds=heard.seconds)
@@ -282,7 +277,7 @@ class AudioChannel:
         speech = speech_of(self.websocket)
         try:
             session = await owned_session(self.services, self.owner, self.session_id)
-            seat = self.services.seats.of(session)
+            seat = self.services.seats.of(session.id)
             await check_speakable(seat, speech, session, turn_id)
             spoken = speech.speak(seat.follow(turn_id), after)
             try:

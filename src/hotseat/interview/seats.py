@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
 from hotseat.errors import HotseatError, Internal
-from hotseat.interview.records import Records, SessionRow
+from hotseat.interview.records import Records
 from hotseat.interview.service import InterviewService, StartedTurn
 from hotseat.interview.turn_reading import read_turn
 from hotseat.streaming.bus import Listener, TurnStarted, subscription
@@ -50,13 +50,10 @@ class Seats:
             await self._records.owned_turn(owner, session_id, turn_id)
         return Seat(self._interview, self._records, session_id)
 
-    def of(self, session: SessionRow) -> Seat:
-        """The seat in a session the caller has read as its owner's (``api.deps.OwnedSession``)."""
-        return Seat(self._interview, self._records, session.id)
-
-    def moved(self, started: StartedTurn) -> Seat:
-        """The seat in the session of a move the caller made as its owner (the move checked it)."""
-        return Seat(self._interview, self._records, started.session_id)
+    def of(self, session_id: str) -> Seat:
+        """The seat in a session the caller has checked is its owner's: read it as theirs
+        (``api.deps.OwnedSession``), started it, or made a move in it as them."""
+        return Seat(self._interview, self._records, session_id)
 
 
 class Seat:

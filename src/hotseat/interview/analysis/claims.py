@@ -162,8 +162,6 @@ def best_claim(claims: Sequence[Claim], topic: str, used: Iterable[str] = ()) ->
     None if no claim shares any: then the question is asked without an anchor rather than
     tied to a line it has nothing to do with.
     """
-    if not claims:
-        return None
     topic_stems = _topic_stems(topic)
     taken = set(used)
     best: tuple[float, Claim] | None = None
