@@ -121,15 +121,7 @@ export class SseLink {
     this.streams.set(turnId, stream);
     const current = () => this.streams.get(turnId) === stream && !this.stopped;
     const onMessage = (message) => {
-      if (!current()) return;
-      let data;
-      try {
-        data = JSON.parse(message.data);
-      } catch {
-        return;
-      }
-      const event = messageEvent(turnId, message.type, data, message.lastEventId);
-      if (event) this.deliver(turnId, stream, event);
+      if (current()) this.receive(turnId, stream, message.type, message.data, message.lastEventId);
     };
     for (const type of ["delta", "queued", "done"]) es.addEventListener(type, onMessage);
     es.addEventListener("error", (event) => {
@@ -143,6 +135,18 @@ export class SseLink {
       stream.failures = 0;
       if (this.offlineShown) this.online();
     });
+  }
+
+  /** One SSE message of the turn's stream (a malformed one is skipped). */
+  receive(turnId, stream, type, raw, lastEventId) {
+    let data;
+    try {
+      data = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    const event = messageEvent(turnId, type, data, lastEventId);
+    if (event) this.deliver(turnId, stream, event);
   }
 
   deliver(turnId, stream, event) {
@@ -232,8 +236,7 @@ export class SseLink {
           stream = { es: { close: () => controller.abort() }, pinned: true, failures: 0, timer: 0, lastSeq: 0 };
           this.streams.set(turnId, stream);
         } else if (stream && this.streams.get(turnId) === stream) {
-          const event = messageEvent(turnId, message.event, JSON.parse(message.data), message.id);
-          if (event) this.deliver(turnId, stream, event);
+          this.receive(turnId, stream, message.event, message.data, message.id);
         } else {
           break; // this turn is read elsewhere now
         }
@@ -248,8 +251,7 @@ export class SseLink {
       // the transcript, read for the unnamed answer (session.js), names it and its turn.
       this.hooks.dispatch({ type: "accepted", ref });
     } else if (this.streams.get(turnId) === stream) {
-      this.showOffline("Connection lost; reconnecting…");
-      this.reopenLater(turnId, stream.lastSeq, stream.failures + 1);
+      this.dropped(turnId, stream); // pinned: read the rest with ?after=
     }
   }
 

@@ -256,9 +256,8 @@ function accepted(state, { ref, turnId, kind, candidateTurnId }) {
       named ? { ...t, id: candidateTurnId, local: false, after: null, status: "complete" } : { ...t, status: "complete" });
   }
   if (turnId && !next.turns.some((t) => t.id === turnId)) {
-    // Its stream follows (the socket's `turn` frame, or the stream the page opens over SSE).
-    const guess = pending.move === "finish" ? "report" : pending.move === "retry" ? lastInterviewerTurn(state)?.kind : "question";
-    next = ensureTurn(next, turnId, kind || guess, { followed: false });
+    // Its stream follows (the socket's `turn` frame, or the rest of the move's SSE response).
+    next = ensureTurn(next, turnId, kind, { followed: false });
   }
   if (pending.move === "finish") next = { ...next, status: "finished", reportDue: true };
   return next;
