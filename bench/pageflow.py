@@ -1,4 +1,4 @@
-"""hotseat clients that follow the page's own flow (``src/hotseat/web/interview.js``), for the
+"""hotseat clients that follow the page's own flow (``src/hotseat/web/session.js``), for the
 answer scenarios (A0-A4): what a candidate waits for after sending an answer.
 
 - **WS**: ``POST /api/sessions`` (plain JSON), then ``/ws?session=ID`` (no ``turn_id``: the socket
@@ -79,8 +79,8 @@ async def page_ws_client(spec: LoadSpec, stats: ClientStats) -> None:
         url = ws_url(spec.url, f"/ws?session={sid}")
         async with ws_connect(url, spec.ws_compression, cookie=fetch.conn.cookie) as ws:
             try:
-                # The page reads the transcript as the socket opens, beside the stream. An opening
-                # that ended before the socket subscribed gets no frames: the transcript has it.
+                # The page reads the transcript once the socket is open. An opening that ended
+                # before the socket subscribed gets no frames: the transcript has it.
                 transcript = await fetch.transcript(sid)
                 opening = next(t for t in transcript["turns"] if t["id"] == turn_id)
                 current = ""  # the turn of the last turn frame: deltas carry no turn id

@@ -164,7 +164,8 @@ def test_a_session_is_read_once(
     server: ServerThread, backend: ScriptedBackend, page: Page, transport: str
 ) -> None:
     """Opening a session reads its transcript once, and a move reads it no more: the answer or skip
-    takes its server id from the move's own answer (`accepted`, or the 202 over SSE)."""
+    takes its server id from the move's own answer (`accepted`: a frame on the socket, or
+    the first event of the move's own response over SSE)."""
     backend.enqueue("Hello. First question?", "Thanks. Tell me more?", "Next question?")
     use_transport(page, transport)
     reads: list[str] = []

@@ -104,7 +104,7 @@ async def create_session(
 
 @router.get("/sessions/{session_id}")
 async def get_session(session_id: str, services: ServicesDep, owner: OwnerDep) -> SessionOut:
-    # The owner check and the transcript in one query: the page reads it after every turn.
+    # The owner check and the transcript in one query: the page reads it whenever it (re)connects.
     session, turns = await services.records.owned_transcript(owner, session_id)
     return SessionOut.of(session, list(turns))
 

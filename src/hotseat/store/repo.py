@@ -194,8 +194,7 @@ class Store:
             await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def list_turns(self, session_id: str) -> Sequence[TurnRow]:
-        # A Core read, like ``_one``: every answer reads the transcript, and the page reads it
-        # again after every turn; the ORM's loading cost more than the query (docs/performance.md).
+        # A Core read, like ``_one``: the ORM's loading cost more than the query (docs/performance.md).
         async with self._read() as db:
             found = (await db.execute(q.TURNS_OF_SESSION, {"session_id": session_id})).all()
         return [TurnRow(**row._mapping) for row in found]

@@ -41,7 +41,7 @@ SESSION_AND_TURN = (
 
 # A transcript's turns leave out ``delta_index``, every delta's seq and offset: JSON that nothing
 # reading a transcript needs (a replay reads its one turn by TURN_BY_ID), and that was decoded for
-# every turn of every transcript read, after each turn of every session.
+# every turn of every transcript read, as every move and every page (re)connect reads one.
 TRANSCRIPT_TURN_COLUMNS = tuple(c for c in TURNS.columns if c.key != "delta_index")
 SESSION_WITH_TURNS = (
     select(SESSIONS, *TRANSCRIPT_TURN_COLUMNS)
