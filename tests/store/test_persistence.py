@@ -71,7 +71,7 @@ def test_streaming_turn_left_by_a_dead_process_is_interrupted_on_start(settings:
         assert turn is not None
         session = await services.store.get_session(session_id)
         assert session is not None
-        seat = services.seats.of(session)
+        seat = services.seats.of(session.id)
         events = [e.type async for batch in seat.follow(turn_id) for e in batch]
         async with services.engine.connect() as connection:
             count = len((await connection.execute(select(TurnRow.id))).all())
