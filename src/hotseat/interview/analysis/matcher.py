@@ -26,6 +26,7 @@ contradicted when that sentence negates them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,8 @@ _TECH_STEMS = frozenset(stem(term) for term in TECH_TERMS)
 _GENERIC_STEMS = frozenset(stem(word) for word in GENERIC_WORDS)
 # A capitalised word after the start of a line: a company, product or place the CV names.
 _NAME = re.compile(r"(?<=\S )[A-Z][A-Za-z0-9]+")
+# A number of two digits or more ("40%", "1,200", "99.9"): a CV claim's metric, said again.
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +118,16 @@ def analyse(
         if at_work[answer.turn_id]
         for sentence in sentences(answer.text, answer.turn_id)
     ]
-    findings = tuple(_point_finding(point, cut, cv_terms) for point in question.assessment)
+    hits_by_point = [_hits(point, cut) for point in question.assessment]
+    findings = tuple(_point_finding(hits, cv_terms) for hits in hits_by_point)
     # Whether the answers showed the points is cumulative; whether the candidate stayed on topic
     # or declined is about the latest answer (the one the next move replies to).
     latest = answers[-1] if answers else AnswerText("", "")
-    latest_cut = [sentence for sentence in cut if sentence.turn_id == latest.turn_id]
-    touched = sum(1 for point in question.assessment if _evidence(_hits(point, latest_cut)) >= PARTIAL)
+    touched = sum(
+        1
+        for hits in hits_by_point
+        if _evidence([hit for hit in hits if hit.sentence.turn_id == latest.turn_id]) >= PARTIAL
+    )
     return Analysis(
         analyser="matcher",
         points=findings,
@@ -132,8 +139,7 @@ def analyse(
     )
 
 
-def _point_finding(point: Point, cut: Sequence[Sentence], cv_terms: Sequence[str]) -> PointFinding:
-    hits = _hits(point, cut)
+def _point_finding(hits: Sequence[_Hit], cv_terms: Sequence[str]) -> PointFinding:
     if not hits:
         return PointFinding("not_shown")
     positive = [hit for hit in hits if not hit.negated]
@@ -155,22 +161,42 @@ def _point_finding(point: Point, cut: Sequence[Sentence], cv_terms: Sequence[str
     return PointFinding(verdict, quotes, specific)
 
 
-def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
+@dataclass(frozen=True, slots=True)
+class _Term:
+    phrase: Phrase
+    key: str  # ``_Hit.key``
+    weight: float
+
+
+@functools.lru_cache(maxsize=4096)
+def _terms(point: Point) -> tuple[_Term, ...]:
+    """The point's signals, then its own words, ready to match: kept, as a pack's points are
+    matched against every answer (built per answer, they were most of the matcher's time)."""
     signals = [Phrase.of(signal) for signal in point.signals]
     # A word that is a signal on its own already counts as one.
     single_words = {phrase.stems[0] for phrase in signals if len(phrase.stems) == 1}
     own_words = [Phrase.stem(word) for word in sorted(content_stems(point.point) - single_words)]
+    return (
+        *(
+            _Term(
+                phrase,
+                "s:" + phrase.text,
+                PHRASE_WEIGHT if len(phrase.stems) > 1 or phrase.korean else WORD_WEIGHT,
+            )
+            for phrase in signals
+        ),
+        *(_Term(phrase, "w:" + phrase.text, POINT_WORD_WEIGHT) for phrase in own_words),
+    )
+
+
+def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
+    terms = _terms(point)
     hits: list[_Hit] = []
     for sentence in cut:
-        for phrase in signals:
-            at = phrase.find(sentence)
+        for term in terms:
+            at = term.phrase.find(sentence)
             if at is not None:
-                weight = PHRASE_WEIGHT if len(phrase.stems) > 1 or phrase.korean else WORD_WEIGHT
-                hits.append(_Hit(sentence, "s:" + phrase.text, weight, negated_at(sentence, at)))
-        for phrase in own_words:
-            at = phrase.find(sentence)
-            if at is not None:
-                hits.append(_Hit(sentence, "w:" + phrase.text, POINT_WORD_WEIGHT, negated_at(sentence, at)))
+                hits.append(_Hit(sentence, term.key, term.weight, negated_at(sentence, at)))
     return hits
 
 
@@ -199,10 +225,7 @@ def _quotes(hits: Sequence[_Hit]) -> tuple[Quote, ...]:
 def _relevance(question: Question, text: str, touched_points: int) -> Relevance:
     if touched_points >= 2:
         return "on_topic"
-    topic = content_stems(question.question)
-    for point in question.assessment:
-        topic |= content_stems(point.point)
-    shared = len(content_stems(text) & topic)
+    shared = len(content_stems(text) & _topic(question))
     if touched_points == 0 and shared <= 1:
         return "off_topic"
     if touched_points == 0 or shared <= 2:
@@ -210,17 +233,36 @@ def _relevance(question: Question, text: str, touched_points: int) -> Relevance:
     return "on_topic"
 
 
-def _work_context(question: Question, claims: Sequence[Claim]) -> frozenset[str]:
-    """The stems that place an answer at work: work words, technologies, the telling words of the
-    question and its points ("seat", "booking"), and the skills and names in the CV's claims."""
+@functools.lru_cache(maxsize=1024)
+def _topic(question: Question) -> frozenset[str]:
+    """The meaningful stems of the question and its points (kept: read on every answer)."""
     topic = content_stems(question.question)
     for point in question.assessment:
         topic |= content_stems(point.point)
-    context = set(_WORK_STEMS) | _TECH_STEMS | (topic - _GENERIC_STEMS)
+    return topic
+
+
+@functools.lru_cache(maxsize=1024)
+def _question_context(question: Question) -> frozenset[str]:
+    """Work words, technologies and the telling words of the question and its points."""
+    return _WORK_STEMS | _TECH_STEMS | (_topic(question) - _GENERIC_STEMS)
+
+
+def _work_context(question: Question, claims: Sequence[Claim]) -> frozenset[str]:
+    """The stems that place an answer at work: work words, technologies, the telling words of the
+    question and its points ("seat", "booking"), and the skills and names in the CV's claims."""
+    context = set(_question_context(question))
     for claim in claims:
-        context |= {stem(skill.lower()) for skill in claim.skills}
-        context |= {stem(name.lower()) for name in _NAME.findall(claim.line)}
+        context |= _claim_context(claim)
     return frozenset(context)
+
+
+@functools.lru_cache(maxsize=4096)
+def _claim_context(claim: Claim) -> frozenset[str]:
+    """The skills and names a CV claim mentions, as stems (kept: a CV's claims are read on every answer)."""
+    return frozenset(stem(skill.lower()) for skill in claim.skills) | {
+        stem(name.lower()) for name in _NAME.findall(claim.line)
+    }
 
 
 def _at_work(text: str, context: frozenset[str]) -> bool:
@@ -229,6 +271,10 @@ def _at_work(text: str, context: frozenset[str]) -> bool:
 
 def _declined(text: str) -> bool:
     return len(words(text)) <= _DECLINE_MAX_WORDS and bool(_DECLINE.search(text))
+
+
+def _numbers(text: str) -> frozenset[str]:
+    return frozenset(_NUMBER.findall(text))
 
 
 def _disowned(sentence: Sentence, before: int) -> bool:
@@ -243,16 +289,16 @@ def _claim_findings(claims: Sequence[Claim], cut: Sequence[Sentence]) -> list[Cl
     them, at least ``CLAIM_MIN_WORDS``), or one of its numbers (of two digits or more) and a few
     of its words."""
     found = []
+    numbers_said = [_numbers(sentence.text) for sentence in cut]
     for claim in claims:
         claim_stems = content_stems(claim.line)
         needed = max(CLAIM_MIN_WORDS, round(CLAIM_SHARE * len(claim_stems)))
-        claim_numbers = {n for n in re.findall(r"\d[\d,.]*\d|\d{2,}", claim.line)}
-        for sentence in cut:
+        claim_numbers = _numbers(claim.line)
+        for sentence, said in zip(cut, numbers_said, strict=True):
             shared = claim_stems & sentence.positions.keys()
-            numbers = claim_numbers & set(re.findall(r"\d[\d,.]*\d|\d{2,}", sentence.text))
-            if len(shared) < needed and not (numbers and len(shared) >= CLAIM_MIN_WORDS - 1):
+            if len(shared) < needed and not (claim_numbers & said and len(shared) >= CLAIM_MIN_WORDS - 1):
                 continue
-            first = min(sentence.stems.index(stem) for stem in shared)
+            first = min(sentence.positions[stem][0] for stem in shared)
             state: ClaimState = "contradicted" if _disowned(sentence, first) else "confirmed"
             found.append(ClaimFinding(claim.id, state, Quote(sentence.text, sentence.turn_id)))
             break
