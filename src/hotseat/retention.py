@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotseat.interview.analysis.claims import forget_kept_claims
 from hotseat.interview.service import InterviewService
 from hotseat.store.models import CvRow, SessionRow, utcnow
 from hotseat.store.repo import Store
@@ -40,6 +41,8 @@ async def purge_expired(
         await interview.delete(session_id)
     for cv_id in cvs:
         await store.delete_cv(cv_id)
+    if cvs:
+        forget_kept_claims()  # as DELETE /api/cvs/{id} does (``Records.delete_cv``)
     if sessions or cvs:
         logger.info(
             "retention: deleted %d session(s) and %d CV(s) older than %d days", len(sessions), len(cvs), days

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from hotseat.calibration.run import FIXTURES
-from hotseat.interview.analysis.claims import anchor_for, best_claim, extract_claims
+from hotseat.interview.analysis.claims import (
+    anchor_for,
+    best_claim,
+    claims_of,
+    extract_claims,
+    forget_kept_claims,
+    kept_cvs,
+)
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 
 CV = (FIXTURES / "cv.md").read_text(encoding="utf-8")
@@ -46,3 +53,16 @@ def test_a_personalised_question_is_anchored_on_the_claim_that_matches_it() -> N
 def test_no_cv_no_claims() -> None:
     """Without a CV there is nothing to anchor on."""
     assert extract_claims(None) == [] and extract_claims("") == []
+
+
+def test_claims_are_kept_per_cv_text_and_forgotten_on_request() -> None:
+    """``claims_of`` answers as ``extract_claims`` does, with a list of its own each time, and
+    keeps nothing once told to forget (a CV was deleted)."""
+    first = claims_of(CV)
+    assert first == extract_claims(CV)
+    first.clear()  # the caller's list: what is kept is untouched
+    assert claims_of(CV) == extract_claims(CV)
+    assert claims_of(None) == claims_of("") == []
+    assert kept_cvs() >= 1
+    forget_kept_claims()
+    assert kept_cvs() == 0

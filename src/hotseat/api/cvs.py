@@ -10,7 +10,7 @@ from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
 from hotseat.api.limits import client_ip, limits_of
 from hotseat.config import Settings
 from hotseat.errors import BadRequest, TooLarge
-from hotseat.interview.analysis.claims import extract_claims
+from hotseat.interview.analysis.claims import claims_of
 from hotseat.interview.cv import CvLimits, extract_cv_async
 from hotseat.interview.records import CvRow
 
@@ -50,7 +50,7 @@ class CvOut(BaseModel):
 
     @classmethod
     def of(cls, row: CvRow, *, truncated: bool = False) -> CvOut:
-        claims = [ClaimOut(**claim.to_dict()) for claim in extract_claims(row.text)]
+        claims = [ClaimOut(**claim.to_dict()) for claim in claims_of(row.text)]
         return cls(
             id=row.id,
             filename=row.filename,

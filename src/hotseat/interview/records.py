@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hotseat.errors import BadRequest, NotFound, session_not_found
+from hotseat.interview.analysis.claims import forget_kept_claims
 from hotseat.interview.cv import ExtractedCv
 from hotseat.store.models import CvRow, SessionRow, TurnRow
 from hotseat.store.repo import Store, new_id
@@ -91,8 +92,12 @@ class Records:
         return row
 
     async def delete_cv(self, cv_id: str) -> None:
-        """Delete a CV; sessions that used it keep their transcript but lose the link."""
+        """Delete a CV; sessions that used it keep their transcript but lose the link.
+
+        The claims this process keeps (``claims_of``) go too, so that no copy of its text stays.
+        """
         await self._store.delete_cv(cv_id)
+        forget_kept_claims()
 
     async def ping_database(self) -> None:
         """One round trip to the database (readiness); raises if it does not answer."""

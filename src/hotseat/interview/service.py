@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
 from hotseat.interview.analysis import matcher
-from hotseat.interview.analysis.claims import Claim, anchor_for, confirmed, extract_claims
+from hotseat.interview.analysis.claims import Claim, anchor_for, claims_of, confirmed
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.bridge import bridge_messages, guided_stream
@@ -112,7 +112,7 @@ class InterviewService:
         """
         pack = self.packs.get(pack_id)
         cv_text = cv.text if cv is not None else None
-        claims = extract_claims(cv_text)
+        claims = claims_of(cv_text)
         state, plan = flow.start(anchor_for(pack, 0, claims, used=()))
         session = SessionRow(
             id=new_id(),
@@ -291,7 +291,7 @@ class InterviewService:
         """The report; ``claims``: the CV's, when the caller has read them already."""
         assessments = await self.store.list_assessments(session.id)
         if claims is None:
-            claims = extract_claims(await self._cv_text(session))
+            claims = claims_of(await self._cv_text(session))
         return build_report(
             session_id=session.id,
             session_status=session.status,
@@ -325,7 +325,7 @@ class InterviewService:
         """
         history = [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
         cv_text = await self._cv_text(session)
-        return _Known(history, cv_text, extract_claims(cv_text))
+        return _Known(history, cv_text, claims_of(cv_text))
 
     async def _start_turn(
         self, session: SessionRow, turn: TurnRow, plan: TurnPlan, known: _Known, *, summary: str = ""
