@@ -251,10 +251,7 @@ def _question_context(question: Question) -> frozenset[str]:
 def _work_context(question: Question, claims: Sequence[Claim]) -> frozenset[str]:
     """The stems that place an answer at work: work words, technologies, the telling words of the
     question and its points ("seat", "booking"), and the skills and names in the CV's claims."""
-    context = set(_question_context(question))
-    for claim in claims:
-        context |= _claim_context(claim)
-    return frozenset(context)
+    return _question_context(question).union(*(_claim_context(claim) for claim in claims))
 
 
 @functools.lru_cache(maxsize=4096)
