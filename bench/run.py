@@ -123,6 +123,18 @@ SCENARIOS = {
             turns=2,
             ramp=20.0,
         ),
+        # Not in the issue: A3's load (1,000 clients over 5 s, each asking again as soon as its
+        # first reply ends) without the page's flow, so that the relays and the floor can run it:
+        # how much of A3's answer latency any relay on this stack pays, and how much is hotseat's.
+        Scenario(
+            "C3",
+            "A3's load without sessions: 1,000 over 5 s, 2 turns each",
+            200,
+            100,
+            clients=1000,
+            turns=2,
+            ramp=5.0,
+        ),
         # Not in the issue: A2's flow with one-token turns, so the CPU column is what a candidate's
         # session, opening and answer cost apart from streaming (ms per turn, as for T1).
         Scenario(

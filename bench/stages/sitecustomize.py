@@ -117,7 +117,62 @@ def _install(path: str) -> None:
     if hasattr(repo.Store, "get_session_with_turns"):
         _timed(repo.Store, "get_session_with_turns", "store: get_session_with_turns")
     _first_item(openai.OpenAIBackend, "stream", "model: request to first token")
+    _timed(openai.OpenAIBackend, "_open", "model: request to response head")
+    _answer_timeline(service, runner)
     atexit.register(_write, path)
+
+
+def _answer_timeline(service: Any, runner: Any) -> None:
+    """From an answer's arrival (``service.answer`` called) to its turn's task first running and to
+    its first delta logged; and, for every turn, how long its task waits to run after
+    ``create_task``: under a saturated event loop, each step that waits for the loop waits about
+    that long (docs/performance.md, A3)."""
+    arrived: dict[str, float] = {}  # an answer's turn: when the answer arrived
+    waiting: dict[str, float] = {}  # the same, until its first delta is logged
+    created: dict[str, float] = {}
+    answer, start, run = service.InterviewService.answer, runner.TurnRunner.start, runner.TurnRunner._run
+    logs_timed: set[type] = set()
+
+    async def timed_answer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        started = await answer(self, *args, **kwargs)
+        arrived[started.turn_id] = began
+        return started
+
+    async def timed_start(self: Any, request: Any, on_end: Any) -> Any:
+        created[request.turn_id] = time.perf_counter()
+        return await start(self, request, on_end)
+
+    async def timed_run(self: Any, running: Any) -> Any:
+        turn_id = running.request.turn_id
+        now = time.perf_counter()
+        if turn_id in created:
+            _record("turn: create_task to its first step", now - created.pop(turn_id))
+        began = arrived.pop(turn_id, None)
+        if began is not None:
+            _record("answer timeline: arrival to its turn's task running", now - began)
+            waiting[turn_id] = began
+        if type(self.log) not in logs_timed:
+            logs_timed.add(type(self.log))
+            _time_first_delta(type(self.log))
+        return await run(self, running)
+
+    def _time_first_delta(log_class: Any) -> None:
+        append = log_class.append
+
+        async def timed_append(self: Any, turn_id: str, kind: str, payload: Any) -> Any:
+            if kind == "delta" and turn_id in waiting:
+                _record(
+                    "answer timeline: arrival to first delta logged",
+                    time.perf_counter() - waiting.pop(turn_id),
+                )
+            return await append(self, turn_id, kind, payload)
+
+        log_class.append = timed_append
+
+    service.InterviewService.answer = timed_answer
+    runner.TurnRunner.start = timed_start
+    runner.TurnRunner._run = timed_run
 
 
 if _OUT:
