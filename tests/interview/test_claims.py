@@ -7,6 +7,7 @@ from hotseat.interview.analysis.claims import (
     anchor_for,
     best_claim,
     claims_of,
+    cv_deletions,
     extract_claims,
     forget_kept_claims,
     kept_cvs,
@@ -66,3 +67,14 @@ def test_claims_are_kept_per_cv_text_and_forgotten_on_request() -> None:
     assert kept_cvs() >= 1
     forget_kept_claims()
     assert kept_cvs() == 0
+
+
+def test_claims_of_a_text_read_before_a_deletion_are_not_kept() -> None:
+    """A move that read its CV just before some CV was deleted must not keep that text again."""
+    forget_kept_claims()
+    before = cv_deletions()
+    forget_kept_claims()  # a CV deleted while the move awaited its read
+    assert claims_of(CV, deletions_before_read=before) == extract_claims(CV)
+    assert kept_cvs() == 0
+    assert claims_of(CV, deletions_before_read=cv_deletions()) == extract_claims(CV)
+    assert kept_cvs() == 1

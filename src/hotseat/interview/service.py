@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 from hotseat.errors import BadRequest, Conflict, NotFound, session_not_found
 from hotseat.interview import flow
 from hotseat.interview.analysis import matcher
-from hotseat.interview.analysis.claims import Claim, anchor_for, claims_of, confirmed
+from hotseat.interview.analysis.claims import Claim, anchor_for, claims_of, confirmed, cv_deletions
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.bridge import bridge_messages, guided_stream
@@ -291,7 +291,7 @@ class InterviewService:
         """The report; ``claims``: the CV's, when the caller has read them already."""
         assessments = await self.store.list_assessments(session.id)
         if claims is None:
-            claims = claims_of(await self._cv_text(session))
+            claims = (await self._cv(session))[1]
         return build_report(
             session_id=session.id,
             session_status=session.status,
@@ -324,8 +324,8 @@ class InterviewService:
         would leave a turn marked generating that nothing generates, blocking every move.
         """
         history = [PastTurn(row.role, row.kind, row.text) for row in turns if row.kind != "report"]
-        cv_text = await self._cv_text(session)
-        return _Known(history, cv_text, claims_of(cv_text))
+        cv_text, claims = await self._cv(session)
+        return _Known(history, cv_text, claims)
 
     async def _start_turn(
         self, session: SessionRow, turn: TurnRow, plan: TurnPlan, known: _Known, *, summary: str = ""
@@ -382,6 +382,12 @@ class InterviewService:
             )
 
         return source
+
+    async def _cv(self, session: SessionRow) -> tuple[str | None, list[Claim]]:
+        """The session's CV text and its claims (kept per CV text, ``claims_of``)."""
+        deletions = cv_deletions()
+        cv_text = await self._cv_text(session)
+        return cv_text, claims_of(cv_text, deletions_before_read=deletions)
 
     async def _cv_text(self, session: SessionRow) -> str | None:
         cv = await self.store.get_cv(session.cv_id) if session.cv_id else None

@@ -60,9 +60,18 @@ class Claim:
 KEPT_CVS = 1024
 
 
-def claims_of(cv_text: str | None) -> list[Claim]:
-    """``extract_claims(cv_text)``, kept for the last ``KEPT_CVS`` CV texts."""
-    return list(_kept_claims(cv_text)) if cv_text else []
+def claims_of(cv_text: str | None, *, deletions_before_read: int | None = None) -> list[Claim]:
+    """``extract_claims(cv_text)``, kept for the last ``KEPT_CVS`` CV texts.
+
+    ``deletions_before_read``: ``cv_deletions()`` from before ``cv_text`` was read. If a CV was
+    deleted since, the text may be that CV's, read just before it went: its claims are then
+    extracted but not kept, so that the deletion's ``forget_kept_claims`` is not undone.
+    """
+    if not cv_text:
+        return []
+    if deletions_before_read is not None and deletions_before_read != _deletions[0]:
+        return extract_claims(cv_text)
+    return list(_kept_claims(cv_text))
 
 
 def kept_cvs() -> int:
@@ -70,10 +79,19 @@ def kept_cvs() -> int:
     return _kept_claims.cache_info().currsize
 
 
+def cv_deletions() -> int:
+    """How many times ``forget_kept_claims`` has run in this process."""
+    return _deletions[0]
+
+
 def forget_kept_claims() -> None:
     """Drop every kept CV text and its claims: a CV was deleted, and its text must not outlive it
     here. The others are extracted again when next needed."""
+    _deletions[0] += 1
     _kept_claims.cache_clear()
+
+
+_deletions = [0]  # cv_deletions(): a list, so that functions here can count without ``global``
 
 
 @functools.lru_cache(maxsize=KEPT_CVS)
