@@ -119,7 +119,7 @@ def start_retention(settings: Settings, services: Services) -> asyncio.Task[None
         return None
 
     async def purge() -> None:
-        await purge_expired(services.engine, services.store, services.interview, days)
+        await purge_expired(services.engine, services.records, services.interview, days)
 
     return asyncio.create_task(
         run_every(PURGE_INTERVAL_SECONDS, "the retention purge", purge), name="retention"

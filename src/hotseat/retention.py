@@ -15,10 +15,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotseat.interview.analysis.claims import forget_kept_claims
+from hotseat.interview.records import Records
 from hotseat.interview.service import InterviewService
 from hotseat.store.models import CvRow, SessionRow, utcnow
-from hotseat.store.repo import Store
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ _BATCH = 1000
 
 
 async def purge_expired(
-    engine: AsyncEngine, store: Store, interview: InterviewService, days: int
+    engine: AsyncEngine, records: Records, interview: InterviewService, days: int
 ) -> tuple[int, int]:
     """Delete the sessions and CVs older than ``days``; returns how many of each."""
     cutoff = utcnow() - timedelta(days=days)
@@ -40,9 +39,7 @@ async def purge_expired(
     for session_id in sessions:
         await interview.delete(session_id)
     for cv_id in cvs:
-        await store.delete_cv(cv_id)
-    if cvs:
-        forget_kept_claims()  # as DELETE /api/cvs/{id} does (``Records.delete_cv``)
+        await records.delete_cv(cv_id)  # as DELETE /api/cvs/{id} does
     if sessions or cvs:
         logger.info(
             "retention: deleted %d session(s) and %d CV(s) older than %d days", len(sessions), len(cvs), days

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 import hx
 from hotseat.app import create_app
 from hotseat.config import Settings
-from hotseat.interview.analysis.claims import kept_cvs
+from hotseat.interview.analysis.claims import forget_kept_claims, kept_cvs
 from hotseat.llm.scripted import ScriptedBackend, ScriptedReply
 from hotseat.serving import ServerThread, uvicorn_config_kwargs
 from hotseat.store.models import AssessmentRow, CvRow, TurnRow
@@ -178,6 +178,7 @@ def test_cvs_are_private_too(browser: httpx.Client, stranger: httpx.Client) -> N
 
 def test_deleting_removes_the_data(server: ServerThread, browser: httpx.Client) -> None:
     """Deleting a session removes its turns and assessments; deleting a CV removes its text."""
+    forget_kept_claims()
     cv = browser.post("/api/cvs", files={"file": ("cv.txt", b"Jane Doe, engineer", "text/plain")}).json()
     sid = browser.post("/api/sessions", json={"pack": "general-behavioural", "cv_id": cv["id"]}).json()["id"]
     browser.get(
@@ -186,7 +187,7 @@ def test_deleting_removes_the_data(server: ServerThread, browser: httpx.Client) 
     browser.post(f"/api/sessions/{sid}/answers", json={"text": " ".join(["detail"] * 40)})
     assert browser.delete(f"/api/sessions/{sid}").status_code == 204
     assert browser.get(f"/api/sessions/{sid}").status_code == 404
-    assert kept_cvs() >= 1  # the interview read its CV's claims
+    assert kept_cvs() == 1  # the upload and the interview read its CV's claims
     assert browser.delete(f"/api/cvs/{cv['id']}").status_code == 204
     assert browser.get(f"/api/cvs/{cv['id']}").status_code == 404
     assert kept_cvs() == 0  # and no copy of its text stays in the process

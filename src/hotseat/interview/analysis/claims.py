@@ -69,7 +69,7 @@ def claims_of(cv_text: str | None, *, deletions_before_read: int | None = None) 
     """
     if not cv_text:
         return []
-    if deletions_before_read is not None and deletions_before_read != _deletions[0]:
+    if deletions_before_read is not None and deletions_before_read != _deletions:
         return extract_claims(cv_text)
     return list(_kept_claims(cv_text))
 
@@ -81,17 +81,18 @@ def kept_cvs() -> int:
 
 def cv_deletions() -> int:
     """How many times ``forget_kept_claims`` has run in this process."""
-    return _deletions[0]
+    return _deletions
 
 
 def forget_kept_claims() -> None:
     """Drop every kept CV text and its claims: a CV was deleted, and its text must not outlive it
     here. The others are extracted again when next needed."""
-    _deletions[0] += 1
+    global _deletions
+    _deletions += 1
     _kept_claims.cache_clear()
 
 
-_deletions = [0]  # cv_deletions(): a list, so that functions here can count without ``global``
+_deletions = 0  # cv_deletions()
 
 
 @functools.lru_cache(maxsize=KEPT_CVS)
