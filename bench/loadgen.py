@@ -134,7 +134,7 @@ class LoadSpec:
     # or a POST that answers with the event stream: one request less), or with a plain
     # ``POST /api/sessions`` before the stream (the only way before 2026-11-25).
     session_start: SessionStart = "stream"
-    # The answer scenarios (A0-A4): seconds a client waits between a turn's end and its next
+    # The answer scenarios (A0-A5): seconds a client waits between a turn's end and its next
     # request (a candidate reading and typing), TTFT of answer turns only (every turn after a
     # client's first), and the client that runs one candidate instead of this module's
     # (``bench.pageflow``'s, which follow the page's own requests).

@@ -1,5 +1,5 @@
 """hotseat clients that follow the page's own flow (``src/hotseat/web/session.js``), for the
-answer scenarios (A0-A4): what a candidate waits for after sending an answer.
+answer scenarios (A0-A5): what a candidate waits for after sending an answer.
 
 - **WS**: ``POST /api/sessions`` (plain JSON), then ``/ws?session=ID`` (no ``turn_id``: the socket
   streams the turn in progress from its start) and, as the socket opens, ``GET /api/sessions/ID``

@@ -54,7 +54,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("WS: connect, session lookup, receive loop", ("hotseat/api/ws.py:", "websockets_sansio_impl.py:")),
     ("SSE: EventStream send (pings, disconnect, watchdog)", ("hotseat/api/event_stream.py:",)),
     ("SSE: log read, merge, encode", ("hotseat/api/sse.py:",)),
-    # The answer path (A0-A4): the background assessment, the matcher and plan, the store's queries.
+    # The answer path (A0-A5): the background assessment, the matcher and plan, the store's queries.
     ("answer: matcher and plan", ("hotseat/interview/analysis/", "hotseat/interview/plan.py:")),
     ("store: queries (event-loop side)", ("hotseat/store/",)),
     ("HTTP API: create session / answer (DB, prompts)", ("hotseat/api/http.py:", "hotseat/interview/")),

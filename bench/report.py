@@ -46,7 +46,7 @@ class Row:
     rss_held: int | None = None  # S4: with every idle connection open
     wall: float | None = None
     idle_held: int | None = None  # S4: connections open at once
-    answers: int | None = None  # A0-A4: answer turns read to their end
+    answers: int | None = None  # A0-A5: answer turns read to their end
     note: str = ""
 
     @classmethod
@@ -81,7 +81,7 @@ class Row:
 
     @property
     def cpu_per_answer(self) -> float | None:
-        """A0-A4: the run's server CPU per answer, its session and opening turn included."""
+        """A0-A5: the run's server CPU per answer, its session and opening turn included."""
         if self.server_cpu is None or not self.answers:
             return None
         return self.server_cpu / self.answers

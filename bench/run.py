@@ -78,7 +78,7 @@ class Scenario:
     ramp: float = 0.0  # client starts spread evenly over this many seconds
     idle: int = 0  # S4: idle connections to hold at once
     idle_sessions: int = 0  # S4: hotseat sessions they are spread over
-    # The answer scenarios (A0-A4): hotseat clients follow the page's flow (``bench.pageflow``),
+    # The answer scenarios (A0-A5): hotseat clients follow the page's flow (``bench.pageflow``),
     # only answer turns' TTFT counts, and clients wait ``think`` seconds before each answer.
     answers: bool = False
     think: float = 0.0
@@ -144,6 +144,18 @@ SCENARIOS = {
             0,
             clients=200,
             turns=2,
+            ramp=4.0,
+            answers=True,
+        ),
+        # Not in the issue: A0 with four answers, so that (A5 - A0) / 3 is what one more answer costs
+        # (its matcher, writes, one-token turn and assessment) apart from the candidate's start.
+        Scenario(
+            "A5",
+            "the page: 200 candidates over 4 s, 4 answers each, one-token turns (an answer's cost)",
+            1,
+            0,
+            clients=200,
+            turns=5,
             ramp=4.0,
             answers=True,
         ),
@@ -475,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        help="S1-S4, L1, T1, C1, C2, or A0-A4 (the page's answers; repeatable; default S1-S4)",
+        help="S1-S4, L1, T1, C1-C3, or A0-A5 (the page's answers; repeatable; default S1-S4)",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny version in seconds (CI)")
     parser.add_argument(
