@@ -79,10 +79,12 @@ LABELS = ["shown", "partly shown", "not shown", "shown", "contradicted", "not sh
 SHOWN_QUOTES = [[FINAL[0][1][0], CALLERS], [], [], [IDEMPOTENT, RETRIES], [], []]
 
 
-def judged(verdicts: list[tuple[str, list[str]]], claims: list[dict[str, str]]) -> str:
+def judged(
+    verdicts: list[tuple[str, list[str]]], claims: list[dict[str, str]], *, on_topic: bool = True
+) -> str:
     """The judge's structured output: a verdict and quotes per point, the CV claims it confirmed."""
     points = [{"verdict": verdict, "quotes": quotes} for verdict, quotes in verdicts]
-    return json.dumps({"points": points, "claims": claims, "on_topic": True})
+    return json.dumps({"points": points, "claims": claims, "on_topic": on_topic})
 
 
 def pack_points(server: ServerThread, pack: str) -> list[list[str]]:
@@ -260,6 +262,31 @@ def test_a_failed_judge_is_explained(server: ServerThread, backend: ScriptedBack
     expect(card.locator(".assessment-note")).to_contain_text("Verdicts from matching your words")
     expect(card.locator(".assessment-note")).to_contain_text("these are the matcher's verdicts")
     expect(report.get_by_role("region", name="Your CV, claim by claim")).to_have_count(0)  # no CV given
+
+
+def test_a_stray_last_answer_is_named_not_the_whole_question(
+    server: ServerThread, backend: ScriptedBackend, page: Page
+) -> None:
+    """A question's relevance is its latest answer's, its verdicts count every answer: after a good
+    answer and a stray one, the card quotes the stray one rather than calling the answers off topic."""
+    stray = "Last weekend I went hiking in the Alps and we saw some goats."
+    verdicts = [("demonstrated", [IDEMPOTENT])] + [("not_shown", [])] * 5
+    backend.enqueue_structured(judged(verdicts, []), judged(verdicts, [], on_topic=False))
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    send_answer(page, ANSWER_1)
+    expect(turn(page, "followup")).to_have_attribute("data-status", "complete")
+    send_answer(page, stray)
+    expect(turn(page, "followup").nth(1)).to_have_attribute("data-status", "complete")
+    page.get_by_role("button", name="Finish interview").click()
+    report = page.locator("#report")
+    expect(report).to_have_attribute("data-status", "complete")
+    card = report.locator(".question-card").first
+    expect(card.locator("p.explain")).to_have_text(
+        f"Your last answer here (“{stray}”) was about something other than this question; "
+        "the verdicts above count all 2 of your answers to it."
+    )
+    expect(card.locator(".point-item .verdict").first).to_have_text("shown")
 
 
 def test_refused_cv_shows_the_servers_message(server: ServerThread, page: Page, tmp_path: Path) -> None:

@@ -214,9 +214,7 @@ export class ReportView {
       if (answer && assessment.status !== "skipped") card.append(this.answerLink(answer.turn_id, "Go to your answer"));
     } else {
       card.append(chart(assessment.points, question.index));
-      if (assessment.relevance === "off_topic") {
-        card.append(h("p.explain", { text: "Your answer was about something other than this question." }));
-      }
+      if (assessment.relevance === "off_topic") card.append(h("p.explain", { text: offTopicNote(question.answers) }));
       card.append(this.pointList(assessment.points));
       const about = [ANALYSER_TEXT[assessment.analyser], assessment.note ? `Note: ${assessment.note}.` : null];
       if (about.some(Boolean)) card.append(h("p.muted.small.assessment-note", { text: about.filter(Boolean).join(" ") }));
@@ -291,6 +289,15 @@ function stat(value, label) {
 function verdictLabel(verdict) {
   if (!verdict) return null;
   return h("span", { class: `verdict v-${verdict}`, text: VERDICT_TEXT[verdict] || verdict });
+}
+
+// A question's relevance is its latest answer's (the one the interviewer's next move replied to),
+// while its verdicts count every answer: with several, the note says which one strayed.
+function offTopicNote(answers) {
+  if (!answers || answers.length < 2) return "Your answer was about something other than this question.";
+  const last = answers.at(-1).text.trim();
+  const shown = last.length > 80 ? `${last.slice(0, 79)}…` : last;
+  return `Your last answer here (“${shown}”) was about something other than this question; the verdicts above count all ${answers.length} of your answers to it.`;
 }
 
 function strongAnswer(question) {
