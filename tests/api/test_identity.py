@@ -176,6 +176,33 @@ def test_cvs_are_private_too(browser: httpx.Client, stranger: httpx.Client) -> N
     assert browser.get(f"/api/cvs/{cv['id']}").status_code == 200
 
 
+@pytest.mark.parametrize("reader", ["session", "cv"])
+def test_a_cv_deleted_while_a_request_reads_it_is_not_kept(
+    reader: str, server: ServerThread, browser: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that read a CV just as a CV was deleted (here: a delete that empties the claims
+    while the read is in flight) must not put that CV's text back into the process's memory."""
+    cv = browser.post("/api/cvs", files={"file": ("cv.txt", b"Jane Doe, engineer", "text/plain")}).json()
+    records = server.app.state.services.records
+    read = records.owned_cv
+
+    async def read_while_a_cv_is_deleted(owner: str, cv_id: str) -> CvRow:
+        row = await read(owner, cv_id)
+        forget_kept_claims()  # what Records.delete_cv does for a delete that lands meanwhile
+        return row
+
+    monkeypatch.setattr(records, "owned_cv", read_while_a_cv_is_deleted)
+    if reader == "session":
+        response = browser.post("/api/sessions", json={"pack": "cv-deep-dive", "cv_id": cv["id"]})
+    else:
+        response = browser.get(f"/api/cvs/{cv['id']}")
+    assert response.status_code in (200, 201)
+    assert kept_cvs() == 0
+    monkeypatch.setattr(records, "owned_cv", read)
+    assert browser.get(f"/api/cvs/{cv['id']}").status_code == 200
+    assert kept_cvs() == 1  # a read with no deletion meanwhile keeps them as before
+
+
 def test_deleting_removes_the_data(server: ServerThread, browser: httpx.Client) -> None:
     """Deleting a session removes its turns and assessments; deleting a CV removes its text."""
     forget_kept_claims()

@@ -10,7 +10,7 @@ from hotseat.api.deps import OwnerDep, ServicesDep, owned_cv
 from hotseat.api.limits import client_ip, limits_of
 from hotseat.config import Settings
 from hotseat.errors import BadRequest, TooLarge
-from hotseat.interview.analysis.claims import claims_of
+from hotseat.interview.analysis.claims import claims_of, cv_deletions
 from hotseat.interview.cv import CvLimits, extract_cv_async
 from hotseat.interview.records import CvRow
 
@@ -49,8 +49,12 @@ class CvOut(BaseModel):
     claims: list[ClaimOut]
 
     @classmethod
-    def of(cls, row: CvRow, *, truncated: bool = False) -> CvOut:
-        claims = [ClaimOut(**claim.to_dict()) for claim in claims_of(row.text)]
+    def of(cls, row: CvRow, *, truncated: bool = False, deletions_before_read: int | None = None) -> CvOut:
+        """``deletions_before_read``: ``cv_deletions()`` before ``row`` was read (``claims_of``)."""
+        claims = [
+            ClaimOut(**claim.to_dict())
+            for claim in claims_of(row.text, deletions_before_read=deletions_before_read)
+        ]
         return cls(
             id=row.id,
             filename=row.filename,
@@ -95,8 +99,9 @@ async def upload_cv(request: Request, services: ServicesDep, owner: OwnerDep) ->
 
 @router.get("/cvs/{cv_id}")
 async def get_cv(cv_id: str, services: ServicesDep, owner: OwnerDep) -> CvOut:
+    deletions = cv_deletions()  # before the read: a CV deleted meanwhile is not kept
     row = await owned_cv(services, owner, cv_id)
-    return CvOut.of(row)
+    return CvOut.of(row, deletions_before_read=deletions)
 
 
 @router.delete("/cvs/{cv_id}", status_code=204)

@@ -16,6 +16,7 @@ from hotseat.api.deps import Services, owned_cv
 from hotseat.api.limits import admit_move, limits_of
 from hotseat.api.schemas import CreateSession, SessionCreated
 from hotseat.errors import BadRequest
+from hotseat.interview.analysis.claims import cv_deletions
 from hotseat.interview.service import CreatedSession
 
 
@@ -26,6 +27,8 @@ async def start_session(
     limit = services.settings.max_job_description_chars
     if request.job_description and len(request.job_description) > limit:
         raise BadRequest(f"The job description is longer than {limit} characters; shorten it.")
+    # Counted before the read: if the CV is deleted meanwhile, its claims are not kept (claims_of).
+    deletions = cv_deletions()
     cv = await owned_cv(services, owner, request.cv_id) if request.cv_id is not None else None
     # The opening turn starts at once, so a new session is a move like an answer.
     async with admit_move(connection, owner):
@@ -36,6 +39,7 @@ async def start_session(
             job_description=request.job_description,
             language=request.language,
             max_sessions=limits_of(connection).max_sessions_per_owner,
+            cv_deletions_before_read=deletions,
         )
 
 

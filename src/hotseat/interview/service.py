@@ -105,14 +105,17 @@ class InterviewService:
         job_description: str | None = None,
         language: str | None = None,
         max_sessions: int = 0,
+        cv_deletions_before_read: int | None = None,
     ) -> CreatedSession:
         """Start an interview for ``owner`` (the caller has checked that the CV is theirs).
 
+        ``cv_deletions_before_read`` is ``cv_deletions()`` as it was before the caller read ``cv``:
+        its claims are not kept if a CV was deleted meanwhile (``claims_of``).
         ``Conflict`` if ``max_sessions`` is set and the owner keeps that many already.
         """
         pack = self.packs.get(pack_id)
         cv_text = cv.text if cv is not None else None
-        claims = claims_of(cv_text)
+        claims = claims_of(cv_text, deletions_before_read=cv_deletions_before_read)
         state, plan = flow.start(anchor_for(pack, 0, claims, used=()))
         session = SessionRow(
             id=new_id(),
