@@ -209,6 +209,47 @@ def test_a_reload_resumes_the_voice_after_the_last_sentence_heard(
     assert received and all(h["turn_id"] == turn_id and int(str(h["last"])) > seq for h in received)
 
 
+def test_the_next_reply_is_asked_for_without_a_speech_stop(
+    server: ServerThread, backend: GatedBackend, page: Page
+) -> None:
+    """A `speech` frame stops what the socket was saying (docs/protocol.md), so the page asks for
+    the next reply's voice with it alone: one `speech` per turn, no `speech_stop` in between."""
+    from playwright.sync_api import WebSocket, expect
+
+    sent: list[dict[str, object]] = []
+
+    def watch(socket: WebSocket) -> None:
+        socket.on(
+            "framesent",
+            lambda payload: sent.append(json.loads(payload)) if isinstance(payload, str) else None,
+        )
+
+    def asked() -> list[object]:
+        return [frame["type"] for frame in sent if frame["type"] in ("speech", "speech_stop")]
+
+    def answer_and_hear(text: str, speeches: int) -> None:
+        page.get_by_label("Your answer").fill(text)
+        page.get_by_role("button", name="Send").click()
+        for _ in range(200):
+            if asked().count("speech") >= speeches:
+                return
+            page.wait_for_timeout(100)
+
+    page.on("websocket", watch)
+    # The replies stream slowly enough for the page to see them streaming, when it asks for voice
+    # (the opening's comes over HTTP: the socket opens after it has begun).
+    slow = [
+        GatedReply([REPLY], token_delay=0.05),
+        GatedReply(["And how did you roll it back?"], token_delay=0.05),
+    ]
+    backend.enqueue("Hello. Tell me about a migration you led.", *slow)
+    start_interview(page, server)
+    expect(turn(page, "opening")).to_have_attribute("data-status", "complete")
+    answer_and_hear("I moved the payments database to PostgreSQL last spring.", 1)
+    answer_and_hear("We kept the old database writable for a week.", 2)
+    assert asked() == ["speech", "speech"]
+
+
 def speech_header(payload: str | bytes) -> list[dict[str, object]]:
     """The header of a binary speech frame (none for a text frame)."""
     if isinstance(payload, str):

@@ -54,7 +54,8 @@ export function readyAudio() {
 
 /** Ask the socket for a turn's speech after seq ``after``; its binary frames go to onSpeechFrame. */
 export function sayOnSocket(ws, turnId, after) {
-  stopPlayback();
+  // A `speech` frame stops whatever this socket was saying (docs/protocol.md): no speech_stop first.
+  stopPlayback({ tellSocket: playback?.ws !== ws });
   if (!heard.has(turnId)) remember(turnId, 0);
   playback = { controller: new AbortController(), sources: new Set(), at: 0, turnId, ws };
   ws.send(JSON.stringify({ type: "speech", turn_id: turnId, after }));
@@ -88,11 +89,11 @@ export function onSpeechFrame(buffer) {
   if (pcm.length >= 2) queue(current, pcm, header.rate, header.end ? header.last : 0);
 }
 
-export function stopPlayback() {
+export function stopPlayback({ tellSocket = true } = {}) {
   if (playback) {
     playback.controller.abort();
     for (const source of playback.sources) source.stop();
-    if (playback.ws?.readyState === WebSocket.OPEN) playback.ws.send(JSON.stringify({ type: "speech_stop" }));
+    if (tellSocket && playback.ws?.readyState === WebSocket.OPEN) playback.ws.send(JSON.stringify({ type: "speech_stop" }));
     playback = null;
   }
   mute.dataset.playing = "false";
