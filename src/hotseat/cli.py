@@ -119,13 +119,21 @@ def calibrate(
     fixtures: Annotated[
         Path | None, typer.Option(help="A directory of hand-scored answers (default: the bundled set).")
     ] = None,
+    held_out: Annotated[
+        bool,
+        typer.Option("--held-out", help="The bundled held-out set: answers the analysis was never tuned on."),
+    ] = False,
 ) -> None:
     """Score the hand-scored answer set with the configured analysis and print the agreement."""
     import asyncio
 
     from hotseat.calibration.command import run_calibrate
+    from hotseat.calibration.run import HELD_OUT
 
-    sys.exit(asyncio.run(run_calibrate(Settings(), runs, fixtures, console)))
+    if held_out and fixtures is not None:
+        console.print("Give --fixtures or --held-out, not both.")
+        sys.exit(2)
+    sys.exit(asyncio.run(run_calibrate(Settings(), runs, HELD_OUT if held_out else fixtures, console)))
 
 
 def main() -> None:

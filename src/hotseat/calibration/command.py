@@ -65,6 +65,7 @@ async def run_calibrate(settings: Settings, runs: int, fixtures: Path | None, co
 
         analyser = by_judge
     model = f" on {settings.backend} ({backend.model})" if backend is not None else ""
+    console.print(f"set: {directory}")
     console.print(f"analysis: {kind}{model}; {len(samples)} answers, {runs} run(s)")
     started = time.monotonic()
     try:

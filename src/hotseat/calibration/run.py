@@ -31,7 +31,11 @@ from hotseat.interview.analysis.rubric import score
 from hotseat.interview.packs import PackRegistry, Question
 
 FIXTURES = Path(str(files("hotseat.calibration") / "fixtures"))
+# Answers written and scored apart from the analysis, and never used to tune it (heldout/README.md).
+HELD_OUT = Path(str(files("hotseat.calibration") / "heldout"))
 LEVELS = ("strong", "partial", "weak", "off_topic")
+# The orderings a candidate relies on most: a strong answer above a weaker one, a real one above none.
+PAIRS = (("strong", "weak"), ("strong", "partial"), ("partial", "weak"), ("weak", "off_topic"))
 # The CV the cv-deep-dive answers were written against (fixtures/README.md).
 CV_FILE = "cv.md"
 
@@ -57,6 +61,8 @@ class Result:
     within_one: float
     ordered_questions: int
     questions: int
+    # Per pair of levels ("strong > weak"): in how many questions the first scored higher on average.
+    ordered_pairs: dict[str, int]
     stability: float | None
     mean_by_level: dict[str, float]
     misordered: list[str]
@@ -70,6 +76,8 @@ class Result:
             f"exact agreement: {self.exact:.1%}   within one: {self.within_one:.1%}",
             f"questions ordered strong > partial > weak > off_topic: {self.ordered_questions} of "
             f"{self.questions}",
+            "questions where one level scores above another: "
+            + ", ".join(f"{pair} {count} of {self.questions}" for pair, count in self.ordered_pairs.items()),
             "mean score by level: "
             + ", ".join(
                 f"{level} {self.mean_by_level[level]:.2f}" for level in LEVELS if level in self.mean_by_level
@@ -157,6 +165,14 @@ async def calibrate(
         within_one=sum(abs(m - h) <= 1 for m, h in zip(machine, human, strict=True)) / len(machine),
         ordered_questions=len(by_question) - len(misordered),
         questions=len(by_question),
+        ordered_pairs={
+            f"{higher} > {lower}": sum(
+                1
+                for means in by_question.values()
+                if higher in means and lower in means and means[higher] > means[lower]
+            )
+            for higher, lower in PAIRS
+        },
         stability=stability,
         mean_by_level={level: statistics.fmean(by_level[level]) for level in LEVELS if by_level[level]},
         misordered=misordered,
