@@ -61,7 +61,7 @@ def test_an_off_topic_answer_is_redirected_once() -> None:
     """Off topic: one redirect; off topic again: the missing points are probed instead."""
     analysis = Analysis("matcher", (MISSING, MISSING), relevance="off_topic")
     assert move(analysis) == Move("redirect", reason="off_topic")
-    assert move(analysis, redirected=True) == Move("probe_point", point_index=0)
+    assert move(analysis, redirected=True) == Move("probe_point", point_index=0, reason="off_topic")
 
 
 def test_moving_on_from_an_off_topic_answer_is_not_a_thank_you() -> None:
@@ -120,3 +120,39 @@ def test_finish_reports_once() -> None:
     assert plan.kind == "report"
     with pytest.raises(Conflict):
         flow.finish(state)
+
+
+def test_a_thin_answer_is_asked_to_be_made_concrete_and_never_thanked() -> None:
+    """An answer the matcher is unsure touches the question ("it went fine, we did some stuff"):
+    once, the interviewer asks for it concretely; after that it probes or moves on with a neutral
+    word, never "Thanks for walking me through that"."""
+    pack = PackRegistry.load([BUILTIN_PACKS_DIR]).get("backend-engineer")
+    neutral = ("Okay.", "I see.", "All right.")
+    thin = Analysis("matcher", (MISSING, SHOWN), relevance="unsure", vague=True)
+    # Unsure but concrete ("I wrote a one-page comparison and we chose Postgres"): probed as usual.
+    assert move(Analysis("matcher", (MISSING, SHOWN), relevance="unsure")) == Move(
+        "probe_point", point_index=0
+    )
+    assert move(thin) == Move("redirect", reason="thin")
+    _, plan = flow.after_answer(FlowState(), move(thin), question_count=3, next_anchor=None)
+    script = script_for(plan, pack, {}, language="en", turn_number=4)
+    assert script.planned.startswith("Can you make that concrete")
+    assert script.fallback in neutral and script.bridge_task is None
+    for moved in (move(thin, redirected=True), move(thin, followups_used=2)):
+        assert moved.reason == "thin"
+        _, plan = flow.after_answer(FlowState(), moved, question_count=3, next_anchor=None)
+        for turn_number in range(5):
+            script = script_for(plan, pack, {}, language="en", turn_number=turn_number)
+            assert script.fallback in neutral, script.fallback
+            assert script.bridge_task is not None and "without praising" in script.bridge_task
+
+
+def test_a_follow_up_after_a_second_stray_answer_does_not_say_it_moves_on() -> None:
+    """Off topic after the redirect: the probe that follows is introduced neutrally, not with
+    "let's move on" (it does not move on) nor with thanks."""
+    pack = PackRegistry.load([BUILTIN_PACKS_DIR]).get("backend-engineer")
+    moved = move(Analysis("matcher", (MISSING,), relevance="off_topic"), redirected=True)
+    _, plan = flow.after_answer(FlowState(), moved, question_count=3, next_anchor=None)
+    script = script_for(plan, pack, {}, language="en", turn_number=1)
+    assert script.fallback in ("Okay.", "I see.", "All right.")
+    assert script.planned == pack.questions[0].assessment[0].probe

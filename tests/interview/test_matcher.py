@@ -125,3 +125,18 @@ def test_an_answer_that_is_not_about_work_is_no_evidence() -> None:
         ],
     )
     assert any(finding.verdict != "not_shown" for finding in at_work.points)
+
+
+def test_an_answer_that_names_nothing_concrete_is_vague() -> None:
+    """Vague: no number, technology or action of the speaker's in the latest answer; the plan asks
+    such an answer, when it barely touches the question, to be made concrete."""
+    api = PACKS.get("backend-engineer").question("api-design")
+    vague = analyse(
+        api, [AnswerText("t1", "I think it went fine, we did some stuff with databases and it was ok.")]
+    )
+    assert vague.vague and vague.relevance == "unsure"
+    concrete = "We argued about the schema; I wrote a one-page comparison and we chose Postgres."
+    assert not analyse(api, [AnswerText("t1", concrete)]).vague
+    # The latest answer counts: a strong one before does not make a vague one concrete.
+    later = analyse(CONCURRENCY, [AnswerText("t1", STRONG), AnswerText("t2", "It was fine, honestly.")])
+    assert later.vague and not analyse(CONCURRENCY, [AnswerText("t1", STRONG)]).vague

@@ -41,10 +41,15 @@ def script_for(
     words = wording(language)
     acknowledge: str | None = "Acknowledge what the candidate just said, warmly and briefly."
     ack = acknowledgement(language, turn_number)
-    if plan.reason in ("off_topic", "declined"):
+    if plan.reason in ("off_topic", "declined") and plan.kind in ("question", "closing"):
         # Moving on from an answer that was off topic or declined: no thanks for it, and no model
         # bridge (even a good model tends to praise whatever came before).
         acknowledge, ack = None, words.move_on
+    elif plan.reason is not None:
+        # A follow-up to such an answer, or any turn after a thin one: heard, not praised
+        # ("Thanks for walking me through that" after "we did some stuff" rang false).
+        acknowledge = "Acknowledge the answer in a few neutral words, without praising or judging it."
+        ack = acknowledgement(language, turn_number, neutral=True)
     if plan.kind == "report":
         return TurnScript(summary, None, "", "Summarise the interview for the candidate.")
     if plan.kind == "closing":
@@ -69,6 +74,10 @@ def script_for(
             "Acknowledge the last answer without judging it, then ask the next question.",
         )
     if plan.move == "redirect":
+        if plan.reason == "thin":
+            return TurnScript(
+                words.probe_generic, None, ack, "Ask the candidate to make the answer concrete."
+            )
         text = (
             words.redirect_declined
             if plan.reason == "declined"

@@ -22,6 +22,8 @@ class Wording:
     probe_generic: str
     closing: str
     acknowledgements: tuple[str, ...]
+    # After a thin answer: heard, not thanked for substance it did not have.
+    neutral_acknowledgements: tuple[str, ...]
     # Before the next question when the last answer was off topic or declined.
     move_on: str
     shown_heading: str
@@ -60,6 +62,7 @@ ENGLISH = Wording(
         "Understood, thanks.",
         "Thanks for walking me through that.",
     ),
+    neutral_acknowledgements=("Okay.", "I see.", "All right."),
     shown_heading="What you showed",
     missing_heading="What was missing",
     priorities_heading="Top priorities for next time",
@@ -90,6 +93,7 @@ KOREAN = Wording(
     ),
     move_on="네, 다음으로 넘어가겠습니다.",
     acknowledgements=("감사합니다.", "네, 잘 들었습니다.", "말씀 감사합니다.", "네, 알겠습니다."),
+    neutral_acknowledgements=("네.", "알겠습니다.", "그렇군요."),
     shown_heading="잘 보여주신 점",
     missing_heading="부족했던 점",
     priorities_heading="다음에 우선 보완할 점",
@@ -105,9 +109,11 @@ def wording(language: str) -> Wording:
     return KOREAN if language.split("-", 1)[0].lower() == "ko" else ENGLISH
 
 
-def acknowledgement(language: str, turn_number: int) -> str:
-    """One of the authored acknowledgements, varied by turn so they don't repeat back to back."""
-    options = wording(language).acknowledgements
+def acknowledgement(language: str, turn_number: int, *, neutral: bool = False) -> str:
+    """One of the authored acknowledgements, varied by turn so they don't repeat back to back;
+    ``neutral``: one that thanks for nothing (after a thin answer)."""
+    words = wording(language)
+    options = words.neutral_acknowledgements if neutral else words.acknowledgements
     return options[turn_number % len(options)]
 
 

@@ -136,6 +136,12 @@ def analyse(
         if at_work.get(latest.turn_id, True)
         else "off_topic",
         declined=_declined(latest.text),
+        vague=not any(
+            cues.number or cues.technology or cues.action
+            for cues in (
+                specificity(sentence, cv_terms) for sentence in cut if sentence.turn_id == latest.turn_id
+            )
+        ),
     )
 
 

@@ -70,6 +70,9 @@ class Analysis:
     # The candidate said they do not know (or would rather not say).
     declined: bool = False
     notes: tuple[str, ...] = field(default=())
+    # The latest answer names nothing concrete: no number, technology or action of the speaker's
+    # ("I think it went fine, we did some stuff"). The matcher's; a judge leaves it False.
+    vague: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class Analysis:
             "relevance": self.relevance,
             "declined": self.declined,
             "notes": list(self.notes),
+            "vague": self.vague,
         }
 
     @classmethod
@@ -105,6 +109,7 @@ class Analysis:
             relevance=cast(Relevance, data.get("relevance", "on_topic")),
             declined=bool(data.get("declined", False)),
             notes=tuple(data.get("notes", [])),
+            vague=bool(data.get("vague", False)),
         )
 
 
