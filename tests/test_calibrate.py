@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotseat.calibration.run import FIXTURES, HELD_OUT, LEVELS, load_samples, spearman
+from hotseat.calibration.run import LEVELS, SETS, load_samples, spearman
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 
 
@@ -43,13 +43,14 @@ def test_calibrate_prints_agreement_and_meets_the_spearman_floor() -> None:
     assert strong > partial > weak > off_topic
 
 
-def test_the_held_out_set_orders_the_levels() -> None:
-    """On answers it was never tuned on the matcher is weaker (docs/interview.md), but a strong answer
+@pytest.mark.parametrize("name", ["development", "held-out"])
+def test_the_other_sets_order_the_levels(name: str) -> None:
+    """On answers it was not tuned on the matcher is weaker (docs/interview.md), but a strong answer
     still scores above a partial one, above a weak one, above an off-topic one, on average."""
-    done = run_calibrate("--held-out")
+    done = run_calibrate("--set", name)
     assert done.returncode == 0, done.stderr
     print(done.stdout)
-    assert "calibration/heldout" in done.stdout
+    assert f"set: {SETS[name]}" in done.stdout
     assert re.search(r"^Spearman: 0\.\d+$", done.stdout, re.MULTILINE)
     means = re.search(
         r"mean score by level: strong (\S+), partial (\S+), weak (\S+), off_topic (\S+)", done.stdout
@@ -63,18 +64,21 @@ def test_the_held_out_set_orders_the_levels() -> None:
 
 
 def test_one_set_at_a_time(tmp_path: Path) -> None:
-    done = run_calibrate("--held-out", "--fixtures", str(tmp_path))
+    done = run_calibrate("--set", "held-out", "--fixtures", str(tmp_path))
     assert done.returncode == 2
     assert "not both" in done.stdout and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("directory", [FIXTURES, HELD_OUT], ids=["fixtures", "heldout"])
-def test_the_set_is_complete_and_consistent_with_the_packs(directory: Path) -> None:
-    """Every question of the three English packs has all four levels; one hand score per point, 1-5."""
-    samples = load_samples(directory)
+@pytest.mark.parametrize(("name", "batches"), [("tuning", 1), ("development", 2), ("held-out", 1)])
+def test_the_set_is_complete_and_consistent_with_the_packs(name: str, batches: int) -> None:
+    """Every question of the three English packs has all four levels, one answer per batch; one hand
+    score per point, 1-5; and no answer appears in two sets."""
+    samples = load_samples(SETS[name])
     packs = PackRegistry.load([BUILTIN_PACKS_DIR])
-    assert len(samples) == 84
-    assert len({sample.id for sample in samples}) == 84
+    assert len(samples) == 84 * batches
+    assert len({sample.id for sample in samples}) == 84 * batches
+    others = {sample.text for other in SETS.values() if other != SETS[name] for sample in load_samples(other)}
+    assert not others & {sample.text for sample in samples}
     levels: dict[tuple[str, str], set[str]] = {}
     for sample in samples:
         question = packs.get(sample.pack).question(sample.question)

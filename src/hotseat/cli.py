@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,15 @@ from rich.markup import escape
 from hotseat.config import Settings
 from hotseat.local_models.command import models_app
 from hotseat.terminal import commands
+
+
+class CalibrationSet(StrEnum):
+    """The hand-scored sets bundled with hotseat (``hotseat.calibration.run.SETS``)."""
+
+    tuning = "tuning"
+    development = "development"
+    held_out = "held-out"
+
 
 app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
 packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
@@ -119,21 +129,24 @@ def calibrate(
     fixtures: Annotated[
         Path | None, typer.Option(help="A directory of hand-scored answers (default: the bundled set).")
     ] = None,
-    held_out: Annotated[
-        bool,
-        typer.Option("--held-out", help="The bundled held-out set: answers the analysis was never tuned on."),
-    ] = False,
+    answer_set: Annotated[
+        CalibrationSet | None,
+        typer.Option(
+            "--set", help="A bundled set: tuning (the default), development, or held-out (never tuned on)."
+        ),
+    ] = None,
 ) -> None:
     """Score the hand-scored answer set with the configured analysis and print the agreement."""
     import asyncio
 
     from hotseat.calibration.command import run_calibrate
-    from hotseat.calibration.run import HELD_OUT
+    from hotseat.calibration.run import SETS
 
-    if held_out and fixtures is not None:
-        console.print("Give --fixtures or --held-out, not both.")
+    if answer_set is not None and fixtures is not None:
+        console.print("Give --fixtures or --set, not both.")
         sys.exit(2)
-    sys.exit(asyncio.run(run_calibrate(Settings(), runs, HELD_OUT if held_out else fixtures, console)))
+    directory = SETS[answer_set.value] if answer_set is not None else fixtures
+    sys.exit(asyncio.run(run_calibrate(Settings(), runs, directory, console)))
 
 
 def main() -> None:

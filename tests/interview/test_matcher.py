@@ -26,8 +26,23 @@ def mean(answer: str) -> float:
 
 
 def test_a_strong_answer_scores_above_a_vague_one_above_an_off_topic_one() -> None:
-    """The mean score orders strong > vague > off topic."""
-    assert mean(STRONG) > mean(VAGUE) > mean(OFF_TOPIC)
+    """The mean score orders strong > vague >= off topic: a hedged allusion ("some kind of locking,
+    I guess") shows no point, but it is on the question, unlike the hike."""
+    assert mean(STRONG) > mean(VAGUE) >= mean(OFF_TOPIC)
+    assert analyse(CONCURRENCY, [AnswerText("t1", VAGUE)]).relevance != "off_topic"
+    assert analyse(CONCURRENCY, [AnswerText("t1", OFF_TOPIC)]).relevance == "off_topic"
+
+
+def test_a_vague_sentence_is_weaker_evidence_and_never_specific() -> None:
+    """Hedges and generalities ("maybe", "or something", "I always") halve a sentence's evidence and
+    keep its named tools from making it concrete: name-dropping Redis is not a design."""
+    vague = (
+        "At scale you'd maybe use a distributed lock with Redis or something, and some kind of transaction."
+    )
+    plain = "At scale I used a distributed lock in Redis, inside a database transaction."
+    assert mean(plain) > mean(vague)
+    found = analyse(CONCURRENCY, [AnswerText("t1", vague)]).points
+    assert not any(finding.specific for finding in found)
 
 
 def test_every_quote_is_a_verbatim_piece_of_the_answer() -> None:

@@ -31,8 +31,14 @@ from hotseat.interview.analysis.rubric import score
 from hotseat.interview.packs import PackRegistry, Question
 
 FIXTURES = Path(str(files("hotseat.calibration") / "fixtures"))
-# Answers written and scored apart from the analysis, and never used to tune it (heldout/README.md).
-HELD_OUT = Path(str(files("hotseat.calibration") / "heldout"))
+# The bundled sets (each directory's README.md): the one the matcher was tuned on, the one changes
+# are developed on, and the one nothing has been tuned on.
+SETS = {
+    "tuning": FIXTURES,
+    "development": Path(str(files("hotseat.calibration") / "development")),
+    "held-out": Path(str(files("hotseat.calibration") / "heldout")),
+}
+HELD_OUT = SETS["held-out"]
 LEVELS = ("strong", "partial", "weak", "off_topic")
 # The orderings a candidate relies on most: a strong answer above a weaker one, a real one above none.
 PAIRS = (("strong", "weak"), ("strong", "partial"), ("partial", "weak"), ("weak", "off_topic"))
@@ -133,15 +139,20 @@ async def calibrate(
     first = per_run[0]
     machine = [s for answer in first for s in answer]
     human = [s for sample in samples for s in sample.scores]
-    by_question: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    # A set may hold several answers per question and level (the held-out set's two batches).
+    answer_means: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_level: dict[str, list[float]] = defaultdict(list)
     by_pack: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     for sample, scores in zip(samples, first, strict=True):
         mean = statistics.fmean(scores)
-        by_question[(sample.pack, sample.question)][sample.level] = mean
+        answer_means[(sample.pack, sample.question)][sample.level].append(mean)
         by_level[sample.level].append(mean)
         by_pack[sample.pack][0].extend(scores)
         by_pack[sample.pack][1].extend(sample.scores)
+    by_question = {
+        question: {level: statistics.fmean(values) for level, values in levels.items()}
+        for question, levels in answer_means.items()
+    }
     misordered = []
     for (pack, question_id), means in sorted(by_question.items()):
         present = [means[level] for level in LEVELS if level in means]

@@ -124,3 +124,32 @@ GENERIC_WORDS: Final = frozenset(
         """
     )
 )
+
+
+# Words and phrases that make a sentence vague rather than a report of what happened: hedges
+# ("maybe", "or something"), habits and generalities ("I always", "whenever", "everyone"), filler
+# nouns ("stuff", "things like"). Such a sentence is weaker evidence and never concrete, whatever
+# names it drops ("maybe use GraphQL", "a distributed lock with Redis or something").
+VAGUE_PHRASES: Final = (
+    "maybe",
+    "i think",
+    "really",
+    "or something",
+    "sort of",
+    "kind of",
+    "i guess",
+    "probably",
+    "stuff",
+    "things like",
+    "always",
+    "usually",
+    "whenever",
+    "generally",
+    "typically",
+    "in general",
+    "everyone",
+    "everything",
+    "properly",
+    "best practices",
+    "at the end of the day",
+)

@@ -11,8 +11,10 @@ the meaningful words of the point's own text. A point is
 - ``not_shown`` otherwise.
 
 The quotes are the sentences that carried the evidence, cut from the answer as written, and the
-finding is ``specific`` when those sentences are concrete (two or more of: a number, a named
-technology, a first-person action, an outcome). The rubric turns that into a score.
+finding is ``specific`` when those sentences are concrete (one or more of: a number, a named
+technology, a first-person action, an outcome) and not vague: a sentence that hedges or
+generalises ("maybe", "I think", "or something", "always") is half the evidence and never concrete,
+whatever tools it names. The rubric turns that into a score.
 
 The answers are off topic when they touch no point and share almost no words with the question.
 An answer that never places itself at work (no work word, no named technology, no telling word
@@ -32,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hotseat.interview.analysis.claims import Claim
-from hotseat.interview.analysis.lexicon import GENERIC_WORDS, TECH_TERMS, WORK_WORDS
+from hotseat.interview.analysis.lexicon import GENERIC_WORDS, TECH_TERMS, VAGUE_PHRASES, WORK_WORDS
 from hotseat.interview.analysis.model import (
     Analysis,
     ClaimFinding,
@@ -70,6 +72,9 @@ SPECIFIC_DEMONSTRATED = 1.0
 # first-person action, an outcome).
 SPECIFIC_CUES = 1
 MAX_QUOTES = 2
+# Evidence in a vague sentence ("I'd maybe add some monitoring or something") counts this much.
+VAGUE_WEIGHT = 0.5
+_VAGUE = tuple(Phrase.of(phrase) for phrase in VAGUE_PHRASES)
 # A sentence retells a CV claim when it shares this share of the claim's meaningful words.
 CLAIM_SHARE = 0.35
 CLAIM_MIN_WORDS = 3
@@ -100,6 +105,9 @@ class _Hit:
     key: str  # which signal or word matched: each counts once across the answers
     weight: float
     negated: bool
+    # The weight before a vague sentence's discount: whether an answer is on the question's topic
+    # does not depend on how vaguely it is said.
+    topical: float
 
 
 def analyse(
@@ -126,7 +134,7 @@ def analyse(
     touched = sum(
         1
         for hits in hits_by_point
-        if _evidence([hit for hit in hits if hit.sentence.turn_id == latest.turn_id]) >= PARTIAL
+        if _evidence([hit for hit in hits if hit.sentence.turn_id == latest.turn_id], topical=True) >= PARTIAL
     )
     return Analysis(
         analyser="matcher",
@@ -157,7 +165,7 @@ def _point_finding(hits: Sequence[_Hit], cv_terms: Sequence[str]) -> PointFindin
     quotes = _quotes(positive)
     quoted = {quote.text for quote in quotes}
     specific = any(
-        specificity(hit.sentence, cv_terms).count >= SPECIFIC_CUES
+        specificity(hit.sentence, cv_terms).count >= SPECIFIC_CUES and not _vague(hit.sentence)
         for hit in positive
         if hit.sentence.text in quoted
     )
@@ -199,18 +207,26 @@ def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
     terms = _terms(point)
     hits: list[_Hit] = []
     for sentence in cut:
+        scale = VAGUE_WEIGHT if _vague(sentence) else 1.0
         for term in terms:
             at = term.phrase.find(sentence)
             if at is not None:
-                hits.append(_Hit(sentence, term.key, term.weight, negated_at(sentence, at)))
+                hits.append(
+                    _Hit(sentence, term.key, term.weight * scale, negated_at(sentence, at), term.weight)
+                )
     return hits
 
 
-def _evidence(hits: Sequence[_Hit]) -> float:
-    """Each distinct signal counts once, however often it is said; the point's own words are capped."""
+def _vague(sentence: Sentence) -> bool:
+    return any(phrase.find(sentence) is not None for phrase in _VAGUE)
+
+
+def _evidence(hits: Sequence[_Hit], *, topical: bool = False) -> float:
+    """Each distinct signal counts once, however often it is said; the point's own words are capped.
+    ``topical``: without the discount of vague sentences (for relevance, not for verdicts)."""
     best: dict[str, float] = {}
     for hit in hits:
-        best[hit.key] = max(best.get(hit.key, 0.0), hit.weight)
+        best[hit.key] = max(best.get(hit.key, 0.0), hit.topical if topical else hit.weight)
     signal_total = sum(weight for key, weight in best.items() if key.startswith("s:"))
     word_total = sum(weight for key, weight in best.items() if key.startswith("w:"))
     return signal_total + min(word_total, POINT_WORDS_CAP)
