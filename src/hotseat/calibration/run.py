@@ -38,7 +38,6 @@ SETS = {
     "development": Path(str(files("hotseat.calibration") / "development")),
     "held-out": Path(str(files("hotseat.calibration") / "heldout")),
 }
-HELD_OUT = SETS["held-out"]
 LEVELS = ("strong", "partial", "weak", "off_topic")
 # The orderings a candidate relies on most: a strong answer above a weaker one, a real one above none.
 PAIRS = (("strong", "weak"), ("strong", "partial"), ("partial", "weak"), ("weak", "off_topic"))
@@ -139,7 +138,7 @@ async def calibrate(
     first = per_run[0]
     machine = [s for answer in first for s in answer]
     human = [s for sample in samples for s in sample.scores]
-    # A set may hold several answers per question and level (the held-out set's two batches).
+    # A set may hold several answers per question and level (the development set's two batches).
     answer_means: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_level: dict[str, list[float]] = defaultdict(list)
     by_pack: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
