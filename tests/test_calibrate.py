@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotseat.calibration.run import LEVELS, SETS, load_samples, spearman
+from hotseat.calibration.run import LEVELS, load_samples, spearman
+from hotseat.calibration.sets import CalibrationSet, set_directory
 from hotseat.interview.packs import BUILTIN_PACKS_DIR, PackRegistry
 
 
@@ -50,7 +51,7 @@ def test_the_other_sets_order_the_levels(name: str) -> None:
     done = run_calibrate("--set", name)
     assert done.returncode == 0, done.stderr
     print(done.stdout)
-    assert f"set: {SETS[name]}" in done.stdout
+    assert f"set: {set_directory(CalibrationSet(name))}" in done.stdout
     assert re.search(r"^Spearman: 0\.\d+$", done.stdout, re.MULTILINE)
     means = re.search(
         r"mean score by level: strong (\S+), partial (\S+), weak (\S+), off_topic (\S+)", done.stdout
@@ -73,11 +74,17 @@ def test_one_set_at_a_time(tmp_path: Path) -> None:
 def test_the_set_is_complete_and_consistent_with_the_packs(name: str, batches: int) -> None:
     """Every question of the three English packs has all four levels, one answer per batch; one hand
     score per point, 1-5; and no answer appears in two sets."""
-    samples = load_samples(SETS[name])
+    directory = set_directory(CalibrationSet(name))
+    samples = load_samples(directory)
     packs = PackRegistry.load([BUILTIN_PACKS_DIR])
     assert len(samples) == 84 * batches
     assert len({sample.id for sample in samples}) == 84 * batches
-    others = {sample.text for other in SETS.values() if other != SETS[name] for sample in load_samples(other)}
+    others = {
+        sample.text
+        for other in CalibrationSet
+        if set_directory(other) != directory
+        for sample in load_samples(set_directory(other))
+    }
     assert not others & {sample.text for sample in samples}
     levels: dict[tuple[str, str], set[str]] = {}
     for sample in samples:

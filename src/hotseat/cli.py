@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,18 +13,10 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
+from hotseat.calibration.sets import CalibrationSet
 from hotseat.config import Settings
 from hotseat.local_models.command import models_app
 from hotseat.terminal import commands
-
-
-class CalibrationSet(StrEnum):
-    """The hand-scored sets bundled with hotseat (``hotseat.calibration.run.SETS``)."""
-
-    tuning = "tuning"
-    development = "development"
-    held_out = "held-out"
-
 
 app = typer.Typer(help="hotseat: a self-hosted AI mock interviewer.", no_args_is_help=True)
 packs_app = typer.Typer(help="List and validate interview packs.", no_args_is_help=True)
@@ -140,12 +131,12 @@ def calibrate(
     import asyncio
 
     from hotseat.calibration.command import run_calibrate
-    from hotseat.calibration.run import SETS
+    from hotseat.calibration.sets import set_directory
 
     if answer_set is not None and fixtures is not None:
         console.print("Give --fixtures or --set, not both.")
         sys.exit(2)
-    directory = SETS[answer_set.value] if answer_set is not None else fixtures
+    directory = set_directory(answer_set) if answer_set is not None else fixtures
     sys.exit(asyncio.run(run_calibrate(Settings(), runs, directory, console)))
 
 

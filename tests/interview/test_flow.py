@@ -128,7 +128,7 @@ def test_a_thin_answer_is_asked_to_be_made_concrete_and_never_thanked() -> None:
     word, never "Thanks for walking me through that"."""
     pack = PackRegistry.load([BUILTIN_PACKS_DIR]).get("backend-engineer")
     neutral = ("Okay.", "I see.", "All right.")
-    thin = Analysis("matcher", (MISSING, SHOWN), relevance="unsure", vague=True)
+    thin = Analysis("matcher", (MISSING, SHOWN), relevance="unsure", concrete=False)
     # Unsure but concrete ("I wrote a one-page comparison and we chose Postgres"): probed as usual.
     assert move(Analysis("matcher", (MISSING, SHOWN), relevance="unsure")) == Move(
         "probe_point", point_index=0

@@ -149,9 +149,9 @@ def test_an_answer_that_names_nothing_concrete_is_vague() -> None:
     vague = analyse(
         api, [AnswerText("t1", "I think it went fine, we did some stuff with databases and it was ok.")]
     )
-    assert vague.vague and vague.relevance == "unsure"
+    assert not vague.concrete and vague.relevance == "unsure"
     concrete = "We argued about the schema; I wrote a one-page comparison and we chose Postgres."
-    assert not analyse(api, [AnswerText("t1", concrete)]).vague
+    assert analyse(api, [AnswerText("t1", concrete)]).concrete
     # The latest answer counts: a strong one before does not make a vague one concrete.
     later = analyse(CONCURRENCY, [AnswerText("t1", STRONG), AnswerText("t2", "It was fine, honestly.")])
-    assert later.vague and not analyse(CONCURRENCY, [AnswerText("t1", STRONG)]).vague
+    assert not later.concrete and analyse(CONCURRENCY, [AnswerText("t1", STRONG)]).concrete

@@ -18,26 +18,19 @@ import statistics
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hotseat.calibration.sets import CalibrationSet, set_directory
 from hotseat.interview.analysis.claims import Claim, extract_claims
 from hotseat.interview.analysis.matcher import AnswerText
 from hotseat.interview.analysis.model import Analysis
 from hotseat.interview.analysis.rubric import score
 from hotseat.interview.packs import PackRegistry, Question
 
-FIXTURES = Path(str(files("hotseat.calibration") / "fixtures"))
-# The bundled sets (each directory's README.md): the one the matcher was tuned on, the one changes
-# are developed on, and the one nothing has been tuned on.
-SETS = {
-    "tuning": FIXTURES,
-    "development": Path(str(files("hotseat.calibration") / "development")),
-    "held-out": Path(str(files("hotseat.calibration") / "heldout")),
-}
+FIXTURES = set_directory(CalibrationSet.tuning)
 LEVELS = ("strong", "partial", "weak", "off_topic")
 # The orderings a candidate relies on most: a strong answer above a weaker one, a real one above none.
 PAIRS = (("strong", "weak"), ("strong", "partial"), ("partial", "weak"), ("weak", "off_topic"))

@@ -51,7 +51,7 @@ def next_move(
     """The next move after an answer to the current question."""
     astray = "declined" if analysis.declined else "off_topic" if analysis.relevance == "off_topic" else None
     # Thin: the matcher is unsure the answer touched the question, and it names nothing concrete.
-    reason = astray or ("thin" if analysis.relevance == "unsure" and analysis.vague else None)
+    reason = astray or ("thin" if analysis.relevance == "unsure" and not analysis.concrete else None)
     if followups_used < max_followups:
         if not redirected and reason is not None:
             return Move("redirect", reason=reason)

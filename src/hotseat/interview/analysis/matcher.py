@@ -109,6 +109,11 @@ class _Hit:
     # does not depend on how vaguely it is said.
     topical: float
 
+    @property
+    def vague(self) -> bool:
+        """Found in a vague sentence (its weight discounted)."""
+        return self.weight < self.topical
+
 
 def analyse(
     question: Question,
@@ -126,7 +131,8 @@ def analyse(
         if at_work[answer.turn_id]
         for sentence in sentences(answer.text, answer.turn_id)
     ]
-    hits_by_point = [_hits(point, cut) for point in question.assessment]
+    scales = [VAGUE_WEIGHT if _vague(sentence) else 1.0 for sentence in cut]  # once per sentence
+    hits_by_point = [_hits(point, cut, scales) for point in question.assessment]
     findings = tuple(_point_finding(hits, cv_terms) for hits in hits_by_point)
     # Whether the answers showed the points is cumulative; whether the candidate stayed on topic
     # or declined is about the latest answer (the one the next move replies to).
@@ -144,7 +150,7 @@ def analyse(
         if at_work.get(latest.turn_id, True)
         else "off_topic",
         declined=_declined(latest.text),
-        vague=not any(
+        concrete=any(
             cues.number or cues.technology or cues.action
             for cues in (
                 specificity(sentence, cv_terms) for sentence in cut if sentence.turn_id == latest.turn_id
@@ -165,7 +171,7 @@ def _point_finding(hits: Sequence[_Hit], cv_terms: Sequence[str]) -> PointFindin
     quotes = _quotes(positive)
     quoted = {quote.text for quote in quotes}
     specific = any(
-        specificity(hit.sentence, cv_terms).count >= SPECIFIC_CUES and not _vague(hit.sentence)
+        specificity(hit.sentence, cv_terms).count >= SPECIFIC_CUES and not hit.vague
         for hit in positive
         if hit.sentence.text in quoted
     )
@@ -203,11 +209,11 @@ def _terms(point: Point) -> tuple[_Term, ...]:
     )
 
 
-def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
+def _hits(point: Point, cut: Sequence[Sentence], scales: Sequence[float]) -> list[_Hit]:
+    """Where the point's terms are found in the sentences, each weighed by its sentence's scale."""
     terms = _terms(point)
     hits: list[_Hit] = []
-    for sentence in cut:
-        scale = VAGUE_WEIGHT if _vague(sentence) else 1.0
+    for sentence, scale in zip(cut, scales, strict=True):
         for term in terms:
             at = term.phrase.find(sentence)
             if at is not None:
@@ -218,6 +224,7 @@ def _hits(point: Point, cut: Sequence[Sentence]) -> list[_Hit]:
 
 
 def _vague(sentence: Sentence) -> bool:
+    """A hedge or a generality in the sentence (``VAGUE_PHRASES``)."""
     return any(phrase.find(sentence) is not None for phrase in _VAGUE)
 
 

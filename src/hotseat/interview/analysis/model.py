@@ -70,9 +70,9 @@ class Analysis:
     # The candidate said they do not know (or would rather not say).
     declined: bool = False
     notes: tuple[str, ...] = field(default=())
-    # The latest answer names nothing concrete: no number, technology or action of the speaker's
-    # ("I think it went fine, we did some stuff"). The matcher's; a judge leaves it False.
-    vague: bool = False
+    # The latest answer names something concrete: a number, a technology or an action of the
+    # speaker's (not so: "I think it went fine, we did some stuff"). The matcher's; a judge leaves it.
+    concrete: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,7 +82,7 @@ class Analysis:
             "relevance": self.relevance,
             "declined": self.declined,
             "notes": list(self.notes),
-            "vague": self.vague,
+            "concrete": self.concrete,
         }
 
     @classmethod
@@ -109,7 +109,7 @@ class Analysis:
             relevance=cast(Relevance, data.get("relevance", "on_topic")),
             declined=bool(data.get("declined", False)),
             notes=tuple(data.get("notes", [])),
-            vague=bool(data.get("vague", False)),
+            concrete=bool(data.get("concrete", True)),
         )
 
 
